@@ -1,0 +1,46 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let settings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
+
+let package = Package(
+    name: "chatd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "chatd", targets: ["chatd"]),
+        .library(name: "ChatCore", targets: ["ChatCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Pure, I/O-free: protocol, rules, model, config. Shared by the daemon and the clients.
+        .target(name: "ChatCore", swiftSettings: settings),
+        // SwiftNIO wiring: listeners, connection handlers, per-loop fan-out, lifecycle.
+        .target(
+            name: "ChatServer",
+            dependencies: ["ChatCore", nioCore, nioPosix, logging, serviceLifecycle, unixSignals],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "chatd",
+            dependencies: ["ChatServer", "ChatCore", argumentParser, logging, serviceLifecycle],
+            swiftSettings: settings
+        ),
+        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], swiftSettings: settings),
+        .testTarget(name: "EndToEndTests", dependencies: ["ChatCore"], swiftSettings: settings),
+    ]
+)

@@ -1,0 +1,111 @@
+/// chatd's configuration: every key of `config/chatd.json`, documented in docs/CONFIG.md.
+///
+/// `Config()` is the built-in default, which serves a local development run. A file only needs
+/// the keys it changes; unknown keys and wrong types are refused with their path.
+public struct Config: Equatable, Sendable {
+    public var server = Server()
+    /// Addresses to accept chat clients on (`HOST:PORT`, IPv6 as `[::1]:PORT`; port 0 picks one).
+    public var listen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 7777)]
+    /// Event loop threads; 0 means one per CPU core (at most 64).
+    public var eventLoops = 0
+    /// On SIGTERM/SIGINT, how long clients get to receive the goodbye before they are cut off.
+    public var shutdownTimeoutSeconds = 5.0
+    public var logging = Logging()
+    public var limits = Limits()
+
+    public init() {}
+
+    public struct Server: Equatable, Sendable {
+        /// Shown in the greeting.
+        public var name = "chatd"
+        /// Lines shown after the greeting.
+        public var motd = ["Welcome! Choose a nickname, then type to talk. /help lists the commands."]
+        /// The room everyone lands in after choosing a nickname.
+        public var defaultRoom = "#lobby"
+    }
+
+    public struct Logging: Equatable, Sendable {
+        /// trace, debug, info, notice, warning, error or critical.
+        public var level = "info"
+        /// Log the text of every message (off: message bodies are private).
+        public var logMessages = false
+
+        public static let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+    }
+}
+
+/// Every limit, with a safe default. Enforced by the core and the pipeline.
+public struct Limits: Equatable, Sendable {
+    /// Longest line a client may send, in bytes, without its line ending.
+    public var maxLineBytes = 2048
+    /// Longest nickname, in characters.
+    public var maxNickLength = 24
+    /// Longest room name, in characters after the `#`.
+    public var maxRoomNameLength = 32
+    /// How many rooms one client may be in at once.
+    public var maxRoomsPerClient = 20
+    /// Unsent output a client may have queued before it is disconnected as a slow consumer.
+    public var sendQueueBytes = 262_144
+
+    public init() {}
+}
+
+/// One address to listen on.
+public struct ListenAddress: Equatable, Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT`, `[IPv6]:PORT`.
+    public static func parse(_ text: String) -> Result<ListenAddress, ConfigIssue> {
+        let bad = { (why: String) in Result<ListenAddress, ConfigIssue>.failure(ConfigIssue(path: "", message: why)) }
+        var host: Substring
+        var portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return bad("missing ']' in \"\(text)\"") }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return bad("expected \"[IPv6]:PORT\", got \"\(text)\"") }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return bad("expected \"HOST:PORT\", got \"\(text)\"") }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") { return bad("write an IPv6 address in brackets, as \"[::1]:PORT\"") }
+        }
+        guard !host.isEmpty else { return bad("missing host in \"\(text)\" (use 0.0.0.0 or [::] for all addresses)") }
+        guard let port = Int(portText), (0...65535).contains(port) else {
+            return bad("port must be a number from 0 to 65535 in \"\(text)\"")
+        }
+        return .success(ListenAddress(host: String(host), port: port))
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// One problem with a configuration: where it is (a key path such as `limits.maxLineBytes`) and
+/// what is wrong.
+public struct ConfigIssue: Error, Equatable, Sendable, CustomStringConvertible {
+    public var path: String
+    public var message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { path.isEmpty ? message : "\(path): \(message)" }
+}
+
+/// Every problem found in a configuration.
+public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var issues: [ConfigIssue]
+
+    public init(_ issues: [ConfigIssue]) { self.issues = issues }
+
+    public var description: String { issues.map(\.description).joined(separator: "\n") }
+}

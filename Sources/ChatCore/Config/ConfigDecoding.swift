@@ -1,0 +1,196 @@
+extension Config {
+    /// Parses a configuration document. Keys left out keep their defaults; every problem is
+    /// reported, not just the first.
+    public static func parse(_ text: String) -> Result<Config, ConfigError> {
+        let document: JSONValue
+        do {
+            document = try JSONValue.parse(text)
+        } catch {
+            return .failure(ConfigError([ConfigIssue(path: "", message: "not valid JSON: \(error)")]))
+        }
+        var reader = ConfigReader()
+        var config = Config()
+        reader.object(document, path: "") { r, o in
+            r.section(&o, "server") { r, o in
+                r.string(&o, "server.name", into: &config.server.name) { $0.isEmpty ? "must not be empty" : nil }
+                r.stringArray(&o, "server.motd", into: &config.server.motd)
+                r.string(&o, "server.defaultRoom", into: &config.server.defaultRoom) { name in
+                    switch RoomName.validate(name, maxLength: 200) {
+                    case .success: name.hasPrefix("#") ? nil : "must start with '#'"
+                    case .failure(let error): error.description
+                    }
+                }
+            }
+            r.value(&o, "listen") { r, value, path in
+                guard case .array(let entries) = value else {
+                    r.fail(path, "expected an array of \"HOST:PORT\" strings, got \(value.typeName)")
+                    return
+                }
+                if entries.isEmpty { r.fail(path, "must list at least one address") }
+                var addresses: [ListenAddress] = []
+                for (i, entry) in entries.enumerated() {
+                    guard case .string(let text) = entry else {
+                        r.fail("\(path)[\(i)]", "expected a \"HOST:PORT\" string, got \(entry.typeName)")
+                        continue
+                    }
+                    switch ListenAddress.parse(text) {
+                    case .success(let address):
+                        if addresses.contains(address) { r.fail("\(path)[\(i)]", "\(address) is listed twice") }
+                        addresses.append(address)
+                    case .failure(let issue): r.fail("\(path)[\(i)]", issue.message)
+                    }
+                }
+                config.listen = addresses
+            }
+            r.integer(&o, "eventLoops", into: &config.eventLoops, in: 0...ShardSet.capacity)
+            r.number(&o, "shutdownTimeoutSeconds", into: &config.shutdownTimeoutSeconds, in: 0...3600)
+            r.section(&o, "logging") { r, o in
+                r.string(&o, "logging.level", into: &config.logging.level) { level in
+                    Logging.levels.contains(level) ? nil : "must be one of \(Logging.levels.joined(separator: ", "))"
+                }
+                r.bool(&o, "logging.logMessages", into: &config.logging.logMessages)
+            }
+            r.section(&o, "limits") { r, o in
+                r.integer(&o, "limits.maxLineBytes", into: &config.limits.maxLineBytes, in: 64...1_048_576)
+                r.integer(&o, "limits.maxNickLength", into: &config.limits.maxNickLength, in: 1...64)
+                r.integer(&o, "limits.maxRoomNameLength", into: &config.limits.maxRoomNameLength, in: 1...200)
+                r.integer(&o, "limits.maxRoomsPerClient", into: &config.limits.maxRoomsPerClient, in: 1...10_000)
+                r.integer(&o, "limits.sendQueueBytes", into: &config.limits.sendQueueBytes, in: 4096...1_073_741_824)
+            }
+        }
+        if reader.issues.isEmpty {
+            // Cross-key rules, checked once every key parsed.
+            if case .failure(let error) = RoomName.validate(config.server.defaultRoom, maxLength: config.limits.maxRoomNameLength) {
+                reader.fail("server.defaultRoom", error.description + " (see limits.maxRoomNameLength)")
+            }
+        }
+        return reader.issues.isEmpty ? .success(config) : .failure(ConfigError(reader.issues))
+    }
+}
+
+/// Walks a JSON document, reading known keys and collecting every issue on the way.
+struct ConfigReader {
+    var issues: [ConfigIssue] = []
+
+    mutating func fail(_ path: String, _ message: String) {
+        issues.append(ConfigIssue(path: path, message: message))
+    }
+
+    /// Reads `value` as an object whose known keys are the ones `body` asks for; any other key
+    /// is reported as unknown, with the closest known key as a suggestion.
+    mutating func object(_ value: JSONValue, path: String, _ body: (inout ConfigReader, inout KeyTracker) -> Void) {
+        guard case .object(let object) = value else {
+            fail(path, "expected an object, got \(value.typeName)")
+            return
+        }
+        var tracker = KeyTracker(object: object)
+        body(&self, &tracker)
+        for key in object.keys where !tracker.known.contains(key) {
+            let full = path.isEmpty ? key : "\(path).\(key)"
+            let hint = Self.closest(to: key, among: tracker.known).map { " (did you mean \"\($0)\"?)" } ?? ""
+            fail(full, "unknown key\(hint)")
+        }
+    }
+
+    mutating func section(_ parent: inout KeyTracker, _ key: String, _ body: (inout ConfigReader, inout KeyTracker) -> Void) {
+        // Sections are top-level keys, so the key is the path.
+        guard let value = parent.take(key) else { return }
+        object(value, path: key, body)
+    }
+
+    mutating func value(_ o: inout KeyTracker, _ path: String, _ body: (inout ConfigReader, JSONValue, String) -> Void) {
+        guard let value = o.take(Self.lastComponent(path)) else { return }
+        body(&self, value, path)
+    }
+
+    mutating func string(_ o: inout KeyTracker, _ path: String, into target: inout String, check: (String) -> String? = { _ in nil }) {
+        guard let value = o.take(Self.lastComponent(path)) else { return }
+        guard case .string(let s) = value else { return fail(path, "expected a string, got \(value.typeName)") }
+        if let problem = check(s) { return fail(path, problem) }
+        target = s
+    }
+
+    mutating func stringArray(_ o: inout KeyTracker, _ path: String, into target: inout [String]) {
+        guard let value = o.take(Self.lastComponent(path)) else { return }
+        guard case .array(let elements) = value else {
+            return fail(path, "expected an array of strings, got \(value.typeName)")
+        }
+        var strings: [String] = []
+        for (i, element) in elements.enumerated() {
+            guard case .string(let s) = element else {
+                fail("\(path)[\(i)]", "expected a string, got \(element.typeName)")
+                continue
+            }
+            strings.append(s)
+        }
+        target = strings
+    }
+
+    mutating func integer(_ o: inout KeyTracker, _ path: String, into target: inout Int, in range: ClosedRange<Int>) {
+        guard let value = o.take(Self.lastComponent(path)) else { return }
+        guard case .integer(let i) = value else {
+            return fail(path, "expected a whole number, got \(value.typeName == "a number" ? "a fraction" : value.typeName)")
+        }
+        guard i >= range.lowerBound && i <= range.upperBound else {
+            return fail(path, "must be from \(range.lowerBound) to \(range.upperBound), got \(i)")
+        }
+        target = Int(i)
+    }
+
+    mutating func number(_ o: inout KeyTracker, _ path: String, into target: inout Double, in range: ClosedRange<Double>) {
+        guard let value = o.take(Self.lastComponent(path)) else { return }
+        let number: Double
+        switch value {
+        case .integer(let i): number = Double(i)
+        case .double(let d): number = d
+        default: return fail(path, "expected a number, got \(value.typeName)")
+        }
+        guard range.contains(number) else {
+            return fail(path, "must be from \(range.lowerBound) to \(range.upperBound), got \(number)")
+        }
+        target = number
+    }
+
+    mutating func bool(_ o: inout KeyTracker, _ path: String, into target: inout Bool) {
+        guard let value = o.take(Self.lastComponent(path)) else { return }
+        guard case .bool(let b) = value else { return fail(path, "expected true or false, got \(value.typeName)") }
+        target = b
+    }
+
+    static func lastComponent(_ path: String) -> String {
+        String(path.split(separator: ".").last ?? Substring(path))
+    }
+
+    /// The known key within edit distance 2 of `key`, if one is that close.
+    static func closest(to key: String, among known: [String]) -> String? {
+        let scored = known.map { ($0, distance(Array(key.lowercased()), Array($0.lowercased()))) }
+        guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= 2 else { return nil }
+        return best.0
+    }
+
+    static func distance(_ a: [Character], _ b: [Character]) -> Int {
+        if a.isEmpty { return b.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in stride(from: 1, through: b.count, by: 1) {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}
+
+/// The keys of one object that the reader asked for, so the rest can be reported as unknown.
+struct KeyTracker {
+    let object: JSONObject
+    var known: [String] = []
+
+    init(object: JSONObject) { self.object = object }
+
+    mutating func take(_ key: String) -> JSONValue? {
+        known.append(key)
+        return object[key]
+    }
+}

@@ -1,0 +1,399 @@
+/// Identifies one connection for its whole life. Assigned by the server, never reused.
+public struct SessionID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let value: UInt64
+
+    public init(_ value: UInt64) { self.value = value }
+
+    public static func < (lhs: SessionID, rhs: SessionID) -> Bool { lhs.value < rhs.value }
+    public var description: String { String(value) }
+}
+
+/// Who receives an event.
+public enum Audience: Equatable, Sendable {
+    /// Every member of the room (by key). A text-mode member equal to `sender` is skipped, so
+    /// nobody sees their own line as if someone else had written it; JSON clients get their own
+    /// message back as the confirmation, with its id, in the room's order. `shards` are the
+    /// loops with members at the moment of the event (a part notice still reaches the leaver).
+    case room(String, sender: SessionID?, shards: ShardSet)
+    case session(SessionID)
+    /// The sender's own copy of something it sent (rendered `-> *bob* text` in text mode).
+    case echo(SessionID)
+    case sessions([SessionID])
+}
+
+/// A set of event-loop indices (at most 64 loops).
+public struct ShardSet: Equatable, Sendable, Sequence, ExpressibleByArrayLiteral {
+    public static let capacity = 64
+    public private(set) var bits: UInt64 = 0
+
+    public init() {}
+
+    public init(arrayLiteral shards: Int...) {
+        for shard in shards { insert(shard) }
+    }
+
+    /// The shards whose count is above zero.
+    public init(counts: [Int]) {
+        for (shard, count) in counts.enumerated() where count > 0 { insert(shard) }
+    }
+
+    public mutating func insert(_ shard: Int) { bits |= 1 << UInt64(shard) }
+    public func contains(_ shard: Int) -> Bool { bits & (1 << UInt64(shard)) != 0 }
+
+    public func makeIterator() -> Iterator { Iterator(remaining: bits) }
+
+    public struct Iterator: IteratorProtocol {
+        var remaining: UInt64
+
+        public mutating func next() -> Int? {
+            guard remaining != 0 else { return nil }
+            let shard = remaining.trailingZeroBitCount
+            remaining &= remaining - 1
+            return shard
+        }
+    }
+}
+
+/// One step of a transition's effect, in the order it must happen.
+public enum Delivery: Equatable, Sendable {
+    case event(Event, to: Audience)
+    /// The session joined the room: its loop starts delivering the room's traffic to it.
+    case added(SessionID, room: String, shard: Int)
+    /// The session left the room: its loop stops delivering the room's traffic to it.
+    case removed(SessionID, room: String, shard: Int)
+    /// The session's current room changed (text mode shows other rooms' lines with a prefix).
+    case current(SessionID, room: String?, shard: Int)
+}
+
+/// The server's global chat state: who is registered under which nick, which rooms exist and
+/// who is in them, and the event-id counter. A pure value: every transition takes the time as a
+/// parameter and returns the deliveries to perform, in order. The server holds the one instance
+/// behind a lock and routes the deliveries while still holding it, which is what gives every
+/// member of a room the same order of events.
+public struct Directory: Sendable {
+    public struct Client: Sendable {
+        public var nick: Nickname
+        public var shard: Int
+        /// Rooms in join order.
+        public var rooms: [RoomName]
+        public var currentRoom: RoomName?
+        public var connectedAt: Timestamp
+    }
+
+    public struct Room: Sendable {
+        public var name: RoomName
+        /// Members. A set, so that leaving is O(1) even in a room of thousands.
+        public var members: Set<SessionID>
+        /// How many members each event loop (shard) has: fan-out posts only to loops with members.
+        public var shardCounts: [Int]
+        public var messages: UInt64 = 0
+    }
+
+    public let limits: Limits
+    public let defaultRoom: RoomName
+    public let shardCount: Int
+    public private(set) var clients: [SessionID: Client] = [:]
+    public private(set) var nicks: [String: SessionID] = [:]
+    public private(set) var rooms: [String: Room] = [:]
+    private var lastEventID: UInt64 = 0
+
+    public init(limits: Limits, defaultRoom: RoomName, shardCount: Int) {
+        precondition(shardCount > 0 && shardCount <= ShardSet.capacity, "1 to \(ShardSet.capacity) event loops")
+        self.limits = limits
+        self.defaultRoom = defaultRoom
+        self.shardCount = shardCount
+    }
+
+    /// A new event with the next id.
+    public mutating func event(_ kind: Event.Kind, at now: Timestamp, re: String? = nil) -> Event {
+        lastEventID += 1
+        return Event(id: lastEventID, time: now, re: re, kind)
+    }
+
+    // MARK: Registration and nicknames
+
+    /// Registers a connection under `rawNick` and puts it in the default room.
+    public mutating func register(
+        _ id: SessionID, nick rawNick: String, shard: Int, at now: Timestamp, re: String? = nil
+    ) -> Result<[Delivery], NickError> {
+        precondition(clients[id] == nil, "session \(id) registered twice")
+        precondition(shard < shardCount, "shard \(shard) out of range")
+        let nick: Nickname
+        switch claimable(rawNick) {
+        case .success(let n): nick = n
+        case .failure(let error): return .failure(error)
+        }
+        nicks[nick.key] = id
+        clients[id] = Client(nick: nick, shard: shard, rooms: [], currentRoom: nil, connectedAt: now)
+        var out: [Delivery] = [.event(event(.welcome(nick: nick.display, room: defaultRoom.display), at: now, re: re), to: .session(id))]
+        enter(id, defaultRoom, at: now, into: &out)
+        return .success(out)
+    }
+
+    private func claimable(_ rawNick: String, for id: SessionID? = nil) -> Result<Nickname, NickError> {
+        switch Nickname.validate(rawNick, maxLength: limits.maxNickLength) {
+        case .failure(let error): return .failure(error)
+        case .success(let nick):
+            if let holder = nicks[nick.key], holder != id, let client = clients[holder] {
+                return .failure(.inUse(client.nick.display))
+            }
+            return .success(nick)
+        }
+    }
+
+    /// Changes a registered client's nick; everyone sharing a room with it is told once.
+    public mutating func changeNick(_ id: SessionID, to rawNick: String, at now: Timestamp, re: String? = nil) -> [Delivery] {
+        guard var client = clients[id] else { return [] }
+        let nick: Nickname
+        switch claimable(rawNick, for: id) {
+        case .success(let n): nick = n
+        case .failure(let problem): return [refusal(problem.code, problem.description, id, now, re)]
+        }
+        if nick.display == client.nick.display {
+            return [.event(event(.notice(text: "You are already \(nick.display)."), at: now, re: re), to: .session(id))]
+        }
+        let old = client.nick
+        nicks[old.key] = nil
+        nicks[nick.key] = id
+        client.nick = nick
+        clients[id] = client
+        let change = event(.nickChange(old: old.display, new: nick.display), at: now, re: re)
+        if client.rooms.count == 1 { return [.event(change, to: roomAudience(client.rooms[0].key))] }
+        return [.event(change, to: .sessions([id] + coMembers(of: id)))]
+    }
+
+    // MARK: Rooms
+
+    /// Joins a room (creating it), or makes it the current room if already a member.
+    public mutating func join(_ id: SessionID, room rawRoom: String, at now: Timestamp, re: String? = nil) -> [Delivery] {
+        guard let client = clients[id] else { return [] }
+        let room: RoomName
+        switch RoomName.validate(rawRoom, maxLength: limits.maxRoomNameLength) {
+        case .success(let r): room = r
+        case .failure(let e): return [refusal("room_invalid", e.description, id, now, re)]
+        }
+        if client.rooms.contains(room) {
+            if client.currentRoom == room {
+                return [.event(event(.notice(text: "You are already in \(room.display)."), at: now, re: re), to: .session(id))]
+            }
+            let existing = rooms[room.key]?.name ?? room
+            clients[id]?.currentRoom = existing
+            return [
+                .current(id, room: existing.key, shard: client.shard),
+                .event(event(.current(room: existing.display), at: now, re: re), to: .session(id)),
+            ]
+        }
+        if client.rooms.count >= limits.maxRoomsPerClient {
+            return [refusal("too_many_rooms", "You are in \(client.rooms.count) rooms, the most allowed: /part one first.", id, now, re)]
+        }
+        var out: [Delivery] = []
+        enter(id, room, at: now, re: re, into: &out)
+        return out
+    }
+
+    private mutating func enter(_ id: SessionID, _ requested: RoomName, at now: Timestamp, re: String? = nil, into out: inout [Delivery]) {
+        guard var client = clients[id] else { return }
+        var room = rooms[requested.key] ?? Room(name: requested, members: [], shardCounts: Array(repeating: 0, count: shardCount))
+        room.members.insert(id)
+        room.shardCounts[client.shard] += 1
+        rooms[room.name.key] = room
+        client.rooms.append(room.name)
+        client.currentRoom = room.name
+        clients[id] = client
+        out.append(.added(id, room: room.name.key, shard: client.shard))
+        out.append(.current(id, room: room.name.key, shard: client.shard))
+        out.append(
+            .event(event(.join(room: room.name.display, nick: client.nick.display), at: now, re: re), to: roomAudience(room.name.key)))
+        if room.members.count <= Self.memberListOnJoinLimit {
+            out.append(.event(whoEvent(room, at: now, re: re), to: .session(id)))
+        } else {
+            let text = "\(room.name.display) has \(room.members.count) users: /who \(room.name.display) lists them."
+            out.append(.event(event(.notice(text: text), at: now, re: re), to: .session(id)))
+        }
+    }
+
+    /// Up to this many members, joining a room shows who is in it; above it, just the count, so
+    /// that N people joining one room does not cost O(N²) bytes of member lists.
+    public static let memberListOnJoinLimit = 200
+
+    /// Leaves a room: the current one when `rawRoom` is nil.
+    public mutating func part(_ id: SessionID, room rawRoom: String?, reason: String?, at now: Timestamp, re: String? = nil) -> [Delivery] {
+        guard let client = clients[id] else { return [] }
+        let room: RoomName
+        switch resolve(rawRoom, for: client) {
+        case .success(let r): room = r
+        case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
+        }
+        var out: [Delivery] = [
+            .event(event(.part(room: room.display, nick: client.nick.display, reason: reason), at: now, re: re), to: roomAudience(room.key))
+        ]
+        leave(id, room, into: &out)
+        if let current = clients[id]?.currentRoom {
+            out.append(.event(event(.current(room: current.display), at: now), to: .session(id)))
+        } else {
+            out.append(.event(event(.notice(text: "You are not in any room now: /join #room to talk."), at: now), to: .session(id)))
+        }
+        return out
+    }
+
+    private mutating func leave(_ id: SessionID, _ room: RoomName, into out: inout [Delivery]) {
+        guard let shard = removeMembership(id, room) else { return }
+        out.append(.removed(id, room: room.key, shard: shard))
+        if let client = clients[id], client.currentRoom != room {
+            out.append(.current(id, room: client.currentRoom?.key, shard: shard))
+        }
+    }
+
+    /// Takes `id` out of `room` (dropping the room when it empties); returns the client's shard.
+    private mutating func removeMembership(_ id: SessionID, _ room: RoomName) -> Int? {
+        guard var client = clients[id], var entry = rooms[room.key] else { return nil }
+        entry.members.remove(id)
+        entry.shardCounts[client.shard] -= 1
+        rooms[room.key] = entry.members.isEmpty ? nil : entry
+        client.rooms.removeAll { $0 == room }
+        if client.currentRoom == room { client.currentRoom = client.rooms.last }
+        clients[id] = client
+        return client.shard
+    }
+
+    private struct Failure: Error {
+        var code: String
+        var message: String
+    }
+
+    /// The room named `rawRoom`, which the client must be in; its current room when nil.
+    private func resolve(_ rawRoom: String?, for client: Client) -> Result<RoomName, Failure> {
+        guard let rawRoom else {
+            guard let current = client.currentRoom else {
+                return .failure(Failure(code: "no_room", message: "You are not in any room: /join #room first."))
+            }
+            return .success(current)
+        }
+        switch RoomName.validate(rawRoom, maxLength: limits.maxRoomNameLength) {
+        case .failure(let e): return .failure(Failure(code: "room_invalid", message: e.description))
+        case .success(let room):
+            guard let name = client.rooms.first(where: { $0 == room }) else {
+                return .failure(Failure(code: "not_in_room", message: "You are not in \(room.display)."))
+            }
+            return .success(name)
+        }
+    }
+
+    // MARK: Talking
+
+    /// A message or action to a room the client is in (its current room when `rawRoom` is nil).
+    public mutating func say(
+        _ id: SessionID, text: String, room rawRoom: String?, action: Bool = false, at now: Timestamp, re: String? = nil
+    ) -> [Delivery] {
+        guard let client = clients[id] else { return [] }
+        let room: RoomName
+        switch resolve(rawRoom, for: client) {
+        case .success(let r): room = r
+        case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
+        }
+        rooms[room.key]?.messages += 1
+        let nick = client.nick.display
+        let kind: Event.Kind =
+            action
+            ? .action(room: room.display, from: nick, text: text) : .message(room: room.display, from: nick, text: text)
+        return [.event(event(kind, at: now, re: re), to: roomAudience(room.key, sender: id))]
+    }
+
+    /// A private message to the client registered as `rawNick`.
+    public mutating func privateMessage(
+        _ id: SessionID, to rawNick: String, text: String, at now: Timestamp, re: String? = nil
+    ) -> [Delivery] {
+        guard let client = clients[id] else { return [] }
+        guard case .success(let target) = Nickname.validate(rawNick, maxLength: 1000), let targetID = nicks[target.key],
+            let recipient = clients[targetID]
+        else {
+            return [refusal("no_such_nick", "There is nobody called \(Sanitizer.cleanArgument(rawNick)) here.", id, now, re)]
+        }
+        let message = event(.privateMessage(from: client.nick.display, to: recipient.nick.display, text: text), at: now, re: re)
+        var recipientCopy = message
+        recipientCopy.re = nil
+        return [.event(recipientCopy, to: .session(targetID)), .event(message, to: .echo(id))]
+    }
+
+    // MARK: Queries
+
+    public mutating func who(_ id: SessionID, room rawRoom: String?, at now: Timestamp, re: String? = nil) -> [Delivery] {
+        guard let client = clients[id] else { return [] }
+        let name: RoomName
+        if let rawRoom {
+            switch RoomName.validate(rawRoom, maxLength: limits.maxRoomNameLength) {
+            case .success(let r): name = r
+            case .failure(let e): return [refusal("room_invalid", e.description, id, now, re)]
+            }
+        } else if let current = client.currentRoom {
+            name = current
+        } else {
+            return [refusal("no_room", "You are not in any room: name one, as in /who #lobby.", id, now, re)]
+        }
+        guard let room = rooms[name.key] else {
+            return [refusal("no_such_room", "There is no room \(name.display).", id, now, re)]
+        }
+        return [.event(whoEvent(room, at: now, re: re), to: .session(id))]
+    }
+
+    private mutating func whoEvent(_ room: Room, at now: Timestamp, re: String?) -> Event {
+        let members = room.members.compactMap { clients[$0]?.nick.display }.sorted {
+            $0.lowercased() == $1.lowercased() ? $0 < $1 : $0.lowercased() < $1.lowercased()
+        }
+        return event(.who(room: room.name.display, members: members), at: now, re: re)
+    }
+
+    public mutating func listRooms(_ id: SessionID, at now: Timestamp, re: String? = nil) -> [Delivery] {
+        [.event(event(.rooms(roomSummaries), at: now, re: re), to: .session(id))]
+    }
+
+    /// Every room, by name.
+    public var roomSummaries: [RoomSummary] {
+        rooms.values.map { RoomSummary(name: $0.name.display, members: $0.members.count) }.sorted {
+            $0.name.lowercased() < $1.name.lowercased()
+        }
+    }
+
+    // MARK: Leaving
+
+    /// Removes a client (quit, disconnect, kick); everyone who shared a room with it is told once.
+    /// With `notify` false (server shutdown), nobody is told.
+    public mutating func disconnect(_ id: SessionID, reason: String, notify: Bool = true, at now: Timestamp) -> [Delivery] {
+        guard let client = clients[id] else { return [] }
+        // In one room (the common case) the notice is routed to that room: O(1) here, and one
+        // shared buffer per loop. In several, each co-member is told once.
+        let coMembers = notify && client.rooms.count > 1 ? coMembers(of: id) : []
+        // No `.removed` deliveries: the session's own loop drops it from every table on close.
+        for room in client.rooms { _ = removeMembership(id, room) }
+        clients[id] = nil
+        nicks[client.nick.key] = nil
+        guard notify else { return [] }
+        let audience: Audience
+        if client.rooms.count == 1 {
+            guard rooms[client.rooms[0].key] != nil else { return [] }  // it was the last member
+            audience = roomAudience(client.rooms[0].key)
+        } else {
+            guard !coMembers.isEmpty else { return [] }
+            audience = .sessions(coMembers)
+        }
+        return [.event(event(.quit(nick: client.nick.display, reason: reason), at: now), to: audience)]
+    }
+
+    /// Everyone else in any room with `id`, each once, in id order.
+    public func coMembers(of id: SessionID) -> [SessionID] {
+        guard let client = clients[id] else { return [] }
+        var seen: Set<SessionID> = [id]
+        for room in client.rooms { seen.formUnion(rooms[room.key]?.members ?? []) }
+        seen.remove(id)
+        return seen.sorted()
+    }
+
+    /// The room's members as they are now.
+    private func roomAudience(_ key: String, sender: SessionID? = nil) -> Audience {
+        .room(key, sender: sender, shards: ShardSet(counts: rooms[key]?.shardCounts ?? []))
+    }
+
+    private mutating func refusal(_ code: String, _ message: String, _ id: SessionID, _ now: Timestamp, _ re: String?) -> Delivery {
+        .event(event(.error(code: code, message: message), at: now, re: re), to: .session(id))
+    }
+}

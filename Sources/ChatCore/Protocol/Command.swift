@@ -1,0 +1,224 @@
+/// What a client asked for, whichever wire format it used.
+///
+/// Both the text line protocol (`/join #dev`) and the JSON mode (`{"type":"join","room":"#dev"}`)
+/// parse into this one type, so the rules behind each command exist once. Arguments are already
+/// sanitized; names are not yet validated (that needs the limits and the directory).
+public enum Command: Equatable, Sendable {
+    /// A message to a room: the sender's current room when `room` is nil.
+    case say(text: String, room: String?)
+    /// A `/me` action.
+    case action(text: String, room: String?)
+    case privateMessage(to: String, text: String)
+    case nick(String)
+    case join(String)
+    case part(room: String?, reason: String?)
+    case rooms
+    case who(room: String?)
+    case help(topic: String?)
+    case quit(reason: String?)
+    /// JSON mode keepalive; answered with a `pong` carrying the same token.
+    case ping(token: String?)
+}
+
+/// Why a request could not be parsed. `description` is the sentence shown to the user.
+public enum CommandError: Error, Equatable, Sendable, CustomStringConvertible {
+    case unknownCommand(String)
+    case usage(command: String, usage: String)
+    case badRequest(String)
+
+    public var description: String {
+        switch self {
+        case .unknownCommand(let name):
+            "Unknown command /\(name). Type /help for the list (start a line with // to send one that begins with /)."
+        case .usage(let command, let usage): "Usage: /\(command) \(usage)"
+        case .badRequest(let reason): "Bad request: \(reason)"
+        }
+    }
+
+    public var code: String {
+        switch self {
+        case .unknownCommand: "unknown_command"
+        case .usage: "usage"
+        case .badRequest: "bad_request"
+        }
+    }
+}
+
+/// One entry of the command table: the single source for parsing, aliases and `/help`.
+public struct CommandInfo: Sendable {
+    public let name: String
+    public let aliases: [String]
+    public let arguments: String
+    public let summary: String
+}
+
+extension Command {
+    /// Every slash command, in the order `/help` lists them.
+    public static let table: [CommandInfo] = [
+        CommandInfo(name: "help", aliases: ["?"], arguments: "[command]", summary: "List the commands, or explain one."),
+        CommandInfo(name: "nick", aliases: [], arguments: "<new-nick>", summary: "Change your nickname."),
+        CommandInfo(
+            name: "join", aliases: ["j"], arguments: "<#room>",
+            summary: "Join a room (creating it if needed) and make it your current room."),
+        CommandInfo(name: "part", aliases: ["leave"], arguments: "[#room] [reason]", summary: "Leave a room (the current one by default)."),
+        CommandInfo(name: "rooms", aliases: ["list"], arguments: "", summary: "List the rooms and how many people are in each."),
+        CommandInfo(name: "who", aliases: ["names"], arguments: "[#room]", summary: "List who is in a room (the current one by default)."),
+        CommandInfo(name: "msg", aliases: ["query", "m"], arguments: "<nick> <text>", summary: "Send a private message."),
+        CommandInfo(name: "me", aliases: [], arguments: "<action>", summary: "Describe an action: /me waves → * alice waves"),
+        CommandInfo(name: "quit", aliases: ["exit", "bye"], arguments: "[reason]", summary: "Leave the chat, with an optional reason."),
+        CommandInfo(name: "ping", aliases: [], arguments: "[token]", summary: "Check the server answers: it replies *** pong [token]."),
+    ]
+
+    static func info(named name: String) -> CommandInfo? {
+        let lowered = name.lowercased()
+        return table.first { $0.name == lowered || $0.aliases.contains(lowered) }
+    }
+
+    /// Parses a line typed by a text-mode client (already sanitized).
+    ///
+    /// A line not starting with `/` is a message to the current room; `//text` sends `/text`;
+    /// `/name args` is a command. Returns nil for a blank line, which is ignored.
+    public static func parse(line: String) -> Result<Command, CommandError>? {
+        guard line.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else { return nil }
+        guard line.hasPrefix("/") else { return .success(.say(text: line, room: nil)) }
+        if line.hasPrefix("//") { return .success(.say(text: String(line.dropFirst()), room: nil)) }
+        let body = line.dropFirst()
+        let name = String(body.prefix { $0 != " " })
+        let rest = Sanitizer.trimmed(body.dropFirst(name.count))
+        guard let info = info(named: name) else { return .failure(.unknownCommand(Sanitizer.trimmed(name))) }
+        let usage = CommandError.usage(command: info.name, usage: info.arguments)
+        let (first, remainder) = splitFirstWord(rest)
+        switch info.name {
+        case "help": return .success(.help(topic: first))
+        case "nick":
+            guard let first, remainder == nil else { return .failure(usage) }
+            return .success(.nick(first))
+        case "join":
+            guard let first, remainder == nil else { return .failure(usage) }
+            return .success(.join(first))
+        case "part":
+            if let first, first.hasPrefix("#") { return .success(.part(room: first, reason: remainder)) }
+            return .success(.part(room: nil, reason: rest.isEmpty ? nil : rest))
+        case "rooms": return .success(.rooms)
+        case "who":
+            guard remainder == nil else { return .failure(usage) }
+            return .success(.who(room: first))
+        case "msg":
+            guard let first, let remainder else { return .failure(usage) }
+            return .success(.privateMessage(to: first, text: remainder))
+        case "me":
+            guard !rest.isEmpty else { return .failure(usage) }
+            return .success(.action(text: rest, room: nil))
+        case "quit": return .success(.quit(reason: rest.isEmpty ? nil : rest))
+        case "ping": return .success(.ping(token: rest.isEmpty ? nil : String(rest.prefix(64))))
+        default: return .failure(.unknownCommand(name))
+        }
+    }
+
+    private static func splitFirstWord(_ text: String) -> (String?, String?) {
+        guard !text.isEmpty else { return (nil, nil) }
+        guard let space = text.firstIndex(of: " ") else { return (text, nil) }
+        let rest = Sanitizer.trimmed(text[space...])
+        return (String(text[..<space]), rest.isEmpty ? nil : rest)
+    }
+}
+
+/// A request in JSON mode: the command and the client's optional correlation id, which every
+/// direct reply to it carries back as `re`.
+public struct JSONRequest: Equatable, Sendable {
+    public enum Kind: Equatable, Sendable {
+        /// The opening request that switches a connection to JSON mode, optionally with a nick.
+        case hello(nick: String?)
+        case command(Command)
+    }
+
+    public var kind: Kind
+    public var correlation: String?
+
+    public init(_ kind: Kind, correlation: String? = nil) {
+        self.kind = kind
+        self.correlation = correlation
+    }
+
+    /// The request types, with the members each takes (documented in docs/PROTOCOL.md).
+    public static let types: [String: (required: [String], optional: [String])] = [
+        "hello": ([], ["nick", "protocol"]),
+        "message": (["text"], ["room"]),
+        "action": (["text"], ["room"]),
+        "private": (["to", "text"], []),
+        "nick": (["nick"], []),
+        "join": (["room"], []),
+        "part": ([], ["room", "reason"]),
+        "rooms": ([], []),
+        "who": ([], ["room"]),
+        "help": ([], ["topic"]),
+        "quit": ([], ["reason"]),
+        "ping": ([], ["token"]),
+    ]
+
+    /// Parses one JSON-mode line.
+    public static func parse(_ line: [UInt8]) -> Result<JSONRequest, CommandError> {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(bytes: line)
+        } catch {
+            return .failure(.badRequest("not valid JSON (\(error))"))
+        }
+        guard case .object(let object) = value else {
+            return .failure(.badRequest("expected a JSON object, got \(value.typeName)"))
+        }
+        var correlation: String?
+        switch object["id"] {
+        case nil: break
+        case .string(let s)?: correlation = Sanitizer.clean(String(s.prefix(64)))
+        case .integer(let i)?: correlation = String(i)
+        case let other?: return .failure(.badRequest("\"id\" must be a string or an integer, got \(other.typeName)"))
+        }
+        func fail(_ reason: String) -> Result<JSONRequest, CommandError> {
+            .failure(.badRequest(reason))
+        }
+        guard let typeValue = object["type"] else { return fail("missing member \"type\"") }
+        guard case .string(let type) = typeValue else {
+            return fail("\"type\" must be a string, got \(typeValue.typeName)")
+        }
+        guard let shape = types[type] else {
+            return .failure(.unknownCommand(Sanitizer.clean(String(type.prefix(32)))))
+        }
+        var strings: [String: String] = [:]
+        for key in object.keys where key != "id" && key != "type" {
+            guard shape.required.contains(key) || shape.optional.contains(key) else {
+                return fail("unknown member \"\(Sanitizer.clean(String(key.prefix(32))))\" for type \"\(type)\"")
+            }
+            if key == "protocol" {
+                guard case .integer = object[key]! else { return fail("\"protocol\" must be an integer") }
+                continue
+            }
+            guard case .string(let s) = object[key]! else {
+                return fail("\"\(key)\" must be a string, got \(object[key]!.typeName)")
+            }
+            strings[key] = s
+        }
+        for key in shape.required where strings[key] == nil {
+            return fail("missing member \"\(key)\" for type \"\(type)\"")
+        }
+        func arg(_ key: String) -> String? { strings[key].map(Sanitizer.cleanArgument) }
+        func text(_ key: String) -> String { Sanitizer.clean(strings[key] ?? "") }
+        let command: Command
+        switch type {
+        case "hello":
+            return .success(JSONRequest(.hello(nick: arg("nick")), correlation: correlation))
+        case "message": command = .say(text: text("text"), room: arg("room"))
+        case "action": command = .action(text: text("text"), room: arg("room"))
+        case "private": command = .privateMessage(to: arg("to")!, text: text("text"))
+        case "nick": command = .nick(arg("nick")!)
+        case "join": command = .join(arg("room")!)
+        case "part": command = .part(room: arg("room"), reason: arg("reason"))
+        case "rooms": command = .rooms
+        case "who": command = .who(room: arg("room"))
+        case "help": command = .help(topic: arg("topic"))
+        case "quit": command = .quit(reason: arg("reason"))
+        default: command = .ping(token: strings["token"].map { Sanitizer.clean(String($0.prefix(64))) })
+        }
+        return .success(JSONRequest(.command(command), correlation: correlation))
+    }
+}

@@ -1,0 +1,88 @@
+/// Something the server tells a client. Rendered once per wire format (`TextFormat`,
+/// `JSONFormat`) and shared by every recipient.
+public struct Event: Equatable, Sendable {
+    /// Server-assigned, unique, increasing; within a room, in the room's order.
+    public var id: UInt64
+    public var time: Timestamp
+    /// The JSON request id this event answers, if any.
+    public var re: String?
+    public var kind: Kind
+
+    public init(id: UInt64, time: Timestamp, re: String? = nil, _ kind: Kind) {
+        self.id = id
+        self.time = time
+        self.re = re
+        self.kind = kind
+    }
+
+    public enum Kind: Equatable, Sendable {
+        /// The greeting on connect.
+        case hello(server: String, version: String, motd: [String])
+        /// The server waits for a nickname.
+        case nickRequired
+        /// Registration succeeded: the client is `nick`, in `room`.
+        case welcome(nick: String, room: String)
+        case message(room: String, from: String, text: String)
+        case action(room: String, from: String, text: String)
+        case privateMessage(from: String, to: String, text: String)
+        case join(room: String, nick: String)
+        case part(room: String, nick: String, reason: String?)
+        case quit(nick: String, reason: String)
+        case nickChange(old: String, new: String)
+        /// The client's current room changed (text-mode plain lines go there).
+        case current(room: String)
+        /// A server notice to this client.
+        case notice(text: String)
+        case error(code: String, message: String)
+        case who(room: String, members: [String])
+        case rooms([RoomSummary])
+        case help([String])
+        case pong(token: String?)
+        /// The server is closing this connection, and why.
+        case bye(reason: String)
+    }
+}
+
+public struct RoomSummary: Equatable, Sendable {
+    public var name: String
+    public var members: Int
+
+    public init(name: String, members: Int) {
+        self.name = name
+        self.members = members
+    }
+}
+
+/// Wall-clock time in milliseconds since the Unix epoch, passed into the core (the core never
+/// reads a clock).
+public struct Timestamp: Comparable, Hashable, Sendable {
+    public var milliseconds: Int64
+
+    public init(milliseconds: Int64) { self.milliseconds = milliseconds }
+
+    public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.milliseconds < rhs.milliseconds }
+
+    /// RFC 3339 / ISO 8601 in UTC with milliseconds: `2026-11-21T23:59:59.123Z`.
+    public var iso8601: String {
+        let ms = Int(((milliseconds % 1000) + 1000) % 1000)
+        let seconds = (milliseconds - Int64(ms)) / 1000
+        var days = Int(seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400)
+        let secondOfDay = Int(seconds - Int64(days) * 86_400)
+        // Civil from days (Howard Hinnant's algorithm).
+        days += 719_468
+        let era = (days >= 0 ? days : days - 146_096) / 146_097
+        let dayOfEra = days - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ n: Int, _ width: Int) -> String {
+            let s = String(n)
+            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
+            + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(ms, 3))Z"
+    }
+}

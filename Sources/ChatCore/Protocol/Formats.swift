@@ -1,0 +1,209 @@
+/// The two wire formats a TCP client can speak.
+public enum WireFormat: Sendable {
+    /// Human-readable lines for telnet and nc.
+    case text
+    /// One JSON object per line, for programs (docs/PROTOCOL.md).
+    case json
+}
+
+/// Renders events as the human-readable lines of the text protocol, each ending in CRLF.
+///
+/// Server lines start with `***`, so they cannot be confused with a user's `<nick> text`
+/// or `* nick action`.
+public enum TextFormat {
+    /// Renders `event`. Room traffic is prefixed with `[#room] ` when `inCurrentRoom` is false,
+    /// so someone in several rooms can tell them apart.
+    public static func render(_ event: Event, inCurrentRoom: Bool = true) -> String {
+        switch event.kind {
+        case .hello(let server, let version, let motd):
+            var lines = "*** Welcome to \(server) (chatd \(version)).\r\n"
+            for line in motd { lines += "*** \(line)\r\n" }
+            return lines
+        case .nickRequired: return "*** Please choose a nickname:\r\n"
+        case .welcome(let nick, let room):
+            return "*** You are now known as \(nick), talking in \(room). Type /help for the commands.\r\n"
+        case .message(let room, let from, let text):
+            return roomPrefix(room, inCurrentRoom) + "<\(from)> \(text)\r\n"
+        case .action(let room, let from, let text):
+            return roomPrefix(room, inCurrentRoom) + "* \(from) \(text)\r\n"
+        case .privateMessage(let from, let to, let text):
+            // Rendered for the recipient; the sender's copy is `ownPrivateMessage`.
+            _ = to
+            return "*\(from)* \(text)\r\n"
+        case .join(let room, let nick): return "*** \(nick) has joined \(room)\r\n"
+        case .part(let room, let nick, let reason):
+            return "*** \(nick) has left \(room)\(reason.map { " (\($0))" } ?? "")\r\n"
+        case .quit(let nick, let reason): return "*** \(nick) has quit (\(reason))\r\n"
+        case .nickChange(let old, let new): return "*** \(old) is now known as \(new)\r\n"
+        case .current(let room): return "*** Now talking in \(room)\r\n"
+        case .notice(let text): return "*** \(text)\r\n"
+        case .error(_, let message): return "*** Error: \(message)\r\n"
+        case .who(let room, let members):
+            return "*** \(room) (\(members.count) \(members.count == 1 ? "user" : "users")): \(members.joined(separator: ", "))\r\n"
+        case .rooms(let rooms):
+            if rooms.isEmpty { return "*** No rooms.\r\n" }
+            let list = rooms.map { "\($0.name) (\($0.members))" }.joined(separator: ", ")
+            return "*** Rooms (\(rooms.count)): \(list)\r\n"
+        case .help(let lines): return lines.map { "*** \($0)\r\n" }.joined()
+        case .pong(let token): return "*** pong\(token.map { " \($0)" } ?? "")\r\n"
+        case .bye(let reason): return "*** Closing connection: \(reason)\r\n"
+        }
+    }
+
+    /// The sender's own copy of a private message: `-> *bob* text`.
+    public static func ownPrivateMessage(to: String, text: String) -> String {
+        "-> *\(to)* \(text)\r\n"
+    }
+
+    private static func roomPrefix(_ room: String, _ inCurrentRoom: Bool) -> String {
+        inCurrentRoom ? "" : "[\(room)] "
+    }
+}
+
+/// Renders events as JSON lines (docs/PROTOCOL.md), each ending in LF.
+///
+/// Members come in a fixed order: `type`, `id`, `ts`, the event's own members, then `re`.
+public enum JSONFormat {
+    public static func render(_ event: Event) -> [UInt8] {
+        var w = JSONWriter(capacity: 160)
+        w.beginObject()
+        w.key("type")
+        w.string(typeName(event.kind))
+        w.key("id")
+        w.integer(event.id)
+        w.key("ts")
+        w.string(event.time.iso8601)
+        switch event.kind {
+        case .hello(let server, let version, let motd):
+            w.key("server")
+            w.string(server)
+            w.key("version")
+            w.string(version)
+            w.key("protocol")
+            w.integer(1)
+            w.key("motd")
+            strings(motd, &w)
+        case .nickRequired: break
+        case .welcome(let nick, let room):
+            w.key("nick")
+            w.string(nick)
+            w.key("room")
+            w.string(room)
+        case .message(let room, let from, let text), .action(let room, let from, let text):
+            w.key("room")
+            w.string(room)
+            w.key("from")
+            w.string(from)
+            w.key("text")
+            w.string(text)
+        case .privateMessage(let from, let to, let text):
+            w.key("from")
+            w.string(from)
+            w.key("to")
+            w.string(to)
+            w.key("text")
+            w.string(text)
+        case .join(let room, let nick):
+            w.key("room")
+            w.string(room)
+            w.key("nick")
+            w.string(nick)
+        case .part(let room, let nick, let reason):
+            w.key("room")
+            w.string(room)
+            w.key("nick")
+            w.string(nick)
+            if let reason {
+                w.key("reason")
+                w.string(reason)
+            }
+        case .quit(let nick, let reason):
+            w.key("nick")
+            w.string(nick)
+            w.key("reason")
+            w.string(reason)
+        case .nickChange(let old, let new):
+            w.key("old")
+            w.string(old)
+            w.key("new")
+            w.string(new)
+        case .current(let room):
+            w.key("room")
+            w.string(room)
+        case .notice(let text):
+            w.key("text")
+            w.string(text)
+        case .error(let code, let message):
+            w.key("code")
+            w.string(code)
+            w.key("message")
+            w.string(message)
+        case .who(let room, let members):
+            w.key("room")
+            w.string(room)
+            w.key("members")
+            strings(members, &w)
+        case .rooms(let rooms):
+            w.key("rooms")
+            w.beginArray()
+            for room in rooms {
+                w.beginObject()
+                w.key("name")
+                w.string(room.name)
+                w.key("members")
+                w.integer(room.members)
+                w.endObject()
+            }
+            w.endArray()
+        case .help(let lines):
+            w.key("lines")
+            strings(lines, &w)
+        case .pong(let token):
+            if let token {
+                w.key("token")
+                w.string(token)
+            }
+        case .bye(let reason):
+            w.key("reason")
+            w.string(reason)
+        }
+        if let re = event.re {
+            w.key("re")
+            w.string(re)
+        }
+        w.endObject()
+        var bytes = w.bytes
+        bytes.append(UInt8(ascii: "\n"))
+        return bytes
+    }
+
+    private static func strings(_ values: [String], _ w: inout JSONWriter) {
+        w.beginArray()
+        for value in values { w.string(value) }
+        w.endArray()
+    }
+
+    /// The `type` member of each event.
+    public static func typeName(_ kind: Event.Kind) -> String {
+        switch kind {
+        case .hello: "hello"
+        case .nickRequired: "nick_required"
+        case .welcome: "welcome"
+        case .message: "message"
+        case .action: "action"
+        case .privateMessage: "private"
+        case .join: "join"
+        case .part: "part"
+        case .quit: "quit"
+        case .nickChange: "nick"
+        case .current: "current"
+        case .notice: "notice"
+        case .error: "error"
+        case .who: "who"
+        case .rooms: "rooms"
+        case .help: "help"
+        case .pong: "pong"
+        case .bye: "bye"
+        }
+    }
+}

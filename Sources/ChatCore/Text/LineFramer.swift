@@ -1,0 +1,106 @@
+/// Turns the bytes of a line-mode connection into lines, consuming telnet negotiation on the way.
+///
+/// ```
+///   bytes ──► telnet filter ──► line splitter ──► .line(bytes)      (LF ends a line; a CR before it is dropped)
+///               │ IAC DO x   ──► .reply(IAC WONT x)                 (we refuse every option)
+///               │ IAC WILL x ──► .reply(IAC DONT x)
+///               │ IAC SB … IAC SE, IAC <cmd>, IAC WONT/DONT x ──► consumed
+///               │ IAC IAC    ──► a literal 0xFF data byte
+///               └ longer than maxLineBytes ──► .overlong once, the rest of that line is discarded
+/// ```
+///
+/// The framer holds at most `maxLineBytes` of a partial line, so a client that never sends a
+/// newline costs bounded memory. Telnet sequences may be split across reads at any byte.
+public struct LineFramer: Sendable {
+    public enum Output: Equatable, Sendable {
+        /// A complete line, without its terminator; not yet sanitized.
+        case line([UInt8])
+        /// A line exceeded the limit; it is being discarded up to its end.
+        case overlong
+        /// Bytes to send back: a telnet refusal.
+        case reply([UInt8])
+    }
+
+    public static let IAC: UInt8 = 255
+    static let DONT: UInt8 = 254, DO: UInt8 = 253, WONT: UInt8 = 252, WILL: UInt8 = 251
+    static let SB: UInt8 = 250, SE: UInt8 = 240
+
+    private enum TelnetState: Sendable {
+        case data, command, option(verb: UInt8), subnegotiation, subnegotiationCommand
+    }
+
+    public let maxLineBytes: Int
+    private var line: [UInt8] = []
+    private var discarding = false
+    private var telnet = TelnetState.data
+
+    public init(maxLineBytes: Int) {
+        self.maxLineBytes = maxLineBytes
+    }
+
+    /// Bytes of a partial line held so far.
+    public var bufferedBytes: Int { line.count }
+
+    /// Feeds bytes from the connection; `emit` is called for each output, in order.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (Output) -> Void) {
+        for byte in bytes {
+            switch telnet {
+            case .data:
+                if byte == Self.IAC {
+                    telnet = .command
+                } else {
+                    data(byte, emit)
+                }
+            case .command:
+                switch byte {
+                case Self.IAC:
+                    telnet = .data
+                    data(byte, emit)
+                case Self.DO, Self.DONT, Self.WILL, Self.WONT:
+                    telnet = .option(verb: byte)
+                case Self.SB:
+                    telnet = .subnegotiation
+                default:
+                    telnet = .data  // NOP, AYT, GA, ... : two-byte commands, consumed
+                }
+            case .option(let verb):
+                telnet = .data
+                if verb == Self.DO {
+                    emit(.reply([Self.IAC, Self.WONT, byte]))
+                } else if verb == Self.WILL {
+                    emit(.reply([Self.IAC, Self.DONT, byte]))
+                }
+            case .subnegotiation:
+                if byte == Self.IAC { telnet = .subnegotiationCommand }
+            case .subnegotiationCommand:
+                telnet = byte == Self.SE ? .data : .subnegotiation
+            }
+        }
+    }
+
+    public mutating func feed(_ bytes: [UInt8], _ emit: (Output) -> Void) {
+        bytes.withUnsafeBytes { feed($0, emit) }
+    }
+
+    private mutating func data(_ byte: UInt8, _ emit: (Output) -> Void) {
+        if byte == UInt8(ascii: "\n") {
+            if discarding {
+                discarding = false
+            } else {
+                if line.last == UInt8(ascii: "\r") { line.removeLast() }
+                emit(.line(line))
+            }
+            line.removeAll(keepingCapacity: line.capacity <= 1024)
+            return
+        }
+        if discarding { return }
+        // A CR is held until we know whether LF follows, so it counts as part of the line.
+        if line.count >= maxLineBytes + (byte == UInt8(ascii: "\r") ? 1 : 0) {
+            discarding = true
+            line.removeAll()
+            emit(.overlong)
+            return
+        }
+        line.append(byte)
+    }
+}

@@ -1,0 +1,146 @@
+import ChatCore
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// Accepts chat clients on every configured address until graceful shutdown, then stops
+/// accepting, tells every client why, and closes them within the configured time.
+final class ChatService: Service {
+    let hub: Hub
+    private let group: MultiThreadedEventLoopGroup
+    private let config: Config
+    private let logger: Logger
+    private let onListening: @Sendable ([SocketAddress]) -> Void
+
+    init(
+        config: Config, group: MultiThreadedEventLoopGroup, logger: Logger,
+        onListening: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }
+    ) {
+        self.config = config
+        self.group = group
+        self.logger = logger
+        self.onListening = onListening
+        let shards = group.makeIterator().enumerated().map { Shard(index: $0.offset, eventLoop: $0.element) }
+        // The config was validated, so the default room is valid.
+        let defaultRoom = try! RoomName.validate(config.server.defaultRoom, maxLength: config.limits.maxRoomNameLength).get()
+        self.hub = Hub(shards: shards, limits: config.limits, defaultRoom: defaultRoom)
+    }
+
+    func run() async throws {
+        var listeners: [any Channel] = []
+        do {
+            for address in config.listen {
+                listeners.append(try await bind(address))
+            }
+        } catch {
+            for listener in listeners { try? await listener.close() }
+            throw error
+        }
+        let addresses = listeners.compactMap(\.localAddress)
+        for address in addresses {
+            logger.notice("listening for chat clients on \(Self.describe(address))")
+        }
+        onListening(addresses)
+
+        // Serve until graceful shutdown (SIGTERM, SIGINT) or cancellation.
+        try? await gracefulShutdown()
+
+        logger.notice("shutting down", metadata: ["clients": "\(hub.stats.clients)"])
+        for listener in listeners { try? await listener.close() }
+        await closeAllClients(reason: "Server shutting down")
+        logger.notice("all clients closed")
+    }
+
+    private func bind(_ address: ListenAddress) async throws -> any Channel {
+        let hub = self.hub
+        let logger = self.logger
+        let settings = ConnectionSettings(
+            greeting: .hello(server: config.server.name, version: ChatServerInfo.version, motd: config.server.motd),
+            logMessages: config.logging.logMessages,
+            sendQueueBytes: config.limits.sendQueueBytes
+        )
+        let queue = config.limits.sendQueueBytes
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: queue / 2, high: queue))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let shard = hub.shard(for: channel.eventLoop)
+                    let handler = ChatConnectionHandler(hub: hub, shard: shard, channel: channel, settings: settings, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+        do {
+            return try await bootstrap.bind(host: address.host, port: address.port).get()
+        } catch {
+            throw StartupError("cannot listen on \(address): \(error)")
+        }
+    }
+
+    /// Sends every client its goodbye and waits for the connections to close, up to
+    /// `shutdownTimeoutSeconds`; whatever is still open then is cut off.
+    private func closeAllClients(reason: String) async {
+        let request = CloseRequest(reason: reason, notify: false)
+        let closed = hub.shards.map { $0.closeAll(request) }
+        let allClosed = EventLoopFuture.andAllComplete(closed, on: group.next())
+        let timeout = config.shutdownTimeoutSeconds
+        let inTime = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try? await allClosed.get()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(Int(timeout * 1000)))
+                return false
+            }
+            let first = await group.next() ?? true
+            if !first {
+                for shard in self.hub.shards { shard.forceCloseAll() }
+            }
+            group.cancelAll()
+            return first
+        }
+        if !inTime { logger.warning("clients still open after \(timeout)s were cut off") }
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        if case .v6 = address { return "[\(ip)]:\(port)" }
+        return "\(ip):\(port)"
+    }
+}
+
+/// A problem that keeps the daemon from starting, with a message for the operator.
+public struct StartupError: Error, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) { self.description = description }
+}
+
+public enum ChatServerInfo {
+    public static let version = "0.1.0"
+}
+
+extension Shard {
+    /// Asks every connection on this loop to say goodbye and close; completes when all closed.
+    func closeAll(_ request: CloseRequest) -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit {
+            let channels = self.members.map(\.channel)
+            for channel in channels {
+                channel.pipeline.syncOperations.fireUserInboundEventTriggered(request)
+            }
+            return EventLoopFuture.andAllComplete(channels.map(\.closeFuture), on: self.eventLoop)
+        }
+    }
+
+    /// Closes every connection on this loop at once.
+    func forceCloseAll() {
+        eventLoop.execute {
+            for channel in self.members.map(\.channel) { channel.close(promise: nil) }
+        }
+    }
+}

@@ -1,0 +1,203 @@
+import ChatCore
+import NIOCore
+import Synchronization
+
+/// One event loop's share of the server: the connections it owns, which rooms each is in, and
+/// a mailbox through which the rest of the server reaches them.
+///
+/// Fan-out crosses to a loop once per message, not once per recipient: the hub posts one
+/// `ShardMessage` carrying buffers that every local recipient shares, and the loop's drain
+/// writes it to each member and flushes each touched connection once per drain.
+///
+/// Ordering: messages are posted while the hub holds the directory lock, and the mailbox is
+/// FIFO, so every loop applies membership changes and room traffic in the directory's order.
+/// That is what gives everyone in a room the same order of events.
+final class Shard: Sendable {
+    let index: Int
+    let eventLoop: any EventLoop
+    /// Posted from any thread (under the hub's lock), drained on `eventLoop`.
+    private let mailbox = Mutex<[ShardMessage]>([])
+    /// Touched only on `eventLoop`.
+    private let local: NIOLoopBoundBox<LocalTables>
+
+    init(index: Int, eventLoop: any EventLoop) {
+        self.index = index
+        self.eventLoop = eventLoop
+        self.local = NIOLoopBoundBox.makeBoxSendingValue(LocalTables(), eventLoop: eventLoop)
+    }
+
+    /// Queues `message` for this loop; schedules a drain when the mailbox was empty.
+    func post(_ message: ShardMessage) {
+        let wasEmpty = mailbox.withLock { pending in
+            pending.append(message)
+            return pending.count == 1
+        }
+        if wasEmpty { eventLoop.execute { self.drain() } }
+    }
+
+    // MARK: On the loop
+
+    /// Adds a new connection (on accept, before it can register).
+    func attach(_ member: LocalMember) {
+        local.value.members[member.id] = member
+    }
+
+    /// Forgets a closed connection and its room memberships on this loop.
+    func detach(_ id: SessionID) {
+        let tables = local.value
+        guard let member = tables.members.removeValue(forKey: id) else { return }
+        for room in Array(member.roomSlots.keys) { tables.remove(member, from: room) }
+    }
+
+    /// Every connection on this loop.
+    var members: Dictionary<SessionID, LocalMember>.Values { local.value.members.values }
+
+    private func drain() {
+        let batch = mailbox.withLock { pending in
+            let batch = pending
+            pending.removeAll(keepingCapacity: true)
+            return batch
+        }
+        let tables = local.value
+        for message in batch {
+            switch message {
+            case .room(let room, let payload, let sender):
+                guard let members = tables.rooms[room] else { continue }
+                for member in members {
+                    if member.id == sender && member.format == .text { continue }
+                    member.write(payload.buffer(for: member.format, inCurrentRoom: member.currentRoom == room), tables)
+                }
+            case .session(let id, let payload):
+                guard let member = tables.members[id] else { continue }
+                member.write(payload.buffer(for: member.format, inCurrentRoom: true), tables)
+            case .sessions(let ids, let payload):
+                for id in ids {
+                    guard let member = tables.members[id] else { continue }
+                    member.write(payload.buffer(for: member.format, inCurrentRoom: true), tables)
+                }
+            case .added(let id, let room):
+                guard let member = tables.members[id] else { continue }  // already closed
+                tables.add(member, to: room)
+            case .removed(let id, let room):
+                guard let member = tables.members[id] else { continue }
+                tables.remove(member, from: room)
+            case .current(let id, let room):
+                tables.members[id]?.currentRoom = room
+            case .direct(let id, let buffer):
+                tables.members[id]?.write(buffer, tables)
+            case .goodbye(let id, let buffer):
+                // Close once the goodbye (and everything queued before it) is flushed.
+                guard let member = tables.members[id] else { continue }
+                let channel = member.channel
+                channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
+            }
+        }
+        tables.flushDirty()
+    }
+}
+
+/// What the hub sends a loop.
+enum ShardMessage: Sendable {
+    /// Room traffic for every local member of the room (text-mode `sender` skipped).
+    case room(String, Payload, sender: SessionID?)
+    case session(SessionID, Payload)
+    case sessions([SessionID], Payload)
+    case added(SessionID, room: String)
+    case removed(SessionID, room: String)
+    case current(SessionID, room: String?)
+    /// Bytes already encoded for this one connection's format (replies, greeting).
+    case direct(SessionID, ByteBuffer)
+    /// A last line, after which the connection closes.
+    case goodbye(SessionID, ByteBuffer)
+}
+
+/// One event, encoded once per wire format; every recipient shares these buffers.
+struct Payload: Sendable {
+    let text: ByteBuffer
+    /// Room traffic as seen by members whose current room is another one (`[#room] ` prefix).
+    let textElsewhere: ByteBuffer?
+    let json: ByteBuffer
+
+    init(_ event: Event, echo: Bool = false) {
+        if echo, case .privateMessage(_, let to, let text) = event.kind {
+            self.text = ByteBuffer(string: TextFormat.ownPrivateMessage(to: to, text: text))
+        } else {
+            self.text = ByteBuffer(string: TextFormat.render(event))
+        }
+        switch event.kind {
+        case .message, .action: textElsewhere = ByteBuffer(string: TextFormat.render(event, inCurrentRoom: false))
+        default: textElsewhere = nil
+        }
+        json = ByteBuffer(bytes: JSONFormat.render(event))
+    }
+
+    func buffer(for format: WireFormat, inCurrentRoom: Bool) -> ByteBuffer {
+        switch format {
+        case .json: json
+        case .text: inCurrentRoom ? text : (textElsewhere ?? text)
+        }
+    }
+}
+
+/// A connection as its loop's fan-out sees it. Loop-confined, shared by the connection's
+/// handler and its shard's tables.
+final class LocalMember {
+    let id: SessionID
+    let channel: any Channel
+    var format = WireFormat.text
+    var currentRoom: String?
+    /// Position in each room's member array on this loop, for O(1) removal.
+    var roomSlots: [String: Int] = [:]
+    var needsFlush = false
+
+    init(id: SessionID, channel: any Channel) {
+        self.id = id
+        self.channel = channel
+    }
+
+    func write(_ buffer: ByteBuffer, _ tables: LocalTables) {
+        channel.write(buffer, promise: nil)
+        if !needsFlush {
+            needsFlush = true
+            tables.dirty.append(self)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension LocalMember: Sendable {}
+
+/// A loop's own tables. Only its loop reads or writes them.
+final class LocalTables {
+    var members: [SessionID: LocalMember] = [:]
+    var rooms: [String: [LocalMember]] = [:]
+    var dirty: [LocalMember] = []
+
+    func add(_ member: LocalMember, to room: String) {
+        guard member.roomSlots[room] == nil else { return }
+        member.roomSlots[room] = rooms[room, default: []].count
+        rooms[room, default: []].append(member)
+    }
+
+    /// Swap-removes: order within a loop does not matter, every member gets every message.
+    func remove(_ member: LocalMember, from room: String) {
+        guard let slot = member.roomSlots.removeValue(forKey: room), var list = rooms.removeValue(forKey: room) else { return }
+        let last = list.removeLast()
+        if last !== member {
+            list[slot] = last
+            last.roomSlots[room] = slot
+        }
+        if !list.isEmpty { rooms[room] = list }
+    }
+
+    func flushDirty() {
+        for member in dirty {
+            member.needsFlush = false
+            member.channel.flush()
+        }
+        dirty.removeAll(keepingCapacity: true)
+    }
+}
+
+@available(*, unavailable)
+extension LocalTables: Sendable {}

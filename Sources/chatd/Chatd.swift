@@ -1,0 +1,116 @@
+import ArgumentParser
+import ChatCore
+import ChatServer
+import Foundation
+import Logging
+
+@main
+struct Chatd: AsyncParsableCommand {
+    static let defaultConfigPath = "/etc/chatd/chatd.json"
+
+    static let configuration = CommandConfiguration(
+        commandName: "chatd",
+        abstract: "A chat daemon: rooms, nicknames and private messages over telnet, nc and JSON lines.",
+        discussion: """
+            Reads \(defaultConfigPath), or the file given with --config; with neither, runs on the
+            built-in defaults (chat on 127.0.0.1:7777). Flags override the file for a one-off run.
+
+            Examples:
+              chatd                                   # built-in defaults, then: telnet 127.0.0.1 7777
+              chatd --config /etc/chatd/chatd.json --check-config
+              chatd --listen 0.0.0.0:7777 --listen [::]:7777
+            """,
+        version: ChatServerInfo.version
+    )
+
+    @Option(name: .long, help: ArgumentHelp("Path of the JSON configuration file.", valueName: "path"))
+    var config: String?
+
+    @Flag(name: .long, help: "Validate the configuration, print any problems, and exit (0 if valid, 78 if not).")
+    var checkConfig = false
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Accept chat clients on HOST:PORT (IPv6 as [::1]:PORT; port 0 picks a free one). Repeatable; replaces the config's list.",
+            valueName: "host:port"))
+    var listen: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+    var logLevel: String?
+
+    func run() async throws {
+        let (loaded, source) = loadConfig()
+        var config: Config
+        switch loaded {
+        case .success(let c): config = c
+        case .failure(let error):
+            printProblems(error.issues, source: source)
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        var problems: [ConfigIssue] = []
+        if !listen.isEmpty {
+            config.listen = []
+            for text in listen {
+                switch ListenAddress.parse(text) {
+                case .success(let address): config.listen.append(address)
+                case .failure(let issue): problems.append(ConfigIssue(path: "--listen", message: issue.message))
+                }
+            }
+        }
+        if let logLevel {
+            if Config.Logging.levels.contains(logLevel) {
+                config.logging.level = logLevel
+            } else {
+                problems.append(
+                    ConfigIssue(path: "--log-level", message: "must be one of \(Config.Logging.levels.joined(separator: ", "))"))
+            }
+        }
+        if !problems.isEmpty {
+            printProblems(problems, source: "the command line")
+            throw ExitCode(78)
+        }
+        if checkConfig {
+            print("chatd: configuration from \(source) is valid")
+            return
+        }
+
+        let level = Logger.Level(rawValue: config.logging.level) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "chatd")
+        logger.info("configuration loaded", metadata: ["source": "\(source)"])
+        do {
+            try await ChatDaemon.run(config: config, logger: logger)
+        } catch let error as StartupError {
+            logger.critical("\(error.description)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// The config and where it came from: --config, the default path if present, or the defaults.
+    private func loadConfig() -> (Result<Config, ConfigError>, String) {
+        if let config {
+            return (Config.load(path: config), config)
+        }
+        if FileManager.default.fileExists(atPath: Self.defaultConfigPath) {
+            return (Config.load(path: Self.defaultConfigPath), Self.defaultConfigPath)
+        }
+        return (.success(Config()), "the built-in defaults")
+    }
+
+    private func printProblems(_ issues: [ConfigIssue], source: String) {
+        var stderr = StandardError()
+        print("chatd: invalid configuration in \(source):", to: &stderr)
+        for issue in issues { print("  \(issue)", to: &stderr) }
+    }
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileHandle.standardError.write(Data(string.utf8))
+    }
+}

@@ -1,0 +1,160 @@
+import Testing
+
+@testable import ChatCore
+
+@Suite("directory")
+struct DirectoryTests {
+    let t0 = Timestamp(milliseconds: 1_000)
+    let lobby = try! RoomName.validate("#lobby", maxLength: 32).get()
+    let a = SessionID(1), b = SessionID(2), c = SessionID(3)
+
+    func directory() -> Directory {
+        Directory(limits: Limits(), defaultRoom: lobby, shardCount: 2)
+    }
+
+    func events(_ deliveries: [Delivery]) -> [(Event.Kind, Audience)] {
+        deliveries.compactMap { if case .event(let e, let audience) = $0 { (e.kind, audience) } else { nil } }
+    }
+
+    @Test("registering claims the nick, joins the default room and tells the room")
+    func register() throws {
+        var d = directory()
+        let out = try d.register(a, nick: "alice", shard: 0, at: t0).get()
+        #expect(
+            out.prefix(4) == [
+                .event(Event(id: 1, time: t0, .welcome(nick: "alice", room: "#lobby")), to: .session(a)),
+                .added(a, room: "#lobby", shard: 0),
+                .current(a, room: "#lobby", shard: 0),
+                .event(Event(id: 2, time: t0, .join(room: "#lobby", nick: "alice")), to: .room("#lobby", sender: nil, shards: [0])),
+            ])
+        #expect(d.register(b, nick: "ALICE", shard: 1, at: t0) == .failure(.inUse("alice")))
+        _ = try d.register(b, nick: "bob", shard: 1, at: t0).get()
+        #expect(d.rooms["#lobby"]?.shardCounts == [1, 1])
+    }
+
+    @Test("messages go to the room with the sender marked; ids increase")
+    func say() throws {
+        var d = directory()
+        _ = try d.register(a, nick: "alice", shard: 0, at: t0).get()
+        let first = events(d.say(a, text: "one", room: nil, at: t0))
+        let second = events(d.say(a, text: "two", room: nil, at: t0))
+        #expect(first.map(\.1) == [.room("#lobby", sender: a, shards: [0])])
+        guard case .event(let e1, _) = d.say(a, text: "x", room: nil, at: t0).first, case .message = e1.kind else {
+            Issue.record("no message")
+            return
+        }
+        #expect(first.count == 1 && second.count == 1)
+        #expect(d.rooms["#lobby"]?.messages == 3)
+        #expect(
+            events(d.say(a, text: "hi", room: "#elsewhere", at: t0)).map(\.0) == [
+                .error(code: "not_in_room", message: "You are not in #elsewhere.")
+            ])
+    }
+
+    @Test("a nick change is told once to each co-member, even across shared rooms")
+    func nickChange() throws {
+        var d = directory()
+        _ = try d.register(a, nick: "alice", shard: 0, at: t0).get()
+        _ = try d.register(b, nick: "bob", shard: 1, at: t0).get()
+        _ = try d.register(c, nick: "carol", shard: 0, at: t0).get()
+        _ = d.join(a, room: "#dev", at: t0)
+        _ = d.join(b, room: "#dev", at: t0)
+        let out = events(d.changeNick(a, to: "alicia", at: t0))
+        #expect(out.map(\.1) == [.sessions([a, b, c])])
+        #expect(
+            events(d.changeNick(b, to: "ALICIA", at: t0)).map(\.0) == [
+                .error(code: "nick_in_use", message: "The nickname alicia is already in use.")
+            ])
+    }
+
+    @Test("leaving the last room, quitting, and empty rooms disappearing")
+    func leaving() throws {
+        var d = directory()
+        _ = try d.register(a, nick: "alice", shard: 0, at: t0).get()
+        _ = try d.register(b, nick: "bob", shard: 1, at: t0).get()
+        _ = d.join(a, room: "#dev", at: t0)
+        #expect(d.rooms["#dev"] != nil)
+        let part = d.part(a, room: "#dev", reason: "bye", at: t0)
+        #expect(part.contains(.removed(a, room: "#dev", shard: 0)))
+        // The leaver, alone on its loop, is still an addressee of its own part notice.
+        #expect(events(part).first?.1 == .room("#dev", sender: nil, shards: [0]))
+        #expect(d.rooms["#dev"] == nil)
+        #expect(d.clients[a]?.currentRoom == lobby)
+        let quit = events(d.disconnect(a, reason: "Quit", at: t0))
+        #expect(quit.map(\.1) == [.room("#lobby", sender: nil, shards: [1])])
+        #expect(d.nicks["alice"] == nil)
+        #expect(d.disconnect(b, reason: "Quit", at: t0).isEmpty)  // nobody left to tell
+        #expect(d.rooms.isEmpty)
+    }
+
+    @Test("the room limit per client is enforced")
+    func roomLimit() throws {
+        var limits = Limits()
+        limits.maxRoomsPerClient = 2
+        var d = Directory(limits: limits, defaultRoom: lobby, shardCount: 1)
+        _ = try d.register(a, nick: "alice", shard: 0, at: t0).get()
+        _ = d.join(a, room: "#one", at: t0)
+        #expect(
+            events(d.join(a, room: "#two", at: t0)).first.map { $0.0 }
+                == .error(code: "too_many_rooms", message: "You are in 2 rooms, the most allowed: /part one first."))
+    }
+}
+
+@Suite("session")
+struct SessionTests {
+    @Test("the first text line is the nick; commands before it are limited")
+    func text() {
+        var s = Session(limits: Limits())
+        #expect(s.receive(line: Array("alice".utf8)) == .register(nick: "alice", re: nil))
+        #expect(
+            s.receive(line: Array("/join #x".utf8)) == .reply(.error(code: "not_registered", message: "Choose a nickname first."), re: nil))
+        #expect(s.receive(line: Array("/nick alice".utf8)) == .register(nick: "alice", re: nil))
+        s.registered()
+        #expect(s.receive(line: Array("hi".utf8)) == .perform(.say(text: "hi", room: nil), re: nil))
+        #expect(s.receive(line: Array("/quit bye".utf8)) == .quit(reason: "Quit: bye"))
+        #expect(s.format == .text)
+    }
+
+    @Test("a first line that is a JSON object switches to JSON mode")
+    func json() {
+        var s = Session(limits: Limits())
+        #expect(s.receive(line: Array(#" {"type":"hello","id":"1"}"#.utf8)) == .reply(.nickRequired, re: "1"))
+        #expect(s.format == .json)
+        #expect(s.receive(line: Array(#"{"type":"nick","nick":"bot"}"#.utf8)) == .register(nick: "bot", re: nil))
+        #expect(
+            s.receive(line: Array("plain".utf8))
+                == .reply(
+                    .error(
+                        code: "bad_request", message: "Bad request: not valid JSON (line 1, column 1: unexpected 'p', expected a value)"),
+                    re: nil))
+    }
+}
+
+@Suite("config")
+struct ConfigTests {
+    @Test("an empty object is the built-in defaults")
+    func defaults() throws {
+        #expect(try Config.parse("{}").get() == Config())
+    }
+
+    @Test("every problem is reported with its path")
+    func problems() {
+        let result = Config.parse(#"{"limits":{"maxLineBytes":1,"sendQueueBytes":1.5},"listen":[],"server":{"motd":[1]},"colour":"red"}"#)
+        guard case .failure(let error) = result else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(error.issues.map(\.path) == ["server.motd[0]", "listen", "limits.maxLineBytes", "limits.sendQueueBytes", "colour"])
+        #expect(error.issues[2].message == "must be from 64 to 1048576, got 1")
+    }
+
+    @Test("listen addresses parse IPv4, IPv6 and names")
+    func listen() {
+        #expect(ListenAddress.parse("0.0.0.0:7777") == .success(ListenAddress(host: "0.0.0.0", port: 7777)))
+        #expect(ListenAddress.parse("[::1]:0") == .success(ListenAddress(host: "::1", port: 0)))
+        #expect(ListenAddress.parse("localhost:80") == .success(ListenAddress(host: "localhost", port: 80)))
+        #expect(ListenAddress.parse("::1:80").isFailure)
+        #expect(ListenAddress.parse("host:99999").isFailure)
+        #expect(ListenAddress.parse(":80").isFailure)
+    }
+}

@@ -1,0 +1,132 @@
+import Testing
+
+@testable import ChatCore
+
+@Suite("command parsing")
+struct CommandTests {
+    @Test(
+        "text lines parse into commands",
+        arguments: [
+            ("hello", Command.say(text: "hello", room: nil)),
+            ("//slash", .say(text: "/slash", room: nil)),
+            ("/nick bob", .nick("bob")),
+            ("/NICK bob", .nick("bob")),
+            ("/join #dev", .join("#dev")),
+            ("/j dev", .join("dev")),
+            ("/part", .part(room: nil, reason: nil)),
+            ("/part #dev bye now", .part(room: "#dev", reason: "bye now")),
+            ("/part so long", .part(room: nil, reason: "so long")),
+            ("/rooms", .rooms),
+            ("/list", .rooms),
+            ("/who", .who(room: nil)),
+            ("/who #dev", .who(room: "#dev")),
+            ("/msg bob  hi there ", .privateMessage(to: "bob", text: "hi there")),
+            ("/me waves", .action(text: "waves", room: nil)),
+            ("/quit", .quit(reason: nil)),
+            ("/quit see you", .quit(reason: "see you")),
+            ("/help join", .help(topic: "join")),
+            ("/ping abc", .ping(token: "abc")),
+        ])
+    func parses(line: String, command: Command) {
+        #expect(Command.parse(line: line) == .success(command))
+    }
+
+    @Test("blank lines are ignored; bad commands are errors with usage")
+    func errors() {
+        #expect(Command.parse(line: "   ") == nil)
+        #expect(Command.parse(line: "/dance") == .failure(.unknownCommand("dance")))
+        #expect(Command.parse(line: "/msg bob") == .failure(.usage(command: "msg", usage: "<nick> <text>")))
+        #expect(Command.parse(line: "/nick a b") == .failure(.usage(command: "nick", usage: "<new-nick>")))
+        #expect(Command.parse(line: "/me") == .failure(.usage(command: "me", usage: "<action>")))
+    }
+
+    @Test("JSON requests parse, with their correlation id")
+    func json() {
+        func parse(_ s: String) -> Result<JSONRequest, CommandError> { JSONRequest.parse(Array(s.utf8)) }
+        #expect(parse(#"{"type":"hello","nick":"bot"}"#) == .success(JSONRequest(.hello(nick: "bot"))))
+        #expect(
+            parse(##"{"type":"message","room":"#dev","text":"hi","id":"x"}"##)
+                == .success(JSONRequest(.command(.say(text: "hi", room: "#dev")), correlation: "x")))
+        #expect(
+            parse(#"{"type":"private","to":"bob","text":"\u001b[2Jhi"}"#)
+                == .success(JSONRequest(.command(.privateMessage(to: "bob", text: "hi")))))
+        #expect(parse(#"{"type":"message"}"#) == .failure(.badRequest(#"missing member "text" for type "message""#)))
+        #expect(parse(#"{"type":"rooms","extra":1}"#) == .failure(.badRequest(#"unknown member "extra" for type "rooms""#)))
+        #expect(parse(#"{"type":"fly"}"#) == .failure(.unknownCommand("fly")))
+        #expect(parse(##"{"type":"join","room":"#a","room":"#b"}"##).isFailure)
+    }
+}
+
+@Suite("wire formats")
+struct FormatTests {
+    let t = Timestamp(milliseconds: 1_795_305_599_123)
+
+    @Test("timestamps are RFC 3339 UTC with milliseconds")
+    func timestamps() {
+        #expect(Timestamp(milliseconds: 0).iso8601 == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp(milliseconds: 951_782_400_000).iso8601 == "2000-02-29T00:00:00.000Z")
+        #expect(t.iso8601 == "2026-11-21T23:59:59.123Z")
+    }
+
+    @Test("text lines end in CRLF and mark other rooms")
+    func text() {
+        let message = Event(id: 1, time: t, .message(room: "#dev", from: "alice", text: "hi"))
+        #expect(TextFormat.render(message) == "<alice> hi\r\n")
+        #expect(TextFormat.render(message, inCurrentRoom: false) == "[#dev] <alice> hi\r\n")
+        #expect(TextFormat.render(Event(id: 2, time: t, .quit(nick: "bob", reason: "Quit"))) == "*** bob has quit (Quit)\r\n")
+    }
+
+    @Test("JSON events round-trip through the parser with escaping intact")
+    func json() throws {
+        let event = Event(id: 42, time: t, re: "r", .message(room: "#dev", from: "alice", text: "quote \" slash \\ line\u{2028}end"))
+        let line = JSONFormat.render(event)
+        #expect(line.last == UInt8(ascii: "\n"))
+        let parsed = try JSONValue.parse(bytes: Array(line.dropLast()))
+        #expect(parsed["type"] == .string("message"))
+        #expect(parsed["id"] == .integer(42))
+        #expect(parsed["text"] == .string("quote \" slash \\ line\u{2028}end"))
+        #expect(parsed["re"] == .string("r"))
+        #expect(!String(decoding: line, as: UTF8.self).contains("\u{2028}"))
+    }
+}
+
+@Suite("JSON parser")
+struct JSONParserTests {
+    @Test("values, escapes and surrogate pairs")
+    func values() throws {
+        let value = try JSONValue.parse(#"{"a":[1,-2.5e3,true,false,null],"s":"\u00e9\ud83d\ude00\n"}"#)
+        #expect(value["a"] == .array([.integer(1), .double(-2500), .bool(true), .bool(false), .null]))
+        #expect(value["s"] == .string("é😀\n"))
+    }
+
+    @Test(
+        "malformed documents are refused with a position",
+        arguments: ["", "{", "[1,]", "{\"a\" 1}", "01", "\"\\x\"", "\"\u{1}\"", "{\"a\":1}x", "\"\\ud800\"", "nul"])
+    func refusals(text: String) {
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
+    }
+
+    @Test("deep nesting is refused, not recursed into")
+    func depth() {
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(String(repeating: "[", count: 100_000)) }
+        #expect((try? JSONValue.parse(String(repeating: "[", count: 64) + String(repeating: "]", count: 64))) != nil)
+    }
+
+    @Test("random bytes never trap", arguments: 0..<10)
+    func neverTraps(seed: Int) {
+        var rng = SplitMix(seed: UInt64(seed))
+        let alphabet = Array(#"{}[]:,"\ 0123456789.eE+-truefalsn"#.utf8)
+        for _ in 0..<500 {
+            let bytes = (0..<Int(rng.next() % 40)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }
+            _ = try? JSONValue.parse(bytes: bytes)
+            _ = JSONRequest.parse(bytes)
+        }
+    }
+}
+
+extension Result {
+    var isFailure: Bool {
+        if case .failure = self { return true }
+        return false
+    }
+}

@@ -1,0 +1,138 @@
+import Testing
+
+@testable import ChatCore
+
+@Suite("line framing and telnet")
+struct LineFramerTests {
+    private func frame(_ chunks: [[UInt8]], max: Int = 64) -> [LineFramer.Output] {
+        var framer = LineFramer(maxLineBytes: max)
+        var outputs: [LineFramer.Output] = []
+        for chunk in chunks { framer.feed(chunk) { outputs.append($0) } }
+        return outputs
+    }
+
+    @Test("LF and CRLF both end a line; the CR is dropped")
+    func lineEndings() {
+        #expect(frame([Array("a\nb\r\nc".utf8)]) == [.line(Array("a".utf8)), .line(Array("b".utf8))])
+    }
+
+    @Test("a line split across reads at every byte is reassembled")
+    func byteAtATime() {
+        let bytes = Array("hello world\r\n".utf8)
+        #expect(frame(bytes.map { [$0] }) == [.line(Array("hello world".utf8))])
+    }
+
+    @Test("DO and WILL are refused, WONT/DONT/SB/NOP consumed, IAC IAC is a data byte")
+    func telnet() {
+        let input: [UInt8] = [255, 253, 1, 104, 255, 251, 31, 105, 255, 250, 31, 0, 80, 255, 240, 255, 241, 255, 252, 3, 255, 255, 10]
+        #expect(frame([input]) == [.reply([255, 252, 1]), .reply([255, 254, 31]), .line([104, 105, 255])])
+        // Split inside every kind of sequence.
+        #expect(frame(input.map { [$0] }) == frame([input]))
+    }
+
+    @Test("an overlong line is reported once and discarded to its end; memory stays bounded")
+    func overlong() {
+        var framer = LineFramer(maxLineBytes: 8)
+        var outputs: [LineFramer.Output] = []
+        framer.feed(Array(repeating: UInt8(ascii: "x"), count: 1000)) { outputs.append($0) }
+        #expect(framer.bufferedBytes == 0)
+        framer.feed(Array("tail\nok\n".utf8)) { outputs.append($0) }
+        #expect(outputs == [.overlong, .line(Array("ok".utf8))])
+        // Exactly the limit, with CRLF, is fine.
+        #expect(frame([Array("12345678\r\n".utf8)], max: 8) == [.line(Array("12345678".utf8))])
+    }
+}
+
+@Suite("sanitizing")
+struct SanitizerTests {
+    @Test(
+        "controls, escape sequences and bidi overrides are stripped; invalid UTF-8 repaired",
+        arguments: [
+            ("plain text", "plain text"),
+            ("\u{1B}[31mred\u{1B}[0m", "red"),
+            ("\u{1B}]0;title\u{07}after", "after"),
+            ("\u{1B}]8;;http://x\u{1B}\\link\u{1B}]8;;\u{1B}\\", "link"),
+            ("a\u{1B}Pdcs payload\u{1B}\\b", "ab"),
+            ("tab\there", "tab here"),
+            ("nul\u{0}bell\u{7}del\u{7F}", "nulbelldel"),
+            ("c1\u{9B}31mcsi", "c1csi"),
+            ("\u{202E}evil\u{2066}iso\u{2069}", "eviliso"),
+            ("emoji 👩‍💻 ok", "emoji 👩‍💻 ok"),
+            ("\u{1B}7saved\u{1B}8", "saved"),
+            ("\u{1B}(Bcharset", "charset"),
+        ])
+    func strips(input: String, expected: String) {
+        #expect(Sanitizer.clean(input) == expected)
+    }
+
+    @Test("invalid UTF-8 becomes U+FFFD")
+    func invalidUTF8() {
+        #expect(Sanitizer.clean([0x61, 0xC3, 0x28, 0xFF, 0x62] as [UInt8]) == "a\u{FFFD}(\u{FFFD}b")
+    }
+
+    @Test("random bytes never trap and never leave a control character", arguments: 0..<20)
+    func neverTraps(seed: Int) {
+        var rng = SplitMix(seed: UInt64(seed))
+        for _ in 0..<200 {
+            let bytes = (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let clean = Sanitizer.clean(bytes)
+            #expect(!clean.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0 == "\u{202E}" })
+        }
+    }
+}
+
+@Suite("names")
+struct NameTests {
+    @Test("case, width and look-alike letters fold to one key")
+    func folding() throws {
+        let keys = try ["Alice", "ALICE", "Ａｌｉｃｅ"].map { try Nickname.validate($0, maxLength: 24).get().key }
+        #expect(Set(keys).count == 1)
+        // All-Cyrillic letters that look Latin fold onto the Latin nick.
+        #expect(try Nickname.validate("сор", maxLength: 24).get() == Nickname.validate("cop", maxLength: 24).get())
+        #expect(try Nickname.validate("Ａｌｉｃｅ", maxLength: 24).get().display == "Ａｌｉｃｅ")
+    }
+
+    @Test(
+        "refusals say exactly why",
+        arguments: [
+            ("", NickError.empty),
+            ("two words", .containsSpace),
+            ("a23456789", .tooLong(max: 8)),
+            ("1st", .badFirstCharacter("1")),
+            ("-dash", .badFirstCharacter("-")),
+            ("semi;c", .invalidCharacter(";")),
+            ("pаypal", .mixedScripts),  // Latin with a Cyrillic а
+            ("Server", .reserved),
+        ])
+    func refusals(nick: String, error: NickError) {
+        #expect(Nickname.validate(nick, maxLength: 8) == .failure(error))
+    }
+
+    @Test("accepted nicks include other scripts and IRC punctuation")
+    func accepted() {
+        for nick in ["zoë", "Влад", "名前", "[bot]", "a_b-c|d^e`f{g}"] {
+            #expect((try? Nickname.validate(nick, maxLength: 24).get()) != nil, "\(nick)")
+        }
+    }
+
+    @Test("room names get their # and fold like nicks")
+    func rooms() throws {
+        #expect(try RoomName.validate("Dev", maxLength: 32).get().display == "#Dev")
+        #expect(try RoomName.validate("#dev", maxLength: 32).get() == RoomName.validate("#DEV", maxLength: 32).get())
+        #expect(RoomName.validate("#bad room", maxLength: 32) == .failure(.invalidCharacter(" ")))
+        #expect(RoomName.validate("#", maxLength: 32) == .failure(.empty))
+    }
+}
+
+/// A small seeded generator, so randomized tests are repeatable.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

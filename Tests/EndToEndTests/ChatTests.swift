@@ -1,0 +1,192 @@
+import ChatCore
+import Foundation
+import Testing
+
+/// The chat protocol end to end: the built chatd, real sockets, clients as telnet and nc are.
+@Suite("chat over TCP")
+struct ChatTests {
+    @Test("a greeting, a nick prompt, and refusal of a taken nick in any case or width")
+    func nicknames() throws {
+        let daemon = try Daemon(config: #"{"server": {"name": "testchat", "motd": ["Be nice."]}}"#)
+        let alice = try daemon.connect()
+        try alice.expect("*** Welcome to testchat (chatd 0.1.0).")
+        try alice.expect("*** Be nice.")
+        try alice.register("alice")
+
+        let impostor = try daemon.connect()
+        try impostor.expect("*** Please choose a nickname:")
+        for taken in ["alice", "ALICE", "Ａｌｉｃｅ"] {  // the same, upper case, full-width
+            try impostor.line(taken)
+            #expect(try impostor.expect(containing: "Error") == "*** Error: The nickname alice is already in use.", "\(taken)")
+            try impostor.expect("*** Please choose a nickname:")
+        }
+        try impostor.line("аlice")  // a Cyrillic а among Latin letters
+        #expect(try impostor.expect(containing: "Error").contains("cannot mix alphabets"))
+        try impostor.expect("*** Please choose a nickname:")
+        try impostor.line("bad nick")
+        #expect(try impostor.expect(containing: "Error") == "*** Error: A nickname cannot contain spaces.")
+        try impostor.expect("*** Please choose a nickname:")
+        try impostor.line("9lives")
+        #expect(try impostor.expect(containing: "Error").contains("cannot start with '9'"))
+        try impostor.register("mallory", prompted: true)
+        try alice.expect("*** mallory has joined #lobby")
+    }
+
+    @Test("a line reaches everyone else in the room, not the sender; /msg reaches only its target")
+    func messagesAndPrivateMessages() throws {
+        let daemon = try Daemon()
+        let (alice, bob, carol) = try threeClients(daemon)
+
+        try alice.line("hello everyone")
+        try bob.expect("<alice> hello everyone")
+        try carol.expect("<alice> hello everyone")
+        try alice.expectNothingElse()
+
+        try alice.line("/msg bob just for you")
+        try bob.expect("*alice* just for you")
+        try alice.expect("-> *bob* just for you")
+        try carol.expectNothingElse()
+
+        try alice.line("/msg nobody hi")
+        try alice.expect("*** Error: There is nobody called nobody here.")
+        try alice.line("//etc/passwd is a path")
+        try bob.expect("<alice> /etc/passwd is a path")
+        try alice.line("/me waves")
+        try carol.expect("* alice waves")
+    }
+
+    @Test("join, part and quit notices, with reasons; rooms keep their traffic apart")
+    func roomsAndNotices() throws {
+        let daemon = try Daemon()
+        let (alice, bob, carol) = try threeClients(daemon)
+
+        try alice.line("/join #dev")
+        try alice.expect("*** alice has joined #dev")
+        try alice.expect("*** #dev (1 user): alice")
+        try bob.line("/join dev")  // the # is optional
+        try bob.expect("*** bob has joined #dev")
+        try alice.expect("*** bob has joined #dev")
+
+        try alice.line("only for developers")
+        try bob.expect("<alice> only for developers")
+        try bob.line("/join #lobby")  // already a member: becomes the current room
+        try bob.expect("*** Now talking in #lobby")
+        try alice.line("still dev")
+        try bob.expect("[#dev] <alice> still dev")
+        try carol.expectNothingElse()
+
+        try carol.line("/rooms")
+        try carol.expect("*** Rooms (2): #dev (2), #lobby (3)")
+        try carol.line("/who #dev")
+        try carol.expect("*** #dev (2 users): alice, bob")
+
+        try alice.line("/part #dev see you")
+        try bob.expect("*** alice has left #dev (see you)")
+        try alice.expect("*** alice has left #dev (see you)")
+        try alice.expect("*** Now talking in #lobby")
+
+        try carol.line("/quit gone fishing")
+        try carol.expect("*** Closing connection: Quit: gone fishing")
+        #expect(try carol.readUntilClosed().isEmpty)
+        try alice.expect("*** carol has quit (Quit: gone fishing)")
+        try bob.expect("*** carol has quit (Quit: gone fishing)")
+    }
+
+    @Test("unknown commands get an error and are never broadcast; /help lists the commands")
+    func unknownCommandsAndHelp() throws {
+        let daemon = try Daemon()
+        let (alice, bob, carol) = try threeClients(daemon)
+        defer { withExtendedLifetime(carol) {} }
+        try alice.line("/frobnicate now")
+        try alice.expect(containing: "Error: Unknown command /frobnicate")
+        try alice.line("/help")
+        try alice.expect("*** Commands:")
+        try alice.expect(containing: "/msg <nick> <text>")
+        try alice.line("/join")
+        try alice.expect("*** Error: Usage: /join <#room>")
+        try alice.line("visible")
+        try bob.expect("<alice> visible")  // the first thing bob sees from alice
+        #expect(!bob.received.contains { $0.contains("frobnicate") })
+    }
+
+    @Test("a telnet client sending IAC negotiation and CRLF chats normally")
+    func telnetNegotiation() throws {
+        let daemon = try Daemon()
+        let (alice, bob, carol) = try threeClients(daemon)
+        defer { withExtendedLifetime((bob, carol)) {} }
+        let telnet = try daemon.connect()
+        // IAC DO ECHO, IAC WILL NAWS, IAC SB NAWS 0 80 0 24 IAC SE, as a telnet client opens.
+        try telnet.send([255, 253, 1, 255, 251, 31, 255, 250, 31, 0, 80, 0, 24, 255, 240])
+        try telnet.expect("*** Please choose a nickname:")
+        // Negotiation split mid-sequence, inside the nick line.
+        try telnet.send([UInt8]("te".utf8) + [255])
+        try telnet.send([253, 3] + [UInt8]("lnet\r\n".utf8))
+        let reply = try telnet.readRawLine()!
+        // The refusals come first (IAC WONT ECHO, IAC DONT NAWS, IAC WONT SGA), then the welcome.
+        #expect(reply.starts(with: [255, 252, 1, 255, 254, 31, 255, 252, 3]))
+        #expect(String(decoding: reply.dropFirst(9), as: UTF8.self).contains("You are now known as telnet"))
+        try alice.expect("*** telnet has joined #lobby")
+        try telnet.send([UInt8]("hi ".utf8) + [255, 241] + [UInt8]("there\r\n".utf8))  // IAC NOP inside
+        let line = try alice.readRawLine()!
+        #expect(line == Array("<telnet> hi there".utf8))
+    }
+
+    @Test("a client that vanishes mid-line does not disturb the others")
+    func disconnectMidLine() throws {
+        let daemon = try Daemon()
+        let (alice, bob, carol) = try threeClients(daemon)
+        try carol.send("this line never ends")
+        carol.abort()
+        try alice.expect(timeout: 10, "carol's quit") { $0.hasPrefix("*** carol has quit (") }
+        try bob.line("still here")
+        try alice.expect("<bob> still here")
+        #expect(!alice.received.contains { $0.contains("never ends") })
+    }
+
+    @Test("control sequences, invalid UTF-8 and overlong lines never reach another client")
+    func hostileText() throws {
+        let daemon = try Daemon(config: #"{"limits": {"maxLineBytes": 100}}"#)
+        let (alice, bob, carol) = try threeClients(daemon)
+        defer { withExtendedLifetime(carol) {} }
+        try alice.send(
+            [UInt8]("\u{1B}[2J\u{1B}]0;pwned\u{07}red \u{1B}[31mtext\u{1B}[0m \u{202E}gnp.exe ".utf8) + [0xC3, 0x28, 0x00, 0x07] + [13, 10])
+        let line = try bob.readRawLine()!
+        #expect(line == Array("<alice> red text gnp.exe \u{FFFD}(".utf8))
+
+        try alice.line(String(repeating: "x", count: 500))
+        try alice.expect("*** Error: Line too long: at most 100 bytes. It was not sent.")
+        try alice.line("short again")
+        try bob.expect("<alice> short again")
+        #expect(!bob.received.contains { $0.contains("xxx") })
+    }
+
+    @Test("SIGTERM tells every client and exits 0")
+    func gracefulShutdown() throws {
+        let daemon = try Daemon()
+        let (alice, bob, carol) = try threeClients(daemon)
+        let json = try daemon.connect()
+        try json.send(#"{"type":"hello","nick":"robot"}"# + "\n")
+        try json.expectJSON(type: "welcome")
+        #expect(try daemon.stop(signal: SIGTERM) == 0)
+        for client in [alice, bob, carol] {
+            try client.expect("*** Closing connection: Server shutting down")
+            #expect(try client.readUntilClosed().isEmpty)
+        }
+        let bye = try json.expectJSON(type: "bye")
+        #expect(bye["reason"] == .string("Server shutting down"))
+        #expect(daemon.output.contains("all clients closed"))
+    }
+
+    private func threeClients(_ daemon: Daemon) throws -> (Client, Client, Client) {
+        let alice = try daemon.connect()
+        try alice.register("alice")
+        let bob = try daemon.connect()
+        try bob.register("bob")
+        try alice.expect("*** bob has joined #lobby")
+        let carol = try daemon.connect()
+        try carol.register("carol")
+        try alice.expect("*** carol has joined #lobby")
+        try bob.expect("*** carol has joined #lobby")
+        return (alice, bob, carol)
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+/// The config as an operator meets it: --check-config, and start-up refusals.
+@Suite("configuration")
+struct ConfigTests {
+    private func write(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("chatd-\(UUID().uuidString).json").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("--check-config accepts the example config and exits 0")
+    func exampleConfigIsValid() throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("config/chatd.json").path
+        let (status, output) = try Daemon.runToCompletion(["--config", example, "--check-config"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("is valid"))
+    }
+
+    @Test("--check-config reports every problem with its key path and exits 78")
+    func badConfig() throws {
+        let path = try write(
+            #"{"limits": {"maxLineBytes": "big", "maxNickLenght": 10}, "listen": ["localhost"], "logging": {"level": "loud"}}"#)
+        let (status, output) = try Daemon.runToCompletion(["--config", path, "--check-config"])
+        #expect(status == 78)
+        #expect(output.contains("limits.maxLineBytes: expected a whole number, got a string"))
+        #expect(output.contains(#"limits.maxNickLenght: unknown key (did you mean "maxNickLength"?)"#))
+        #expect(output.contains("listen[0]: expected \"HOST:PORT\""))
+        #expect(output.contains("logging.level: must be one of"))
+    }
+
+    @Test("broken JSON is refused with its line and column; a missing file is named")
+    func unreadableConfigs() throws {
+        let path = try write("{\n  \"eventLoops\": 2,\n  oops\n}")
+        let (status, output) = try Daemon.runToCompletion(["--config", path, "--check-config"])
+        #expect(status == 78)
+        #expect(output.contains("line 3, column 3"))
+        let missing = try Daemon.runToCompletion(["--config", "/nonexistent/chatd.json"])
+        #expect(missing.status == 78)
+        #expect(missing.output.contains("/nonexistent/chatd.json: no such file"))
+    }
+
+    @Test("the daemon refuses to start on a bad config, and says why when it cannot listen")
+    func startupFailures() throws {
+        let path = try write(#"{"server": {"defaultRoom": "lobby"}}"#)
+        let bad = try Daemon.runToCompletion(["--config", path])
+        #expect(bad.status == 78)
+        #expect(bad.output.contains("server.defaultRoom: must start with '#'"))
+
+        let running = try Daemon()
+        let taken = try Daemon.runToCompletion(["--config", running.configPath, "--listen", "127.0.0.1:\(running.port)"])
+        #expect(taken.status == 1)
+        #expect(taken.output.contains("cannot listen on 127.0.0.1:\(running.port)"))
+    }
+
+    @Test("--listen takes IPv6 literals and several addresses")
+    func listenOverrides() throws {
+        let daemon = try Daemon(extraArguments: ["--listen", "[::1]:0"])
+        _ = try daemon.waitForLog("listening for chat clients on [::1]:")
+        let client = try daemon.connect()
+        try client.expect("*** Please choose a nickname:")
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import Synchronization
+
+/// The built `chatd` binary, run as a child process for one test.
+///
+/// It listens on 127.0.0.1 port 0; the test learns the port from the daemon's own
+/// "listening for chat clients on HOST:PORT" log line, so tests never share or guess ports.
+final class Daemon: Sendable {
+    let process: Process
+    let port: Int
+    let configPath: String
+    private let log = LogBuffer()
+
+    /// The directory holding the binaries built with the tests (`.build/debug`).
+    static let binDirectory: URL = {
+        if let dir = ProcessInfo.processInfo.environment["CHATD_BIN_DIR"] { return URL(fileURLWithPath: dir) }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        // The test bundle may sit inside `chatdPackageTests.xctest/...`.
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("chatd").path), dir.path != "/" {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir
+    }()
+
+    static var binary: String { binDirectory.appendingPathComponent("chatd").path }
+
+    /// Starts chatd with `config` (JSON text; the listen address is forced to 127.0.0.1:0) and
+    /// waits until it listens.
+    init(config: String = "{}", extraArguments: [String] = []) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("chatd-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        configPath = dir.appendingPathComponent("chatd.json").path
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["--config", configPath, "--listen", "127.0.0.1:0", "--log-level", "debug"] + extraArguments
+        let stderr = Pipe()
+        process.standardError = stderr
+        process.standardOutput = stderr
+        let log = self.log
+        stderr.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            log.append(data)
+            if data.isEmpty { handle.readabilityHandler = nil }
+        }
+        try process.run()
+        self.process = process
+        let listening = try Self.waitFor(log: log, process: process, timeout: 20) { text in
+            text.range(of: #"listening for chat clients on 127\.0\.0\.1:(\d+)"#, options: .regularExpression).map { String(text[$0]) }
+        }
+        port = Int(listening.split(separator: ":").last!)!
+    }
+
+    /// Everything the daemon logged so far.
+    var output: String { log.text }
+
+    /// Waits until the log contains `text`.
+    @discardableResult
+    func waitForLog(_ text: String, timeout: Double = 10) throws -> String {
+        try Self.waitFor(log: log, process: process, timeout: timeout) { $0.contains(text) ? text : nil }
+    }
+
+    private static func waitFor(
+        log: LogBuffer, process: Process, timeout: Double, _ match: (String) -> String?
+    ) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let text = log.text
+            if let found = match(text) { return found }
+            if !process.isRunning && !text.isEmpty {
+                // Give the pipe a last chance to deliver what the process wrote before exiting.
+                if let found = match(log.text) { return found }
+                throw TestFailure("chatd exited (status \(process.terminationStatus)) before the expected output; it logged:\n\(text)")
+            }
+            if Date() > deadline { throw TestFailure("timed out waiting for chatd; it logged:\n\(text)") }
+            log.waitForMore(until: min(deadline, Date().addingTimeInterval(0.2)))
+        }
+    }
+
+    func connect() throws -> Client { try Client(port: port) }
+
+    /// Sends `signal` and waits for the process to exit; returns its exit status.
+    func stop(signal: Int32 = SIGTERM, timeout: Double = 15) throws -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            if Date() > deadline {
+                kill(process.processIdentifier, SIGKILL)
+                throw TestFailure("chatd did not exit within \(timeout)s of signal \(signal)")
+            }
+            log.waitForMore(until: Date().addingTimeInterval(0.05))
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(atPath: (configPath as NSString).deletingLastPathComponent)
+    }
+
+    /// Runs chatd to completion with `arguments`; returns its exit status and combined output.
+    static func runToCompletion(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// What the daemon wrote, and a way to wait until it writes more without a polling sleep.
+final class LogBuffer: Sendable {
+    private let state = Mutex(("", 0))
+    private let condition = NSCondition()
+
+    var text: String { state.withLock { $0.0 } }
+
+    func append(_ data: Data) {
+        condition.lock()
+        state.withLock {
+            $0.0 += String(decoding: data, as: UTF8.self)
+            $0.1 += 1
+        }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits until more output arrives or `deadline` passes.
+    func waitForMore(until deadline: Date) {
+        condition.lock()
+        _ = condition.wait(until: deadline)
+        condition.unlock()
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
