@@ -18,6 +18,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "chatd", targets: ["chatd"]),
+        .executable(name: "chatctl", targets: ["chatctl"]),
         .library(name: "ChatCore", targets: ["ChatCore"]),
     ],
     dependencies: [
@@ -40,6 +41,8 @@ let package = Package(
             dependencies: ["ChatServer", "ChatCore", argumentParser, logging, serviceLifecycle],
             swiftSettings: settings
         ),
+        // The operator's tool: speaks the admin protocol from ChatCore, never imports the server.
+        .executableTarget(name: "chatctl", dependencies: ["ChatCore", argumentParser], swiftSettings: settings),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], swiftSettings: settings),
         .testTarget(name: "EndToEndTests", dependencies: ["ChatCore"], swiftSettings: settings),
     ]

@@ -4,25 +4,53 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// The whole daemon: event loops, services, signals. `chatd` builds a `Config` and calls `run`.
 public enum ChatDaemon {
-    /// Runs until SIGTERM or SIGINT, then shuts down gracefully. Throws `StartupError` when a
-    /// listener cannot be bound.
-    public static func run(config: Config, logger: Logger) async throws {
+    /// Runs until SIGTERM or SIGINT (or a drain's deadline), then shuts down gracefully.
+    /// `reload` re-reads the configuration (SIGHUP, `chatctl reload`). Throws `StartupError` when
+    /// a listener cannot be bound.
+    public static func run(
+        config: Config, reload: @escaping @Sendable () -> Result<Config, ConfigError>, logLevel: LogLevelControl, logger: Logger
+    ) async throws {
         raiseOpenFileLimit(logger: logger)
         let threads = min(config.eventLoops == 0 ? System.coreCount : config.eventLoops, ShardSet.capacity)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         logger.info("starting", metadata: ["version": "\(ChatServerInfo.version)", "eventLoops": "\(threads)"])
+        let environment = ProcessInfo.processInfo.environment
         let chat = ChatService(config: config, group: group, logger: logger)
+
+        let banStore = BanStore(
+            stateDirectory: Paths.stateDirectory(configured: config.stateDirectory, environment: environment, uid: getuid()))
+        let (bans, problems) = banStore.load()
+        chat.hub.withDirectory { $0.bans = bans }
+        if !problems.isEmpty {
+            logger.error("some saved bans could not be read", metadata: ["path": "\(banStore.path)", "problems": "\(problems)"])
+        }
+        if !bans.bans.isEmpty { logger.info("bans loaded", metadata: ["count": "\(bans.bans.count)", "path": "\(banStore.path)"]) }
+
+        let reloader = Reloader(config: config, load: reload, hub: chat.hub, logLevel: logLevel, logger: logger)
+        let serviceGroup = Mutex<ServiceGroup?>(nil)
+        let control = DaemonControl(hub: chat.hub, reloader: reloader, bans: banStore, logger: logger) {
+            guard let services = serviceGroup.withLock({ $0 }) else { return }
+            Task { await services.triggerGracefulShutdown() }
+        }
+        let admin = AdminService(
+            path: Paths.adminSocket(configured: config.admin.socket, environment: environment, uid: getuid()), group: group,
+            control: control,
+            adminGroup: { reloader.config.admin.group }, logger: logger)
+        let hangup = await ReloadOnHangup(reloader: reloader)
+        // Shut down right to left: stop reloading, close the admin socket, then the chat.
         let services = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [chat],
+                services: [chat, admin, hangup],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
         )
+        serviceGroup.withLock { $0 = services }
         do {
             try await services.run()
         } catch {

@@ -39,15 +39,42 @@ struct Chatd: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String?
 
+    @Option(name: .long, help: ArgumentHelp("Path of the admin socket (overrides admin.socket).", valueName: "path"))
+    var adminSocket: String?
+
+    @Option(name: .long, help: ArgumentHelp("Directory for state kept across restarts (overrides stateDirectory).", valueName: "path"))
+    var stateDirectory: String?
+
     func run() async throws {
         let (loaded, source) = loadConfig()
-        var config: Config
+        let config: Config
         switch loaded {
         case .success(let c): config = c
         case .failure(let error):
             printProblems(error.issues, source: source)
             throw ExitCode(78)  // EX_CONFIG
         }
+        if checkConfig {
+            print("chatd: configuration from \(source) is valid")
+            return
+        }
+
+        let logLevel = LogLevelControl(Logger.Level(rawValue: config.logging.level) ?? .info)
+        LoggingSystem.bootstrap { DaemonLogHandler(label: $0, control: logLevel) }
+        let logger = Logger(label: "chatd")
+        logger.info("configuration loaded", metadata: ["source": "\(source)"])
+        let options = self
+        do {
+            try await ChatDaemon.run(config: config, reload: { options.loadConfig().0 }, logLevel: logLevel, logger: logger)
+        } catch let error as StartupError {
+            logger.critical("\(error.description)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// The file's config (or the defaults) with the command-line overrides applied.
+    private func applyOverrides(_ loaded: Config) -> Result<Config, ConfigError> {
+        var config = loaded
         var problems: [ConfigIssue] = []
         if !listen.isEmpty {
             config.listen = []
@@ -66,40 +93,35 @@ struct Chatd: AsyncParsableCommand {
                     ConfigIssue(path: "--log-level", message: "must be one of \(Config.Logging.levels.joined(separator: ", "))"))
             }
         }
-        if !problems.isEmpty {
-            printProblems(problems, source: "the command line")
-            throw ExitCode(78)
+        if let adminSocket {
+            if adminSocket.hasPrefix("/") && adminSocket.utf8.count < 108 {
+                config.admin.socket = adminSocket
+            } else {
+                problems.append(ConfigIssue(path: "--admin-socket", message: "must be an absolute path shorter than 108 bytes"))
+            }
         }
-        if checkConfig {
-            print("chatd: configuration from \(source) is valid")
-            return
+        if let stateDirectory {
+            if stateDirectory.hasPrefix("/") {
+                config.stateDirectory = stateDirectory
+            } else {
+                problems.append(ConfigIssue(path: "--state-directory", message: "must be an absolute path"))
+            }
         }
-
-        let level = Logger.Level(rawValue: config.logging.level) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "chatd")
-        logger.info("configuration loaded", metadata: ["source": "\(source)"])
-        do {
-            try await ChatDaemon.run(config: config, logger: logger)
-        } catch let error as StartupError {
-            logger.critical("\(error.description)")
-            throw ExitCode.failure
-        }
+        return problems.isEmpty ? .success(config) : .failure(ConfigError(problems))
     }
 
-    /// The config and where it came from: --config, the default path if present, or the defaults.
+    /// The config with overrides, and where it came from: --config, the default path if present,
+    /// or the defaults. Used at start and on every reload.
     private func loadConfig() -> (Result<Config, ConfigError>, String) {
+        let (loaded, source): (Result<Config, ConfigError>, String)
         if let config {
-            return (Config.load(path: config), config)
+            (loaded, source) = (Config.load(path: config), config)
+        } else if FileManager.default.fileExists(atPath: Self.defaultConfigPath) {
+            (loaded, source) = (Config.load(path: Self.defaultConfigPath), Self.defaultConfigPath)
+        } else {
+            (loaded, source) = (.success(Config()), "the built-in defaults")
         }
-        if FileManager.default.fileExists(atPath: Self.defaultConfigPath) {
-            return (Config.load(path: Self.defaultConfigPath), Self.defaultConfigPath)
-        }
-        return (.success(Config()), "the built-in defaults")
+        return (loaded.flatMap(applyOverrides), source)
     }
 
     private func printProblems(_ issues: [ConfigIssue], source: String) {

@@ -50,7 +50,10 @@ struct ConfigTests {
         #expect(bad.output.contains("server.defaultRoom: must start with '#'"))
 
         let running = try Daemon()
-        let taken = try Daemon.runToCompletion(["--config", running.configPath, "--listen", "127.0.0.1:\(running.port)"])
+        let taken = try Daemon.runToCompletion([
+            "--config", running.configPath, "--listen", "127.0.0.1:\(running.port)", "--admin-socket", running.directory + "/second.sock",
+            "--state-directory", running.stateDirectory,
+        ])
         #expect(taken.status == 1)
         #expect(taken.output.contains("cannot listen on 127.0.0.1:\(running.port)"))
     }

@@ -12,8 +12,18 @@ public struct Config: Equatable, Sendable {
     public var shutdownTimeoutSeconds = 5.0
     public var logging = Logging()
     public var limits = Limits()
+    public var admin = Admin()
+    /// Where chatd keeps state across restarts (the ban list); empty: the default (see `Paths`).
+    public var stateDirectory = ""
 
     public init() {}
+
+    public struct Admin: Equatable, Sendable {
+        /// The admin socket's path; empty: the default (see `Paths`).
+        public var socket = ""
+        /// A group whose members may use the admin socket, besides root and chatd's own user.
+        public var group = ""
+    }
 
     public struct Server: Equatable, Sendable {
         /// Shown in the greeting.

@@ -50,6 +50,16 @@ extension Config {
                 }
                 r.bool(&o, "logging.logMessages", into: &config.logging.logMessages)
             }
+            r.section(&o, "admin") { r, o in
+                r.string(&o, "admin.socket", into: &config.admin.socket) { path in
+                    path.isEmpty || path.hasPrefix("/")
+                        ? (path.utf8.count < 108 ? nil : "must be shorter than 108 bytes") : "must be an absolute path"
+                }
+                r.string(&o, "admin.group", into: &config.admin.group)
+            }
+            r.string(&o, "stateDirectory", into: &config.stateDirectory) { path in
+                path.isEmpty || path.hasPrefix("/") ? nil : "must be an absolute path"
+            }
             r.section(&o, "limits") { r, o in
                 r.integer(&o, "limits.maxLineBytes", into: &config.limits.maxLineBytes, in: 64...1_048_576)
                 r.integer(&o, "limits.maxNickLength", into: &config.limits.maxNickLength, in: 1...64)

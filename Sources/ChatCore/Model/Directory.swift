@@ -19,6 +19,8 @@ public enum Audience: Equatable, Sendable {
     /// The sender's own copy of something it sent (rendered `-> *bob* text` in text mode).
     case echo(SessionID)
     case sessions([SessionID])
+    /// Every connection, registered or not (server announcements).
+    case everyone
 }
 
 /// A set of event-loop indices (at most 64 loops).
@@ -78,6 +80,12 @@ public struct Directory: Sendable {
         public var rooms: [RoomName]
         public var currentRoom: RoomName?
         public var connectedAt: Timestamp
+        /// The peer's address as shown to operators.
+        public var address: String
+        /// `line`, `json` or `websocket`.
+        public var kind: String
+        /// When the client last sent a message (room or private): idle time is measured from it.
+        public var lastMessageAt: Timestamp
     }
 
     public struct Room: Sendable {
@@ -89,12 +97,19 @@ public struct Directory: Sendable {
         public var messages: UInt64 = 0
     }
 
-    public let limits: Limits
-    public let defaultRoom: RoomName
+    /// Replaced on reload; applies to everything validated from then on.
+    public var limits: Limits
+    public var defaultRoom: RoomName
     public let shardCount: Int
     public private(set) var clients: [SessionID: Client] = [:]
     public private(set) var nicks: [String: SessionID] = [:]
     public private(set) var rooms: [String: Room] = [:]
+    /// Nick and address bans; registration and nick changes consult it.
+    public var bans = BanList()
+    /// Room and private messages relayed since start.
+    public private(set) var messagesRelayed: UInt64 = 0
+    /// The most registered clients at once since start.
+    public private(set) var peakClients = 0
     private var lastEventID: UInt64 = 0
 
     public init(limits: Limits, defaultRoom: RoomName, shardCount: Int) {
@@ -114,26 +129,30 @@ public struct Directory: Sendable {
 
     /// Registers a connection under `rawNick` and puts it in the default room.
     public mutating func register(
-        _ id: SessionID, nick rawNick: String, shard: Int, at now: Timestamp, re: String? = nil
+        _ id: SessionID, nick rawNick: String, shard: Int, address: String = "", kind: String = "line", at now: Timestamp,
+        re: String? = nil
     ) -> Result<[Delivery], NickError> {
         precondition(clients[id] == nil, "session \(id) registered twice")
         precondition(shard < shardCount, "shard \(shard) out of range")
         let nick: Nickname
-        switch claimable(rawNick) {
+        switch claimable(rawNick, at: now) {
         case .success(let n): nick = n
         case .failure(let error): return .failure(error)
         }
         nicks[nick.key] = id
-        clients[id] = Client(nick: nick, shard: shard, rooms: [], currentRoom: nil, connectedAt: now)
+        clients[id] = Client(
+            nick: nick, shard: shard, rooms: [], currentRoom: nil, connectedAt: now, address: address, kind: kind, lastMessageAt: now)
+        peakClients = max(peakClients, clients.count)
         var out: [Delivery] = [.event(event(.welcome(nick: nick.display, room: defaultRoom.display), at: now, re: re), to: .session(id))]
         enter(id, defaultRoom, at: now, into: &out)
         return .success(out)
     }
 
-    private func claimable(_ rawNick: String, for id: SessionID? = nil) -> Result<Nickname, NickError> {
+    private func claimable(_ rawNick: String, for id: SessionID? = nil, at now: Timestamp) -> Result<Nickname, NickError> {
         switch Nickname.validate(rawNick, maxLength: limits.maxNickLength) {
         case .failure(let error): return .failure(error)
         case .success(let nick):
+            if let ban = bans.matching(nickKey: nick.key, at: now) { return .failure(.banned(reason: ban.reason)) }
             if let holder = nicks[nick.key], holder != id, let client = clients[holder] {
                 return .failure(.inUse(client.nick.display))
             }
@@ -145,7 +164,7 @@ public struct Directory: Sendable {
     public mutating func changeNick(_ id: SessionID, to rawNick: String, at now: Timestamp, re: String? = nil) -> [Delivery] {
         guard var client = clients[id] else { return [] }
         let nick: Nickname
-        switch claimable(rawNick, for: id) {
+        switch claimable(rawNick, for: id, at: now) {
         case .success(let n): nick = n
         case .failure(let problem): return [refusal(problem.code, problem.description, id, now, re)]
         }
@@ -292,6 +311,8 @@ public struct Directory: Sendable {
         case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
         }
         rooms[room.key]?.messages += 1
+        messagesRelayed += 1
+        clients[id]?.lastMessageAt = now
         let nick = client.nick.display
         let kind: Event.Kind =
             action
@@ -309,6 +330,8 @@ public struct Directory: Sendable {
         else {
             return [refusal("no_such_nick", "There is nobody called \(Sanitizer.cleanArgument(rawNick)) here.", id, now, re)]
         }
+        messagesRelayed += 1
+        clients[id]?.lastMessageAt = now
         let message = event(.privateMessage(from: client.nick.display, to: recipient.nick.display, text: text), at: now, re: re)
         var recipientCopy = message
         recipientCopy.re = nil
@@ -389,7 +412,7 @@ public struct Directory: Sendable {
     }
 
     /// The room's members as they are now.
-    private func roomAudience(_ key: String, sender: SessionID? = nil) -> Audience {
+    func roomAudience(_ key: String, sender: SessionID? = nil) -> Audience {
         .room(key, sender: sender, shards: ShardSet(counts: rooms[key]?.shardCounts ?? []))
     }
 

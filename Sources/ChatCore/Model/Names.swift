@@ -58,6 +58,7 @@ public enum NickError: Error, Equatable, Sendable, CustomStringConvertible {
     case mixedScripts
     case reserved
     case inUse(String)
+    case banned(reason: String?)
 
     public var description: String {
         switch self {
@@ -70,6 +71,7 @@ public enum NickError: Error, Equatable, Sendable, CustomStringConvertible {
         case .mixedScripts: "A nickname cannot mix alphabets (e.g. Latin and Cyrillic letters)."
         case .reserved: "That nickname is reserved for the server."
         case .inUse(let holder): "The nickname \(holder) is already in use."
+        case .banned(let reason): "That nickname is banned" + (reason.map { ": \($0)" } ?? ".")
         }
     }
 
@@ -78,6 +80,7 @@ public enum NickError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .inUse: "nick_in_use"
         case .reserved: "nick_reserved"
+        case .banned: "nick_banned"
         default: "nick_invalid"
         }
     }

@@ -31,7 +31,8 @@ public struct Session: Sendable {
     public private(set) var format = WireFormat.text
     /// True once the client sent its first line (the format is decided by then).
     public private(set) var hasSpoken = false
-    public let limits: Limits
+    /// The limits in force (replaced on reload).
+    public var limits: Limits
 
     public init(limits: Limits) {
         self.limits = limits

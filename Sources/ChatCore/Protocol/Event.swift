@@ -33,6 +33,8 @@ public struct Event: Equatable, Sendable {
         case current(room: String)
         /// A server notice to this client.
         case notice(text: String)
+        /// An operator's announcement, to everyone (`room` nil) or to one room.
+        case announcement(text: String, room: String?)
         case error(code: String, message: String)
         case who(room: String, members: [String])
         case rooms([RoomSummary])

@@ -37,6 +37,7 @@ public enum TextFormat {
         case .nickChange(let old, let new): return "*** \(old) is now known as \(new)\r\n"
         case .current(let room): return "*** Now talking in \(room)\r\n"
         case .notice(let text): return "*** \(text)\r\n"
+        case .announcement(let text, let room): return "*** Announcement\(room.map { " to \($0)" } ?? ""): \(text)\r\n"
         case .error(_, let message): return "*** Error: \(message)\r\n"
         case .who(let room, let members):
             return "*** \(room) (\(members.count) \(members.count == 1 ? "user" : "users")): \(members.joined(separator: ", "))\r\n"
@@ -133,6 +134,13 @@ public enum JSONFormat {
         case .notice(let text):
             w.key("text")
             w.string(text)
+        case .announcement(let text, let room):
+            w.key("text")
+            w.string(text)
+            if let room {
+                w.key("room")
+                w.string(room)
+            }
         case .error(let code, let message):
             w.key("code")
             w.string(code)
@@ -198,6 +206,7 @@ public enum JSONFormat {
         case .nickChange: "nick"
         case .current: "current"
         case .notice: "notice"
+        case .announcement: "announcement"
         case .error: "error"
         case .who: "who"
         case .rooms: "rooms"

@@ -29,7 +29,8 @@ public struct LineFramer: Sendable {
         case data, command, option(verb: UInt8), subnegotiation, subnegotiationCommand
     }
 
-    public let maxLineBytes: Int
+    /// May be changed between feeds (on reload); applies from the next byte.
+    public var maxLineBytes: Int
     private var line: [UInt8] = []
     private var discarding = false
     private var telnet = TelnetState.data

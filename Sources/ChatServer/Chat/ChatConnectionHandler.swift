@@ -21,7 +21,9 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private let hub: Hub
     private let shard: Shard
     private let member: LocalMember
-    private let settings: ConnectionSettings
+    private var settings: ConnectionSettings
+    private var settingsGeneration: Int
+    private let address: String
     private var framer: LineFramer
     private var session: Session
     private var nick: Nickname?
@@ -30,21 +32,31 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private var closeReason: String?
     private var notifyOnClose = true
 
-    init(hub: Hub, shard: Shard, channel: any Channel, settings: ConnectionSettings, logger: Logger) {
+    init(hub: Hub, shard: Shard, channel: any Channel, logger: Logger) {
         self.hub = hub
         self.shard = shard
-        self.settings = settings
+        (settings, settingsGeneration) = hub.settings
         self.member = LocalMember(id: hub.makeSessionID(), channel: channel)
-        self.framer = LineFramer(maxLineBytes: hub.limits.maxLineBytes)
-        self.session = Session(limits: hub.limits)
+        self.framer = LineFramer(maxLineBytes: settings.limits.maxLineBytes)
+        self.session = Session(limits: settings.limits)
+        address = channel.remoteAddress.map(ChatService.describe) ?? "unknown"
         var logger = logger
         logger[metadataKey: "session"] = "\(member.id)"
-        logger[metadataKey: "peer"] = "\(channel.remoteAddress.map(ChatService.describe) ?? "unknown")"
+        logger[metadataKey: "peer"] = "\(address)"
         self.logger = logger
     }
 
     func channelActive(context: ChannelHandlerContext) {
         shard.attach(member)
+        if let refusal = hub.admission(address: context.channel.remoteAddress?.ipBytes) {
+            shard.counters.refused[refusal.reason, default: 0] += 1
+            logger.info("connection refused", metadata: ["reason": "\(refusal.reason)"])
+            closeReason = refusal.message
+            shard.post(.goodbye(member.id, ByteBuffer(string: "*** \(refusal.message)\r\n")))
+            context.fireChannelActive()
+            return
+        }
+        shard.counters.accepted += 1
         logger.debug("connection accepted")
         send(hub.event(settings.greeting))
         send(hub.event(.nickRequired))
@@ -53,7 +65,9 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        shard.counters.bytesIn += buffer.readableBytes
         guard closeReason == nil else { return }  // saying goodbye: input is ignored
+        if hub.generation != settingsGeneration { applyReloadedSettings(context) }
         var outputs: [LineFramer.Output] = []
         buffer.withUnsafeReadableBytes { bytes in framer.feed(bytes) { outputs.append($0) } }
         for output in outputs {
@@ -61,7 +75,9 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             switch output {
             case .line(let line): handle(session.receive(line: line), format: session.format, context)
             case .overlong: handle(session.overlongLine(), format: session.format, context)
-            case .reply(let bytes): context.write(wrapOutboundOut(ByteBuffer(bytes: bytes)), promise: nil)
+            case .reply(let bytes):
+                shard.counters.bytesOut += bytes.count
+                context.write(wrapOutboundOut(ByteBuffer(bytes: bytes)), promise: nil)
             }
         }
     }
@@ -88,7 +104,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         // than buffer without bound; its goodbye is best effort since it is not reading.
         if !context.channel.isWritable && closeReason == nil {
             closeReason = "Send queue exceeded"
-            logger.notice("slow consumer disconnected", metadata: ["queued": "\(settings.sendQueueBytes)"])
+            logger.notice("slow consumer disconnected", metadata: ["sendQueueBytes": "\(settings.limits.sendQueueBytes)"])
             context.close(promise: nil)
         }
         context.fireChannelWritabilityChanged()
@@ -125,7 +141,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         case .reply(let kind, let re):
             send(hub.event(kind, re: re))
         case .register(let rawNick, let re):
-            switch hub.register(member.id, nick: rawNick, shard: shard.index, re: re) {
+            let kind = format == .json ? "json" : "line"
+            switch hub.register(member.id, nick: rawNick, shard: shard.index, address: address, kind: kind, re: re) {
             case .success(let granted):
                 session.registered()
                 nick = granted
@@ -178,6 +195,15 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// A reload changed the settings: take the ones that apply to a live connection.
+    private func applyReloadedSettings(_ context: ChannelHandlerContext) {
+        (settings, settingsGeneration) = hub.settings
+        framer.maxLineBytes = settings.limits.maxLineBytes
+        session.limits = settings.limits
+        let queue = settings.limits.sendQueueBytes
+        context.channel.setOption(.writeBufferWaterMark, value: .init(low: queue / 2, high: queue)).whenFailure { _ in }
+    }
+
     /// Sends the goodbye after everything already queued for this client, then closes once it
     /// is flushed, so the reason arrives.
     private func sayGoodbyeAndClose(_ reason: String, _ context: ChannelHandlerContext) {
@@ -203,9 +229,15 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 @available(*, unavailable)
 extension ChatConnectionHandler: Sendable {}
 
-/// What every connection handler needs from the config, fixed at accept time.
+/// What every connection handler needs from the config; reload replaces it.
 struct ConnectionSettings: Sendable {
     var greeting: Event.Kind
     var logMessages: Bool
-    var sendQueueBytes: Int
+    var limits: Limits
+
+    init(_ config: Config) {
+        greeting = .hello(server: config.server.name, version: ChatServerInfo.version, motd: config.server.motd)
+        logMessages = config.logging.logMessages
+        limits = config.limits
+    }
 }

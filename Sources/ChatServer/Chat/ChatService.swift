@@ -24,7 +24,7 @@ final class ChatService: Service {
         let shards = group.makeIterator().enumerated().map { Shard(index: $0.offset, eventLoop: $0.element) }
         // The config was validated, so the default room is valid.
         let defaultRoom = try! RoomName.validate(config.server.defaultRoom, maxLength: config.limits.maxRoomNameLength).get()
-        self.hub = Hub(shards: shards, limits: config.limits, defaultRoom: defaultRoom)
+        self.hub = Hub(shards: shards, settings: ConnectionSettings(config), defaultRoom: defaultRoom)
     }
 
     func run() async throws {
@@ -55,11 +55,6 @@ final class ChatService: Service {
     private func bind(_ address: ListenAddress) async throws -> any Channel {
         let hub = self.hub
         let logger = self.logger
-        let settings = ConnectionSettings(
-            greeting: .hello(server: config.server.name, version: ChatServerInfo.version, motd: config.server.motd),
-            logMessages: config.logging.logMessages,
-            sendQueueBytes: config.limits.sendQueueBytes
-        )
         let queue = config.limits.sendQueueBytes
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -70,7 +65,7 @@ final class ChatService: Service {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let shard = hub.shard(for: channel.eventLoop)
-                    let handler = ChatConnectionHandler(hub: hub, shard: shard, channel: channel, settings: settings, logger: logger)
+                    let handler = ChatConnectionHandler(hub: hub, shard: shard, channel: channel, logger: logger)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }

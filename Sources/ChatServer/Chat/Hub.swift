@@ -12,16 +12,68 @@ import Synchronization
 /// appends to mailboxes; no socket I/O happens under the lock.
 final class Hub: Sendable {
     let shards: [Shard]
-    let limits: Limits
+    let startedAt: Timestamp
     private let directory: Mutex<Directory>
     private let nextSessionID = Atomic<UInt64>(0)
     private let clock: @Sendable () -> Timestamp
+    /// What new connections are set up with; replaced on reload.
+    private let liveSettings: Mutex<ConnectionSettings>
+    /// Bumped on every reload, so a connection notices with one atomic load per read.
+    private let settingsGeneration = Atomic<Int>(0)
+    /// While draining, the message new connections are refused with.
+    private let drainMessage = Mutex<String?>(nil)
 
-    init(shards: [Shard], limits: Limits, defaultRoom: RoomName, clock: @escaping @Sendable () -> Timestamp = Timestamp.now) {
+    init(shards: [Shard], settings: ConnectionSettings, defaultRoom: RoomName, clock: @escaping @Sendable () -> Timestamp = Timestamp.now) {
         self.shards = shards
-        self.limits = limits
         self.clock = clock
-        self.directory = Mutex(Directory(limits: limits, defaultRoom: defaultRoom, shardCount: shards.count))
+        self.startedAt = clock()
+        self.liveSettings = Mutex(settings)
+        self.directory = Mutex(Directory(limits: settings.limits, defaultRoom: defaultRoom, shardCount: shards.count))
+    }
+
+    var now: Timestamp { clock() }
+
+    // MARK: Live settings
+
+    /// The current settings and their generation.
+    var settings: (ConnectionSettings, generation: Int) {
+        liveSettings.withLock { ($0, settingsGeneration.load(ordering: .relaxed)) }
+    }
+
+    var generation: Int { settingsGeneration.load(ordering: .relaxed) }
+
+    /// Applies reloaded settings: to every check the directory makes from now on, and to each
+    /// connection at its next read.
+    func update(_ settings: ConnectionSettings, defaultRoom: RoomName) {
+        directory.withLock {
+            $0.limits = settings.limits
+            $0.defaultRoom = defaultRoom
+        }
+        liveSettings.withLock {
+            $0 = settings
+            settingsGeneration.add(1, ordering: .relaxed)
+        }
+    }
+
+    // MARK: Admission
+
+    /// Why a new connection from `address` must be refused, if it must.
+    func admission(address: [UInt8]?) -> (reason: String, message: String)? {
+        if let message = drainMessage.withLock({ $0 }) { return ("draining", message) }
+        guard let address else { return nil }
+        let now = clock()
+        if let ban = directory.withLock({ $0.bans.matching(address: address, at: now) }) { return ("banned", ban.refusal) }
+        return nil
+    }
+
+    var draining: String? { drainMessage.withLock { $0 } }
+
+    func setDraining(_ message: String?) { drainMessage.withLock { $0 = message } }
+
+    /// Runs `body` on the directory under the lock (for the admin plane's reads and edits that
+    /// produce no deliveries).
+    func withDirectory<T>(_ body: (inout Directory) -> T) -> T {
+        directory.withLock { body(&$0) }
     }
 
     func makeSessionID() -> SessionID {
@@ -51,10 +103,10 @@ final class Hub: Sendable {
     }
 
     /// Registers a connection; on success its welcome and join arrive through its mailbox.
-    func register(_ id: SessionID, nick: String, shard: Int, re: String?) -> Result<Nickname, NickError> {
+    func register(_ id: SessionID, nick: String, shard: Int, address: String, kind: String, re: String?) -> Result<Nickname, NickError> {
         let now = clock()
         return directory.withLock { directory in
-            switch directory.register(id, nick: nick, shard: shard, at: now, re: re) {
+            switch directory.register(id, nick: nick, shard: shard, address: address, kind: kind, at: now, re: re) {
             case .failure(let error): return .failure(error)
             case .success(let deliveries):
                 route(deliveries, directory)
@@ -65,6 +117,16 @@ final class Hub: Sendable {
 
     var stats: (clients: Int, rooms: Int) {
         directory.withLock { ($0.clients.count, $0.rooms.count) }
+    }
+
+    /// Like `perform`, for transitions that can be refused (admin commands).
+    func attempt<Failure: Error>(_ transition: (inout Directory, Timestamp) -> Result<[Delivery], Failure>) -> Result<[Delivery], Failure> {
+        let now = clock()
+        return directory.withLock { directory in
+            let result = transition(&directory, now)
+            if case .success(let deliveries) = result { route(deliveries, directory) }
+            return result
+        }
     }
 
     private func route(_ deliveries: [Delivery], _ directory: borrowing Directory) {
@@ -81,6 +143,9 @@ final class Hub: Sendable {
             case .event(let event, .echo(let id)):
                 guard let shard = directory.clients[id]?.shard else { continue }
                 shards[shard].post(.session(id, Payload(event, echo: true)))
+            case .event(let event, .everyone):
+                let payload = Payload(event)
+                for shard in shards { shard.post(.everyone(payload)) }
             case .event(let event, .sessions(let ids)):
                 var byShard = Array(repeating: [SessionID](), count: shards.count)
                 for id in ids {

@@ -52,6 +52,21 @@ final class Shard: Sendable {
     /// Every connection on this loop.
     var members: Dictionary<SessionID, LocalMember>.Values { local.value.members.values }
 
+    /// This loop's counters, for changing on the loop.
+    var counters: ShardCounters {
+        get { local.value.counters }
+        set { local.value.counters = newValue }
+    }
+
+    /// A snapshot of this loop's counters, from any thread.
+    func snapshot() -> EventLoopFuture<ShardCounters> {
+        eventLoop.submit {
+            var counters = self.local.value.counters
+            counters.connections = self.local.value.members.count
+            return counters
+        }
+    }
+
     private func drain() {
         let batch = mailbox.withLock { pending in
             let batch = pending
@@ -83,16 +98,43 @@ final class Shard: Sendable {
                 tables.remove(member, from: room)
             case .current(let id, let room):
                 tables.members[id]?.currentRoom = room
+            case .everyone(let payload):
+                for member in tables.members.values {
+                    member.write(payload.buffer(for: member.format, inCurrentRoom: true), tables)
+                }
+            case .close(let id, let request):
+                tables.members[id]?.channel.pipeline.syncOperations.fireUserInboundEventTriggered(request)
+            case .closeMatching(let pattern, let request):
+                for member in Array(tables.members.values) {
+                    guard let address = member.channel.remoteAddress?.ipBytes, pattern.contains(address) else { continue }
+                    member.channel.pipeline.syncOperations.fireUserInboundEventTriggered(request)
+                }
             case .direct(let id, let buffer):
                 tables.members[id]?.write(buffer, tables)
             case .goodbye(let id, let buffer):
                 // Close once the goodbye (and everything queued before it) is flushed.
                 guard let member = tables.members[id] else { continue }
                 let channel = member.channel
+                tables.counters.bytesOut += buffer.readableBytes
                 channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
             }
         }
         tables.flushDirty()
+    }
+}
+
+/// What one loop counted (for `chatctl stats`); summed over the loops.
+struct ShardCounters: Sendable {
+    var accepted = 0
+    var refused: [String: Int] = [:]
+    var bytesIn = 0
+    var bytesOut = 0
+    var connections = 0
+
+    static func + (lhs: ShardCounters, rhs: ShardCounters) -> ShardCounters {
+        ShardCounters(
+            accepted: lhs.accepted + rhs.accepted, refused: lhs.refused.merging(rhs.refused, uniquingKeysWith: +),
+            bytesIn: lhs.bytesIn + rhs.bytesIn, bytesOut: lhs.bytesOut + rhs.bytesOut, connections: lhs.connections + rhs.connections)
     }
 }
 
@@ -109,6 +151,12 @@ enum ShardMessage: Sendable {
     case direct(SessionID, ByteBuffer)
     /// A last line, after which the connection closes.
     case goodbye(SessionID, ByteBuffer)
+    /// An event for every connection on the loop.
+    case everyone(Payload)
+    /// Asks one connection to say goodbye and close (kick).
+    case close(SessionID, CloseRequest)
+    /// Asks every connection from a matching address to close (address ban).
+    case closeMatching(AddressPattern, CloseRequest)
 }
 
 /// One event, encoded once per wire format; every recipient shares these buffers.
@@ -156,6 +204,7 @@ final class LocalMember {
     }
 
     func write(_ buffer: ByteBuffer, _ tables: LocalTables) {
+        tables.counters.bytesOut += buffer.readableBytes
         channel.write(buffer, promise: nil)
         if !needsFlush {
             needsFlush = true
@@ -169,6 +218,7 @@ extension LocalMember: Sendable {}
 
 /// A loop's own tables. Only its loop reads or writes them.
 final class LocalTables {
+    var counters = ShardCounters()
     var members: [SessionID: LocalMember] = [:]
     var rooms: [String: [LocalMember]] = [:]
     var dirty: [LocalMember] = []
@@ -201,3 +251,10 @@ final class LocalTables {
 
 @available(*, unavailable)
 extension LocalTables: Sendable {}
+
+extension SocketAddress {
+    /// The IP address as 4 or 16 bytes, for matching against bans.
+    var ipBytes: [UInt8]? {
+        ipAddress.flatMap(AddressPattern.parseAddress)
+    }
+}

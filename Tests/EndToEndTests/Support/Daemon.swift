@@ -9,7 +9,12 @@ final class Daemon: Sendable {
     let process: Process
     let port: Int
     let configPath: String
+    let directory: String
+    let adminSocket: String
+    let stateDirectory: String
     private let log = LogBuffer()
+    /// Set when a later daemon will restart on this one's directory.
+    let keepDirectory = Mutex(false)
 
     /// The directory holding the binaries built with the tests (`.build/debug`).
     static let binDirectory: URL = {
@@ -27,15 +32,25 @@ final class Daemon: Sendable {
 
     /// Starts chatd with `config` (JSON text; the listen address is forced to 127.0.0.1:0) and
     /// waits until it listens.
-    init(config: String = "{}", extraArguments: [String] = []) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("chatd-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        configPath = dir.appendingPathComponent("chatd.json").path
+    /// `directory` may be an earlier daemon's, to restart on its state.
+    init(config: String = "{}", extraArguments: [String] = [], directory: String? = nil, environment: [String: String] = [:]) throws {
+        let dir = directory ?? "/tmp/chatd-test-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        self.directory = dir
+        configPath = dir + "/chatd.json"
+        adminSocket = dir + "/admin.sock"
+        stateDirectory = dir + "/state"
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["--config", configPath, "--listen", "127.0.0.1:0", "--log-level", "debug"] + extraArguments
+        process.arguments =
+            [
+                "--config", configPath, "--listen", "127.0.0.1:0", "--log-level", "debug", "--admin-socket", adminSocket,
+                "--state-directory",
+                stateDirectory,
+            ] + extraArguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let stderr = Pipe()
         process.standardError = stderr
         process.standardOutput = stderr
@@ -51,6 +66,7 @@ final class Daemon: Sendable {
             text.range(of: #"listening for chat clients on 127\.0\.0\.1:(\d+)"#, options: .regularExpression).map { String(text[$0]) }
         }
         port = Int(listening.split(separator: ":").last!)!
+        _ = try Self.waitFor(log: log, process: process, timeout: 20) { $0.contains("admin socket listening") ? "" : nil }
     }
 
     /// Everything the daemon logged so far.
@@ -79,7 +95,7 @@ final class Daemon: Sendable {
         }
     }
 
-    func connect() throws -> Client { try Client(port: port) }
+    func connect(from source: String? = nil) throws -> Client { try Client(port: port, source: source) }
 
     /// Sends `signal` and waits for the process to exit; returns its exit status.
     func stop(signal: Int32 = SIGTERM, timeout: Double = 15) throws -> Int32 {
@@ -97,7 +113,37 @@ final class Daemon: Sendable {
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        try? FileManager.default.removeItem(atPath: (configPath as NSString).deletingLastPathComponent)
+        if keepDirectory.withLock({ !$0 }) { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    /// chatctl against this daemon: exit status, stdout, stderr.
+    func chatctl(_ arguments: [String], socket: String? = nil, prefix: [String] = []) throws -> (status: Int32, out: String, err: String) {
+        try Self.run(prefix + [Self.binDirectory.appendingPathComponent("chatctl").path, "--socket", socket ?? adminSocket] + arguments)
+    }
+
+    /// Runs a program to completion; returns its exit status, stdout and stderr.
+    static func run(_ command: [String]) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes concurrently so neither fills up.
+        let errData = Mutex(Data())
+        let errDone = DispatchSemaphore(value: 0)
+        Thread {
+            errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() }
+            errDone.signal()
+        }.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        errDone.wait()
+        return (
+            process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData.withLock { $0 }, as: UTF8.self)
+        )
     }
 
     /// Runs chatd to completion with `arguments`; returns its exit status and combined output.

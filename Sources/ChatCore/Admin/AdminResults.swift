@@ -1,0 +1,143 @@
+/// The typed results of admin commands, with their JSON forms (docs/ADMIN.md). The daemon
+/// builds them, chatctl reads them back to print tables.
+
+/// One connected, registered client (`who`).
+public struct ClientInfo: Equatable, Sendable {
+    public var nick: String
+    public var address: String
+    public var rooms: [String]
+    public var connectedAt: Timestamp
+    public var idleSeconds: Int
+    /// `line` (telnet/nc), `json`, or `websocket`.
+    public var kind: String
+
+    public init(nick: String, address: String, rooms: [String], connectedAt: Timestamp, idleSeconds: Int, kind: String) {
+        self.nick = nick
+        self.address = address
+        self.rooms = rooms
+        self.connectedAt = connectedAt
+        self.idleSeconds = idleSeconds
+        self.kind = kind
+    }
+
+    public var json: JSONValue {
+        .object(
+            JSONObject([
+                ("nick", .string(nick)), ("address", .string(address)), ("rooms", .array(rooms.map(JSONValue.string))),
+                ("connectedAt", .string(connectedAt.iso8601)), ("idleSeconds", .integer(Int64(idleSeconds))), ("kind", .string(kind)),
+            ]))
+    }
+
+    public init?(json: JSONValue) {
+        guard let o = json.objectValue, let nick = o.string("nick"), let address = o.string("address"),
+            let connected = o.string("connectedAt"),
+            let idle = o.int("idleSeconds"), let kind = o.string("kind"), case .array(let rooms)? = o["rooms"]
+        else { return nil }
+        self.init(
+            nick: nick, address: address, rooms: rooms.compactMap(\.stringValue),
+            connectedAt: Timestamp(iso8601: connected) ?? Timestamp(milliseconds: 0),
+            idleSeconds: idle, kind: kind)
+    }
+}
+
+/// One room (`rooms`).
+public struct RoomInfo: Equatable, Sendable {
+    public var name: String
+    public var members: Int
+    public var messages: Int
+
+    public init(name: String, members: Int, messages: Int) {
+        self.name = name
+        self.members = members
+        self.messages = messages
+    }
+
+    public var json: JSONValue {
+        .object(JSONObject([("name", .string(name)), ("members", .integer(Int64(members))), ("messages", .integer(Int64(messages)))]))
+    }
+
+    public init?(json: JSONValue) {
+        guard let o = json.objectValue, let name = o.string("name"), let members = o.int("members"), let messages = o.int("messages") else {
+            return nil
+        }
+        self.init(name: name, members: members, messages: messages)
+    }
+}
+
+/// The daemon's counters (`stats`).
+public struct ServerStats: Equatable, Sendable {
+    public var uptimeSeconds = 0
+    /// Registered clients now, and the most at once since start.
+    public var clients = 0
+    public var peakClients = 0
+    /// Open connections, registered or not.
+    public var connections = 0
+    public var rooms = 0
+    /// Room and private messages relayed.
+    public var messages = 0
+    public var bytesIn = 0
+    public var bytesOut = 0
+    public var accepted = 0
+    /// Connections refused, by reason (`banned`, `draining`, ...).
+    public var refused: [String: Int] = [:]
+    public var draining = false
+
+    public init() {}
+
+    public var json: JSONValue {
+        var refusedObject = JSONObject()
+        for (reason, count) in refused.sorted(by: { $0.key < $1.key }) { refusedObject.append(reason, .integer(Int64(count))) }
+        return .object(
+            JSONObject([
+                ("uptimeSeconds", .integer(Int64(uptimeSeconds))), ("clients", .integer(Int64(clients))),
+                ("peakClients", .integer(Int64(peakClients))), ("connections", .integer(Int64(connections))),
+                ("rooms", .integer(Int64(rooms))), ("messages", .integer(Int64(messages))), ("bytesIn", .integer(Int64(bytesIn))),
+                ("bytesOut", .integer(Int64(bytesOut))), ("accepted", .integer(Int64(accepted))), ("refused", .object(refusedObject)),
+                ("draining", .bool(draining)),
+            ]))
+    }
+
+    public init?(json: JSONValue) {
+        guard let o = json.objectValue else { return nil }
+        uptimeSeconds = o.int("uptimeSeconds") ?? 0
+        clients = o.int("clients") ?? 0
+        peakClients = o.int("peakClients") ?? 0
+        connections = o.int("connections") ?? 0
+        rooms = o.int("rooms") ?? 0
+        messages = o.int("messages") ?? 0
+        bytesIn = o.int("bytesIn") ?? 0
+        bytesOut = o.int("bytesOut") ?? 0
+        accepted = o.int("accepted") ?? 0
+        if case .object(let r)? = o["refused"] {
+            for member in r.members { refused[member.key] = r.int(member.key) ?? 0 }
+        }
+        if case .bool(let d)? = o["draining"] { draining = d }
+    }
+}
+
+extension JSONObject {
+    public func string(_ key: String) -> String? { self[key]?.stringValue }
+
+    public func int(_ key: String) -> Int? {
+        if case .integer(let i)? = self[key] { return Int(i) }
+        return nil
+    }
+}
+
+extension Timestamp {
+    /// Parses the form `iso8601` writes (`2026-11-21T23:59:59.123Z`).
+    public init?(iso8601 text: String) {
+        let parts = text.split(whereSeparator: { "-T:.Z".contains($0) }).compactMap { Int($0) }
+        guard parts.count == 7 else { return nil }
+        let (year, month, day) = (parts[0], parts[1], parts[2])
+        // Days from civil (Howard Hinnant's algorithm).
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        let seconds = Int64(days) * 86_400 + Int64(parts[3] * 3600 + parts[4] * 60 + parts[5])
+        self.init(milliseconds: seconds * 1000 + Int64(parts[6]))
+    }
+}

@@ -1,0 +1,26 @@
+extension Config {
+    /// Keys whose new value only takes effect after a restart: they shape sockets and threads
+    /// that exist from start-up.
+    public static let restartKeys: Set<String> = ["listen", "eventLoops", "admin.socket", "stateDirectory"]
+
+    /// Every key with its value, flattened to `path = value` (for diffs and logs).
+    public var flattened: [String: String] {
+        func list(_ values: [String]) -> String { JSONValue.array(values.map(JSONValue.string)).jsonText }
+        return [
+            "server.name": server.name, "server.motd": list(server.motd), "server.defaultRoom": server.defaultRoom,
+            "listen": list(listen.map(\.description)), "eventLoops": String(eventLoops),
+            "shutdownTimeoutSeconds": String(shutdownTimeoutSeconds), "logging.level": logging.level,
+            "logging.logMessages": String(logging.logMessages), "admin.socket": admin.socket, "admin.group": admin.group,
+            "stateDirectory": stateDirectory, "limits.maxLineBytes": String(limits.maxLineBytes),
+            "limits.maxNickLength": String(limits.maxNickLength), "limits.maxRoomNameLength": String(limits.maxRoomNameLength),
+            "limits.maxRoomsPerClient": String(limits.maxRoomsPerClient), "limits.sendQueueBytes": String(limits.sendQueueBytes),
+        ]
+    }
+
+    /// The keys whose values differ from `other`, sorted.
+    public func changedKeys(from other: Config) -> [String] {
+        let mine = flattened
+        let theirs = other.flattened
+        return mine.keys.filter { mine[$0] != theirs[$0] }.sorted()
+    }
+}

@@ -1,0 +1,210 @@
+import ChatCore
+import Logging
+import NIOCore
+import Synchronization
+
+/// Carries out admin commands against the running daemon. Shared by the admin socket's
+/// connections; every method is safe from any task.
+final class DaemonControl: Sendable {
+    let hub: Hub
+    let reloader: Reloader
+    private let bans: BanStore
+    private let requestShutdown: @Sendable () -> Void
+    private let logger: Logger
+    /// While draining with a deadline: the task that stops the daemon when the time is up or the
+    /// last client has gone.
+    private let drainWatcher = Mutex<Task<Void, Never>?>(nil)
+
+    init(hub: Hub, reloader: Reloader, bans: BanStore, logger: Logger, requestShutdown: @escaping @Sendable () -> Void) {
+        self.hub = hub
+        self.reloader = reloader
+        self.bans = bans
+        self.logger = logger
+        self.requestShutdown = requestShutdown
+    }
+
+    func execute(_ command: AdminCommand) async -> Result<JSONValue, AdminFailure> {
+        let now = hub.now
+        switch command {
+        case .who:
+            let clients = hub.withDirectory { $0.clientInfos(at: now) }
+            return .success(.object(JSONObject([("clients", .array(clients.map(\.json)))])))
+
+        case .rooms:
+            let rooms = hub.withDirectory { $0.roomInfos }
+            return .success(.object(JSONObject([("rooms", .array(rooms.map(\.json)))])))
+
+        case .stats:
+            return .success(await stats().json)
+
+        case .kick(let nick, let reason):
+            let why = "Kicked by an operator" + (reason.map { ": \(Sanitizer.cleanArgument($0))" } ?? "")
+            return kick(nick, because: why).map { .object(JSONObject([("nick", .string($0))])) }
+
+        case .say(let text, let room):
+            let text = Sanitizer.clean(text)
+            guard !text.isEmpty else { return .failure(AdminFailure(.badRequest, "Nothing to say.")) }
+            return hub.attempt { $0.announce(text, room: room, at: $1) }.map { _ in
+                logger.notice("announcement", metadata: ["room": "\(room ?? "everyone")"])
+                return .object(JSONObject([("audience", .string(room ?? "everyone"))]))
+            }
+
+        case .reload:
+            switch reloader.reload() {
+            case .success(let report):
+                return .success(
+                    .object(
+                        JSONObject([
+                            ("applied", .array(report.applied.map(JSONValue.string))),
+                            ("restartRequired", .array(report.restartRequired.map(JSONValue.string))),
+                        ])))
+            case .failure(let error):
+                return .failure(
+                    AdminFailure(
+                        .configInvalid, "The new configuration is invalid; the old one stays in force.",
+                        details: error.issues.map(\.description)))
+            }
+
+        case .ban(let text, let duration, let reason):
+            return ban(text, duration: duration, reason: reason.map(Sanitizer.cleanArgument), at: now)
+
+        case .unban(let text):
+            guard let target = Ban.target(text, maxNickLength: 64) else { return .failure(invalidTarget(text)) }
+            let (lifted, list) = hub.withDirectory { ($0.bans.remove(target), $0.bans) }
+            guard let lifted else { return .failure(AdminFailure(.notFound, "There is no ban on \(Sanitizer.cleanArgument(text)).")) }
+            logger.notice("ban lifted", metadata: ["target": "\(lifted.targetText)"])
+            return persist(list).map { .object(JSONObject([("ban", lifted.json)])) }
+
+        case .bans:
+            let (list, expired) = hub.withDirectory { directory in
+                let expired = directory.bans.expire(at: now)
+                return (directory.bans, expired)
+            }
+            if !expired.isEmpty { _ = persist(list) }
+            return .success(.object(JSONObject([("bans", .array(list.bans.map(\.json)))])))
+
+        case .drain(let message, let shutdownAfter):
+            return drain(message: message.map(Sanitizer.cleanArgument), shutdownAfter: shutdownAfter)
+
+        case .undrain:
+            let wasDraining = hub.draining != nil
+            hub.setDraining(nil)
+            drainWatcher.withLock {
+                $0?.cancel()
+                $0 = nil
+            }
+            if wasDraining { logger.notice("drain ended: accepting clients again") }
+            return .success(.object(JSONObject([("draining", .bool(false))])))
+        }
+    }
+
+    // MARK: Commands
+
+    private func kick(_ nick: String, because reason: String) -> Result<String, AdminFailure> {
+        let found = hub.withDirectory { $0.session(named: nick) }
+        guard let found else {
+            return .failure(AdminFailure(.noSuchNick, "There is nobody called \(Sanitizer.cleanArgument(nick)) connected."))
+        }
+        hub.shards[found.shard].post(.close(found.id, CloseRequest(reason: reason, notify: true)))
+        logger.notice("kicked", metadata: ["nick": "\(found.nick)", "reason": "\(reason)"])
+        return .success(found.nick)
+    }
+
+    private func ban(_ text: String, duration: Int?, reason: String?, at now: Timestamp) -> Result<JSONValue, AdminFailure> {
+        guard let target = Ban.target(text, maxNickLength: 64) else { return .failure(invalidTarget(text)) }
+        let expiry = duration.map { Timestamp(milliseconds: now.milliseconds + Int64($0) * 1000) }
+        let ban = Ban(target: target, reason: reason, createdAt: now, expiresAt: expiry)
+        let list = hub.withDirectory { directory in
+            directory.bans.add(ban)
+            return directory.bans
+        }
+        logger.notice("banned", metadata: ["target": "\(ban.targetText)", "reason": "\(reason ?? "")"])
+        // Whoever the ban covers leaves now.
+        let goodbye = "Banned by an operator" + (reason.map { ": \($0)" } ?? "")
+        var result = JSONObject([("ban", ban.json)])
+        switch target {
+        case .nick(_, let display):
+            if case .success(let nick) = kick(display, because: goodbye) { result.append("disconnected", .string(nick)) }
+        case .address(let pattern):
+            for shard in hub.shards { shard.post(.closeMatching(pattern, CloseRequest(reason: goodbye, notify: true))) }
+        }
+        return persist(list).map { .object(result) }
+    }
+
+    private func drain(message: String?, shutdownAfter: Int?) -> Result<JSONValue, AdminFailure> {
+        let message = message ?? "The server is closed for maintenance; please try again later."
+        hub.setDraining(message)
+        logger.notice("draining: new clients are refused", metadata: ["shutdownAfter": "\(shutdownAfter.map(String.init) ?? "never")"])
+        var result = JSONObject([("draining", .bool(true)), ("message", .string(message))])
+        if let seconds = shutdownAfter {
+            result.append("shutdownAfter", .integer(Int64(seconds)))
+            let warning = "The server will shut down within \(seconds) seconds: \(message)"
+            _ = hub.attempt { directory, now -> Result<[Delivery], AdminFailure> in directory.announce(warning, room: nil, at: now) }
+            let watcher = Task { [hub, logger, requestShutdown] in
+                let deadline = ContinuousClock.now.advanced(by: .seconds(seconds))
+                while ContinuousClock.now < deadline {
+                    if await Self.connectionCount(hub) == 0 {
+                        logger.notice("drained: the last client has left")
+                        break
+                    }
+                    try? await Task.sleep(for: .milliseconds(250))
+                    if Task.isCancelled { return }
+                }
+                requestShutdown()
+            }
+            drainWatcher.withLock {
+                $0?.cancel()
+                $0 = watcher
+            }
+        }
+        return .success(.object(result))
+    }
+
+    private func persist(_ list: BanList) -> Result<Void, AdminFailure> {
+        do {
+            try bans.save(list)
+            return .success(())
+        } catch {
+            logger.error("cannot save the ban list", metadata: ["path": "\(bans.path)", "error": "\(error)"])
+            return .failure(AdminFailure(.internalError, "The change is in force but could not be saved to \(bans.path): \(error)"))
+        }
+    }
+
+    private func invalidTarget(_ text: String) -> AdminFailure {
+        AdminFailure(
+            .invalidTarget,
+            "\(Sanitizer.cleanArgument(text)) is neither an address or CIDR block (like 203.0.113.7 or 198.51.100.0/24) nor a valid nickname."
+        )
+    }
+
+    // MARK: Stats
+
+    func stats() async -> ServerStats {
+        var counters = ShardCounters()
+        for shard in hub.shards {
+            if let snapshot = try? await shard.snapshot().get() { counters = counters + snapshot }
+        }
+        let now = hub.now
+        var stats = ServerStats()
+        stats.uptimeSeconds = Int((now.milliseconds - hub.startedAt.milliseconds) / 1000)
+        hub.withDirectory { directory in
+            stats.clients = directory.clients.count
+            stats.peakClients = directory.peakClients
+            stats.rooms = directory.rooms.count
+            stats.messages = Int(directory.messagesRelayed)
+        }
+        stats.connections = counters.connections
+        stats.bytesIn = counters.bytesIn
+        stats.bytesOut = counters.bytesOut
+        stats.accepted = counters.accepted
+        stats.refused = counters.refused
+        stats.draining = hub.draining != nil
+        return stats
+    }
+
+    static func connectionCount(_ hub: Hub) async -> Int {
+        var total = 0
+        for shard in hub.shards { total += (try? await shard.snapshot().get().connections) ?? 0 }
+        return total
+    }
+}

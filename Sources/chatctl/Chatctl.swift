@@ -1,0 +1,352 @@
+import ArgumentParser
+import ChatCore
+import Foundation
+
+@main
+struct Chatctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chatctl",
+        abstract: "Manage a running chatd through its admin socket.",
+        discussion: """
+            With --json, a success prints the command's result object and a refusal prints the error object ({"code", "message", "details"}); the exit status tells them apart.
+
+            Exit status: 0 done; 1 chatd refused the request (its reason is printed); 69 chatd is not reachable; 77 permission denied; 64 bad usage.
+
+            Examples:
+              chatctl who
+              chatctl kick bob flooding the lobby
+              chatctl say --room '#dev' deploy in 5 minutes
+              chatctl ban 198.51.100.0/24 --for 2h --reason spam
+              chatctl drain --message 'back at 14:00' --shutdown-after 10m
+              chatctl --json stats | jq .clients
+            """,
+        subcommands: [
+            Who.self, Kick.self, Say.self, Rooms.self, Stats.self, Reload.self, BanCommand.self, Unban.self, Bans.self, Drain.self,
+            Undrain.self,
+        ]
+    )
+
+    /// Connection options given before the subcommand (`chatctl --json who`).
+    @OptionGroup var options: Connection
+}
+
+/// What every subcommand has: its own connection options, merged with those given before it.
+protocol AdminSubcommand: ParsableCommand {
+    var root: Chatctl { get }
+    var local: Connection { get }
+}
+
+extension AdminSubcommand {
+    var connection: Connection { local.merged(with: root.options) }
+}
+
+/// Options every subcommand takes.
+struct Connection: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The admin socket (default: $CHATD_ADMIN_SOCKET, else chatd's default: /run/chatd/admin.sock for root).", valueName: "path"))
+    var socket: String?
+
+    @Flag(name: .long, help: "Print the daemon's JSON response instead of a table.")
+    var json = false
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for chatd's answer.", valueName: "seconds"))
+    var timeout: Double = 10
+
+    /// These options, with unset ones taken from `outer`.
+    func merged(with outer: Connection) -> Connection {
+        var merged = self
+        merged.socket = socket ?? outer.socket
+        merged.json = json || outer.json
+        merged.timeout = timeout != 10 ? timeout : outer.timeout
+        return merged
+    }
+
+    var path: String {
+        if let socket { return socket }
+        let environment = ProcessInfo.processInfo.environment
+        if let fromEnvironment = environment["CHATD_ADMIN_SOCKET"], !fromEnvironment.isEmpty { return fromEnvironment }
+        return Paths.adminSocket(configured: "", environment: environment, uid: getuid())
+    }
+
+    /// Sends `command`; returns the result, or exits with the documented status.
+    func run(_ command: AdminCommand) throws -> JSONValue {
+        let response: AdminResponse
+        do {
+            response = try AdminClient(path: path, timeout: timeout).send(AdminRequest(id: "1", command))
+        } catch {
+            switch error {
+            case .unreachable(let message):
+                printError("chatctl: \(message)")
+                throw ExitCode(69)  // EX_UNAVAILABLE
+            case .permissionDenied(let message):
+                printError("chatctl: \(message) (root, chatd's own user and members of its admin group may use it)")
+                throw ExitCode(77)  // EX_NOPERM
+            case .protocolError(let message):
+                printError("chatctl: \(message)")
+                throw ExitCode(70)  // EX_SOFTWARE
+            }
+        }
+        switch response.outcome {
+        case .success(let result):
+            if json { print(result.jsonText) }
+            return result
+        case .failure(let failure):
+            if json {
+                var error = JSONObject([("code", .string(failure.code.rawValue)), ("message", .string(failure.message))])
+                error.append("details", .array(failure.details.map(JSONValue.string)))
+                print(JSONValue.object(error).jsonText)
+            } else {
+                printError("chatctl: \(failure.message)")
+                for detail in failure.details { printError("  \(detail)") }
+            }
+            throw ExitCode(failure.code == .permissionDenied ? 77 : 1)
+        }
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Prints rows as aligned columns under a header.
+func printTable(_ header: [String], _ rows: [[String]]) {
+    var widths = header.map(\.count)
+    for row in rows {
+        for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) }
+    }
+    for row in [header] + rows {
+        let cells = row.enumerated().map { i, cell in
+            i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
+        }
+        print(cells.joined(separator: "  "))
+    }
+}
+
+/// `90` (seconds), `90s`, `15m`, `2h`, `7d`, `1w`.
+func parseDuration(_ text: String) throws -> Int {
+    let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
+    var number = text
+    var unit = 1
+    if let last = text.last, let factor = units[last] {
+        number = String(text.dropLast())
+        unit = factor
+    }
+    guard let value = Int(number), value > 0, value <= Int(Int32.max) / unit else {
+        throw ValidationError("\(text) is not a duration: use seconds or a number with s, m, h, d or w (e.g. 30m, 2h, 7d).")
+    }
+    return value * unit
+}
+
+/// A short human duration: `45s`, `12m05s`, `3h07m`, `2d04h`.
+func formatDuration(_ seconds: Int) -> String {
+    let s = max(0, seconds)
+    func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+    if s < 60 { return "\(s)s" }
+    if s < 3600 { return "\(s / 60)m\(two(s % 60))s" }
+    if s < 86_400 { return "\(s / 3600)h\(two(s / 60 % 60))m" }
+    return "\(s / 86_400)d\(two(s / 3600 % 24))h"
+}
+
+// MARK: Subcommands
+
+struct Who: AdminSubcommand {
+    static let configuration = CommandConfiguration(abstract: "List the connected clients: nick, address, rooms, connected, idle, kind.")
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+
+    func run() throws {
+        let result = try connection.run(.who)
+        guard !connection.json else { return }
+        guard case .array(let entries)? = result["clients"] else { return }
+        let clients = entries.compactMap(ClientInfo.init(json:))
+        let now = Date().timeIntervalSince1970
+        printTable(
+            ["NICK", "ADDRESS", "ROOMS", "CONNECTED", "IDLE", "KIND"],
+            clients.map { client in
+                [
+                    client.nick, client.address, client.rooms.joined(separator: ","),
+                    formatDuration(Int(now - Double(client.connectedAt.milliseconds) / 1000)), formatDuration(client.idleSeconds),
+                    client.kind,
+                ]
+            })
+        if clients.isEmpty { print("(nobody is connected)") }
+    }
+}
+
+struct Kick: AdminSubcommand {
+    static let configuration = CommandConfiguration(abstract: "Disconnect a client; it and its rooms see the reason.")
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+    @Argument(help: "The nickname to disconnect.") var nick: String
+    @Argument(help: "Why (shown to the client and its rooms).") var reason: [String] = []
+
+    func run() throws {
+        let result = try connection.run(.kick(nick: nick, reason: reason.isEmpty ? nil : reason.joined(separator: " ")))
+        if !connection.json { print("kicked \(result["nick"]?.stringValue ?? nick)") }
+    }
+}
+
+struct Say: AdminSubcommand {
+    static let configuration = CommandConfiguration(abstract: "Announce something from the server, to everyone or to one room.")
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+    @Option(name: .long, help: ArgumentHelp("Only this room.", valueName: "#room")) var room: String?
+    @Argument(help: "The announcement.") var text: [String]
+
+    func validate() throws {
+        if text.isEmpty { throw ValidationError("Say what? Give the announcement's text.") }
+    }
+
+    func run() throws {
+        _ = try connection.run(.say(text: text.joined(separator: " "), room: room))
+        if !connection.json { print("announced to \(room ?? "everyone")") }
+    }
+}
+
+struct Rooms: AdminSubcommand {
+    static let configuration = CommandConfiguration(abstract: "List the rooms: members and messages.")
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+
+    func run() throws {
+        let result = try connection.run(.rooms)
+        guard !connection.json, case .array(let entries)? = result["rooms"] else { return }
+        let rooms = entries.compactMap(RoomInfo.init(json:))
+        printTable(["ROOM", "MEMBERS", "MESSAGES"], rooms.map { [$0.name, String($0.members), String($0.messages)] })
+        if rooms.isEmpty { print("(no rooms)") }
+    }
+}
+
+struct Stats: AdminSubcommand {
+    static let configuration = CommandConfiguration(abstract: "Show the daemon's counters: uptime, clients, traffic, refusals.")
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+
+    func run() throws {
+        let result = try connection.run(.stats)
+        guard !connection.json, let stats = ServerStats(json: result) else { return }
+        let refused =
+            stats.refused.isEmpty ? "0" : stats.refused.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        let rows = [
+            ["uptime", formatDuration(stats.uptimeSeconds)],
+            ["clients", "\(stats.clients) (peak \(stats.peakClients))"],
+            ["connections", String(stats.connections)],
+            ["rooms", String(stats.rooms)],
+            ["messages", String(stats.messages)],
+            ["bytes in", String(stats.bytesIn)],
+            ["bytes out", String(stats.bytesOut)],
+            ["accepted", String(stats.accepted)],
+            ["refused", refused],
+            ["draining", stats.draining ? "yes" : "no"],
+        ]
+        for row in rows { print(row[0] + ":" + String(repeating: " ", count: 13 - row[0].count) + row[1]) }
+    }
+}
+
+struct Reload: AdminSubcommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-read the configuration, as SIGHUP does; a broken one is refused with its errors and the old one keeps serving.")
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+
+    func run() throws {
+        let result = try connection.run(.reload)
+        guard !connection.json else { return }
+        func list(_ key: String) -> [String] {
+            if case .array(let items)? = result[key] { return items.compactMap(\.stringValue) }
+            return []
+        }
+        let applied = list("applied")
+        print(
+            applied.isEmpty
+                ? "configuration reloaded: nothing changed" : "configuration reloaded; applied: \(applied.joined(separator: ", "))")
+        let restart = list("restartRequired")
+        if !restart.isEmpty { print("needs a restart to take effect: \(restart.joined(separator: ", "))") }
+    }
+}
+
+struct BanCommand: AdminSubcommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ban", abstract: "Ban a nickname or an address / CIDR block; whoever it covers is disconnected. Bans survive restarts."
+    )
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+    @Argument(help: "A nickname, an address (203.0.113.7) or a block (198.51.100.0/24, 2001:db8::/32).") var target: String
+    @Option(name: .customLong("for"), help: ArgumentHelp("How long: 90s, 30m, 2h, 7d (default: until unbanned).", valueName: "duration"))
+    var duration: String?
+    @Option(name: .long, help: "Why (shown to the banned client).") var reason: String?
+
+    func run() throws {
+        let seconds = try duration.map(parseDuration)
+        let result = try connection.run(.ban(target: target, duration: seconds, reason: reason))
+        guard !connection.json else { return }
+        let until = seconds.map { "for \(formatDuration($0))" } ?? "until unbanned"
+        print("banned \(result["ban"]?["target"]?.stringValue ?? target) \(until)")
+        if let nick = result["disconnected"]?.stringValue { print("disconnected \(nick)") }
+    }
+}
+
+struct Unban: AdminSubcommand {
+    static let configuration = CommandConfiguration(abstract: "Lift a ban.")
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+    @Argument(help: "The banned nickname, address or block, as listed by `chatctl bans`.") var target: String
+
+    func run() throws {
+        let result = try connection.run(.unban(target: target))
+        if !connection.json { print("unbanned \(result["ban"]?["target"]?.stringValue ?? target)") }
+    }
+}
+
+struct Bans: AdminSubcommand {
+    static let configuration = CommandConfiguration(abstract: "List the bans in force.")
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+
+    func run() throws {
+        let result = try connection.run(.bans)
+        guard !connection.json, case .array(let entries)? = result["bans"] else { return }
+        let bans = entries.compactMap(Ban.init(json:))
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        printTable(
+            ["TARGET", "KIND", "EXPIRES", "REASON"],
+            bans.map { ban in
+                let kind = if case .nick = ban.target { "nick" } else { "address" }
+                let expires = ban.expiresAt.map { "in " + formatDuration(Int(($0.milliseconds - now) / 1000)) } ?? "never"
+                return [ban.targetText, kind, expires, ban.reason ?? ""]
+            })
+        if bans.isEmpty { print("(no bans)") }
+    }
+}
+
+struct Drain: AdminSubcommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Refuse new clients (with a message) while those connected stay; optionally stop once empty or after a time.")
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+    @Option(name: .long, help: "What refused clients (and, with --shutdown-after, everyone) are told.") var message: String?
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Tell everyone, and stop gracefully once the last client has left or after this long.", valueName: "duration"))
+    var shutdownAfter: String?
+
+    func run() throws {
+        let seconds = try shutdownAfter.map(parseDuration)
+        _ = try connection.run(.drain(message: message, shutdownAfter: seconds))
+        guard !connection.json else { return }
+        print("draining: new clients are refused" + (seconds.map { "; chatd stops when empty or in \(formatDuration($0))" } ?? ""))
+    }
+}
+
+struct Undrain: AdminSubcommand {
+    static let configuration = CommandConfiguration(abstract: "Accept new clients again (and cancel a pending drain shutdown).")
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+
+    func run() throws {
+        _ = try connection.run(.undrain)
+        if !connection.json { print("accepting new clients") }
+    }
+}
