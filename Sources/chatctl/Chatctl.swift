@@ -70,6 +70,15 @@ struct Connection: ParsableArguments {
         return Paths.adminSocket(configured: "", environment: environment, uid: getuid())
     }
 
+    /// Who the socket file's permissions let in, named from its owner and group.
+    static func whoMayConnect(_ path: String) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "root and chatd's own user" }
+        let owner = getpwuid(info.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(info.st_uid)"
+        let group = getgrgid(info.st_gid).map { String(cString: $0.pointee.gr_name) } ?? "gid \(info.st_gid)"
+        return info.st_uid == 0 ? "root and members of group \(group)" : "root, \(owner) and members of group \(group)"
+    }
+
     /// Sends `command`; returns the result, or exits with the documented status.
     func run(_ command: AdminCommand) throws -> JSONValue {
         let response: AdminResponse
@@ -81,7 +90,7 @@ struct Connection: ParsableArguments {
                 printError("chatctl: \(message)")
                 throw ExitCode(69)  // EX_UNAVAILABLE
             case .permissionDenied(let message):
-                printError("chatctl: \(message) (root, chatd's own user and members of its admin group may use it)")
+                printError("chatctl: \(message) (\(Self.whoMayConnect(path)) may use it)")
                 throw ExitCode(77)  // EX_NOPERM
             case .protocolError(let message):
                 printError("chatctl: \(message)")
@@ -234,7 +243,8 @@ struct Stats: AdminSubcommand {
             ["clients", "\(stats.clients) (peak \(stats.peakClients))"],
             ["connections", String(stats.connections)],
             ["rooms", String(stats.rooms)],
-            ["messages", String(stats.messages)],
+            ["messages in", String(stats.messages)],
+            ["delivered", String(stats.delivered)],
             ["bytes in", String(stats.bytesIn)],
             ["bytes out", String(stats.bytesOut)],
             ["accepted", String(stats.accepted)],

@@ -73,8 +73,10 @@ public struct ServerStats: Equatable, Sendable {
     /// Open connections, registered or not.
     public var connections = 0
     public var rooms = 0
-    /// Room and private messages relayed.
+    /// Room and private messages received from clients and relayed.
     public var messages = 0
+    /// Events (lines) delivered to clients: every copy of every message, notice and reply.
+    public var delivered = 0
     public var bytesIn = 0
     public var bytesOut = 0
     public var accepted = 0
@@ -91,7 +93,8 @@ public struct ServerStats: Equatable, Sendable {
             JSONObject([
                 ("uptimeSeconds", .integer(Int64(uptimeSeconds))), ("clients", .integer(Int64(clients))),
                 ("peakClients", .integer(Int64(peakClients))), ("connections", .integer(Int64(connections))),
-                ("rooms", .integer(Int64(rooms))), ("messages", .integer(Int64(messages))), ("bytesIn", .integer(Int64(bytesIn))),
+                ("rooms", .integer(Int64(rooms))), ("messages", .integer(Int64(messages))), ("delivered", .integer(Int64(delivered))),
+                ("bytesIn", .integer(Int64(bytesIn))),
                 ("bytesOut", .integer(Int64(bytesOut))), ("accepted", .integer(Int64(accepted))), ("refused", .object(refusedObject)),
                 ("draining", .bool(draining)),
             ]))
@@ -105,6 +108,7 @@ public struct ServerStats: Equatable, Sendable {
         connections = o.int("connections") ?? 0
         rooms = o.int("rooms") ?? 0
         messages = o.int("messages") ?? 0
+        delivered = o.int("delivered") ?? 0
         bytesIn = o.int("bytesIn") ?? 0
         bytesOut = o.int("bytesOut") ?? 0
         accepted = o.int("accepted") ?? 0

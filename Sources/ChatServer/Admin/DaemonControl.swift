@@ -196,6 +196,7 @@ final class DaemonControl: Sendable {
         stats.connections = counters.connections
         stats.bytesIn = counters.bytesIn
         stats.bytesOut = counters.bytesOut
+        stats.delivered = counters.linesOut
         stats.accepted = counters.accepted
         stats.refused = counters.refused
         stats.draining = hub.draining != nil

@@ -129,12 +129,15 @@ struct ShardCounters: Sendable {
     var refused: [String: Int] = [:]
     var bytesIn = 0
     var bytesOut = 0
+    /// Lines (events) written to clients.
+    var linesOut = 0
     var connections = 0
 
     static func + (lhs: ShardCounters, rhs: ShardCounters) -> ShardCounters {
         ShardCounters(
             accepted: lhs.accepted + rhs.accepted, refused: lhs.refused.merging(rhs.refused, uniquingKeysWith: +),
-            bytesIn: lhs.bytesIn + rhs.bytesIn, bytesOut: lhs.bytesOut + rhs.bytesOut, connections: lhs.connections + rhs.connections)
+            bytesIn: lhs.bytesIn + rhs.bytesIn, bytesOut: lhs.bytesOut + rhs.bytesOut, linesOut: lhs.linesOut + rhs.linesOut,
+            connections: lhs.connections + rhs.connections)
     }
 }
 
@@ -204,6 +207,7 @@ final class LocalMember {
     }
 
     func write(_ buffer: ByteBuffer, _ tables: LocalTables) {
+        tables.counters.linesOut += 1
         tables.counters.bytesOut += buffer.readableBytes
         channel.write(buffer, promise: nil)
         if !needsFlush {
