@@ -2,7 +2,7 @@
 SWIFT      ?= swift
 ARGS       ?=
 # Debian packages the build and the tests need (installed by `make deps` when missing).
-APT_PACKAGES ?=
+APT_PACKAGES ?= libsystemd-dev pkg-config
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build run test lint format deps clean

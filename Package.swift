@@ -30,15 +30,18 @@ let package = Package(
     targets: [
         // Pure, I/O-free: protocol, rules, model, config. Shared by the daemon and the clients.
         .target(name: "ChatCore", swiftSettings: settings),
+        // libsystemd's sd-daemon API, and a small Swift API over it (notify, watchdog, listen fds, journal logging).
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "Systemd", dependencies: ["CSystemd", logging], swiftSettings: settings),
         // SwiftNIO wiring: listeners, connection handlers, per-loop fan-out, lifecycle.
         .target(
             name: "ChatServer",
-            dependencies: ["ChatCore", nioCore, nioPosix, logging, serviceLifecycle, unixSignals],
+            dependencies: ["ChatCore", "Systemd", nioCore, nioPosix, logging, serviceLifecycle, unixSignals],
             swiftSettings: settings
         ),
         .executableTarget(
             name: "chatd",
-            dependencies: ["ChatServer", "ChatCore", argumentParser, logging, serviceLifecycle],
+            dependencies: ["ChatServer", "ChatCore", "Systemd", argumentParser, logging, serviceLifecycle],
             swiftSettings: settings
         ),
         // The operator's tool: speaks the admin protocol from ChatCore, never imports the server.

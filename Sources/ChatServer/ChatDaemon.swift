@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import Systemd
 import UnixSignals
 
 /// The whole daemon: event loops, services, signals. `chatd` builds a `Config` and calls `run`.
@@ -18,9 +19,17 @@ public enum ChatDaemon {
         raiseOpenFileLimit(logger: logger)
         let threads = min(config.eventLoops == 0 ? System.coreCount : config.eventLoops, ShardSet.capacity)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        logger.info("starting", metadata: ["version": "\(ChatServerInfo.version)", "eventLoops": "\(threads)"])
+        logger.info("starting", metadata: ["version": "\(ChatServerInfo.version)", "eventLoops": "\(threads)", "pid": "\(getpid())"])
         let environment = ProcessInfo.processInfo.environment
-        let chat = ChatService(config: config, group: group, logger: logger)
+        // Socket activation: systemd's sockets, named by FileDescriptorName= (chat, admin).
+        let inherited = Systemd.takeListenSockets()
+        let chatSockets = inherited.filter { $0.name != "admin" }.map(\.descriptor)
+        let adminSocket = inherited.first { $0.name == "admin" }?.descriptor
+        if !inherited.isEmpty {
+            logger.info("socket activation", metadata: ["sockets": "\(inherited.map { "\($0.name)=\($0.descriptor)" })"])
+        }
+        let readiness = Readiness(["chat", "admin"])
+        let chat = ChatService(config: config, group: group, logger: logger, inherited: chatSockets) { _ in readiness.ready("chat") }
 
         let banStore = BanStore(
             stateDirectory: Paths.stateDirectory(configured: config.stateDirectory, environment: environment, uid: getuid()))
@@ -40,12 +49,15 @@ public enum ChatDaemon {
         let admin = AdminService(
             path: Paths.adminSocket(configured: config.admin.socket, environment: environment, uid: getuid()), group: group,
             control: control,
-            adminGroup: { reloader.config.admin.group }, logger: logger)
+            adminGroup: { reloader.config.admin.group }, logger: logger, inherited: adminSocket
+        ) { _ in readiness.ready("admin") }
         let hangup = await ReloadOnHangup(reloader: reloader)
-        // Shut down right to left: stop reloading, close the admin socket, then the chat.
+        let systemd = SystemdService(readiness: readiness, hub: chat.hub, logger: logger)
+        // Shut down right to left: tell systemd (STOPPING=1), stop reloading, close the admin
+        // socket, then the chat.
         let services = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [chat, admin, hangup],
+                services: [chat, admin, hangup, systemd],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

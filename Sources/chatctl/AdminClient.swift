@@ -49,9 +49,14 @@ struct AdminClient {
         }
         let line = request.encoded()
         var sent = 0
+        var sendError: Int32?
         while sent < line.count {
             let n = line[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw .unreachable("lost the connection to \(path) while sending: \(Self.errorText(errno))") }
+            guard n > 0 else {
+                // The daemon may have answered and closed already (e.g. a refusal): read that.
+                sendError = errno
+                break
+            }
             sent += n
         }
         var received: [UInt8] = []
@@ -64,7 +69,10 @@ struct AdminClient {
             var chunk = [UInt8](repeating: 0, count: 65_536)
             let n = recv(fd, &chunk, chunk.count, 0)
             guard n > 0 else {
-                if received.isEmpty { throw .unreachable("chatd closed the connection without answering") }
+                if received.isEmpty {
+                    let reason = sendError.map { "lost the connection to \(path) while sending: \(Self.errorText($0))" }
+                    throw .unreachable(reason ?? "chatd closed the connection without answering")
+                }
                 break
             }
             received += chunk[..<n]

@@ -3,6 +3,7 @@ import ChatCore
 import ChatServer
 import Foundation
 import Logging
+import Systemd
 
 @main
 struct Chatd: AsyncParsableCommand {

@@ -116,7 +116,7 @@ struct AdminTests {
         // SIGHUP does the same.
         try #"{"server": {"motd": ["third"]}, "limits": {"maxLineBytes": 100}}"#.write(
             toFile: daemon.configPath, atomically: true, encoding: .utf8)
-        kill(daemon.process.processIdentifier, SIGHUP)
+        kill(daemon.pid, SIGHUP)
         try daemon.waitForLog("applied=server.motd")
         try daemon.connect().expect("*** third")
     }

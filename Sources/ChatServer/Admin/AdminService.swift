@@ -20,12 +20,16 @@ final class AdminService: Service {
     private let adminGroup: @Sendable () -> String
     private let logger: Logger
     private let onListening: @Sendable (String) -> Void
+    /// The admin socket passed by systemd (socket activation), if any: used as it is, and left
+    /// in place on exit, since systemd owns it.
+    private let inherited: Int32?
     static let idleTimeout = TimeAmount.seconds(30)
 
     init(
         path: String, group: MultiThreadedEventLoopGroup, control: DaemonControl, adminGroup: @escaping @Sendable () -> String,
-        logger: Logger, onListening: @escaping @Sendable (String) -> Void = { _ in }
+        logger: Logger, inherited: Int32? = nil, onListening: @escaping @Sendable (String) -> Void = { _ in }
     ) {
+        self.inherited = inherited
         self.path = path
         self.group = group
         self.control = control
@@ -35,25 +39,37 @@ final class AdminService: Service {
     }
 
     func run() async throws {
-        try Self.prepare(path)
         let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
-        do {
-            server = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 64)
-                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
-                        try channel.pipeline.syncOperations.addHandler(CloseWhenIdle())
-                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            throw StartupError("cannot listen on the admin socket \(path): \(error)")
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
+                try channel.pipeline.syncOperations.addHandler(CloseWhenIdle())
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
         }
-        defer { unlink(path) }
-        setPermissions()
-        logger.notice("admin socket listening on \(path)")
-        onListening(path)
+        let bootstrap = ServerBootstrap(group: group).serverChannelOption(.backlog, value: 64)
+        let location: String
+        if let inherited {
+            do {
+                server = try await bootstrap.bind(inherited, childChannelInitializer: initializer)
+            } catch {
+                throw StartupError("cannot use the admin socket systemd passed (fd \(inherited)): \(error)")
+            }
+            location = server.channel.localAddress?.pathname ?? "the socket passed by systemd"
+        } else {
+            try Self.prepare(path)
+            do {
+                server = try await bootstrap.bind(
+                    unixDomainSocketPath: path, cleanupExistingSocketFile: false, childChannelInitializer: initializer)
+            } catch {
+                throw StartupError("cannot listen on the admin socket \(path): \(error)")
+            }
+            setPermissions()
+            location = path
+        }
+        defer { if inherited == nil { unlink(path) } }
+        logger.notice("admin socket listening on \(location)")
+        onListening(location)
 
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { tasks in
@@ -77,13 +93,28 @@ final class AdminService: Service {
         var logger = self.logger
         logger[metadataKey: "admin.uid"] = "\(credentials.map { String($0.uid) } ?? "unknown")"
         try? await connection.executeThenClose { inbound, outbound in
+            var framer = LineFramer(maxLineBytes: AdminProtocol.maxRequestBytes)
             if let refusal = authorize(credentials) {
+                // Refuse the first request (echoing its id), so the client reads the reason
+                // rather than finding the connection already gone.
                 logger.warning(
                     "admin request refused: permission denied", metadata: ["admin.pid": "\(credentials.map { String($0.pid) } ?? "")"])
-                try await outbound.write(ByteBuffer(bytes: AdminResponse(id: nil, .failure(refusal)).encoded()))
+                var id: String?
+                requests: for try await buffer in inbound {
+                    var lines: [LineFramer.Output] = []
+                    buffer.withUnsafeReadableBytes { bytes in framer.feed(bytes) { lines.append($0) } }
+                    for case .line(let line) in lines {
+                        switch AdminRequest.parse(line) {
+                        case .success(let request): id = request.id
+                        case .failure(let failure): id = failure.id
+                        }
+                        break requests
+                    }
+                    if lines.contains(.overlong) { break }
+                }
+                try await outbound.write(ByteBuffer(bytes: AdminResponse(id: id, .failure(refusal)).encoded()))
                 return
             }
-            var framer = LineFramer(maxLineBytes: AdminProtocol.maxRequestBytes)
             for try await buffer in inbound {
                 var lines: [LineFramer.Output] = []
                 buffer.withUnsafeReadableBytes { bytes in framer.feed(bytes) { lines.append($0) } }

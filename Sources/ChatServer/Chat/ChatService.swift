@@ -12,11 +12,15 @@ final class ChatService: Service {
     private let config: Config
     private let logger: Logger
     private let onListening: @Sendable ([SocketAddress]) -> Void
+    /// Listening sockets passed by systemd (socket activation); when there are any, they are
+    /// used instead of binding `config.listen`.
+    private let inherited: [Int32]
 
     init(
-        config: Config, group: MultiThreadedEventLoopGroup, logger: Logger,
+        config: Config, group: MultiThreadedEventLoopGroup, logger: Logger, inherited: [Int32] = [],
         onListening: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }
     ) {
+        self.inherited = inherited
         self.config = config
         self.group = group
         self.logger = logger
@@ -30,8 +34,23 @@ final class ChatService: Service {
     func run() async throws {
         var listeners: [any Channel] = []
         do {
-            for address in config.listen {
-                listeners.append(try await bind(address))
+            if inherited.isEmpty {
+                for address in config.listen {
+                    do {
+                        listeners.append(try await bootstrap().bind(host: address.host, port: address.port).get())
+                    } catch {
+                        throw StartupError("cannot listen on \(address): \(error)")
+                    }
+                }
+            } else {
+                logger.info("using \(inherited.count) chat socket(s) passed by systemd; the config's listen addresses are not bound")
+                for descriptor in inherited {
+                    do {
+                        listeners.append(try await bootstrap().withBoundSocket(descriptor).get())
+                    } catch {
+                        throw StartupError("cannot use the socket systemd passed (fd \(descriptor)): \(error)")
+                    }
+                }
             }
         } catch {
             for listener in listeners { try? await listener.close() }
@@ -52,11 +71,11 @@ final class ChatService: Service {
         logger.notice("all clients closed")
     }
 
-    private func bind(_ address: ListenAddress) async throws -> any Channel {
+    private func bootstrap() -> ServerBootstrap {
         let hub = self.hub
         let logger = self.logger
         let queue = config.limits.sendQueueBytes
-        let bootstrap = ServerBootstrap(group: group)
+        return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
@@ -69,11 +88,6 @@ final class ChatService: Service {
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
-        do {
-            return try await bootstrap.bind(host: address.host, port: address.port).get()
-        } catch {
-            throw StartupError("cannot listen on \(address): \(error)")
-        }
     }
 
     /// Sends every client its goodbye and waits for the connections to close, up to

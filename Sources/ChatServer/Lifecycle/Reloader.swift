@@ -2,6 +2,7 @@ import ChatCore
 import Logging
 import ServiceLifecycle
 import Synchronization
+import Systemd
 import UnixSignals
 
 /// What a reload changed.
@@ -32,7 +33,21 @@ final class Reloader: Sendable {
 
     var config: Config { current.withLock { $0 } }
 
+    /// Reloads, telling systemd `RELOADING=1` before and `READY=1` after, whatever the outcome.
     func reload() -> Result<ReloadReport, ConfigError> {
+        Systemd.notify("RELOADING=1", Systemd.monotonicMicroseconds, "STATUS=Reloading the configuration")
+        let result = apply()
+        switch result {
+        case .success:
+            Systemd.notify("READY=1", "STATUS=\(SystemdService.status(hub))")
+        case .failure(let error):
+            let first = error.issues.first.map(\.description) ?? "invalid"
+            Systemd.notify("READY=1", "STATUS=Reload failed (\(first)); still running the previous configuration")
+        }
+        return result
+    }
+
+    private func apply() -> Result<ReloadReport, ConfigError> {
         let loaded: Config
         switch load() {
         case .failure(let error):

@@ -6,7 +6,9 @@ import Synchronization
 /// It listens on 127.0.0.1 port 0; the test learns the port from the daemon's own
 /// "listening for chat clients on HOST:PORT" log line, so tests never share or guess ports.
 final class Daemon: Sendable {
-    let process: Process
+    let process: ChildProcess
+    /// chatd's own pid (the launcher's, which execs chatd, when there is a launcher).
+    let pid: Int32
     let port: Int
     let configPath: String
     let directory: String
@@ -32,8 +34,12 @@ final class Daemon: Sendable {
 
     /// Starts chatd with `config` (JSON text; the listen address is forced to 127.0.0.1:0) and
     /// waits until it listens.
-    /// `directory` may be an earlier daemon's, to restart on its state.
-    init(config: String = "{}", extraArguments: [String] = [], directory: String? = nil, environment: [String: String] = [:]) throws {
+    /// `directory` may be an earlier daemon's, to restart on its state. `launcher` runs chatd
+    /// through another program (e.g. systemd-socket-activate); `trigger` runs once it started.
+    init(
+        config: String = "{}", extraArguments: [String] = [], directory: String? = nil, environment: [String: String] = [:],
+        launcher: [String] = [], trigger: (_ waitForLog: (String) throws -> Void) throws -> Void = { _ in }
+    ) throws {
         let dir = directory ?? "/tmp/chatd-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         self.directory = dir
@@ -42,31 +48,37 @@ final class Daemon: Sendable {
         stateDirectory = dir + "/state"
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments =
+        let arguments =
             [
                 "--config", configPath, "--listen", "127.0.0.1:0", "--log-level", "debug", "--admin-socket", adminSocket,
-                "--state-directory",
-                stateDirectory,
+                "--state-directory", stateDirectory,
             ] + extraArguments
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        let stderr = Pipe()
-        process.standardError = stderr
-        process.standardOutput = stderr
         let log = self.log
-        stderr.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            log.append(data)
-            if data.isEmpty { handle.readabilityHandler = nil }
-        }
-        try process.run()
+        let process = try ChildProcess(
+            launcher + [Self.binary] + arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+            output: log)
         self.process = process
-        let listening = try Self.waitFor(log: log, process: process, timeout: 20) { text in
-            text.range(of: #"listening for chat clients on 127\.0\.0\.1:(\d+)"#, options: .regularExpression).map { String(text[$0]) }
+        do {
+            try trigger { text in _ = try Self.waitFor(log: log, process: process, timeout: 20) { $0.contains(text) ? text : nil } }
+            let started = try Self.waitFor(log: log, process: process, timeout: 20) { text in
+                text.range(of: #"pid=\d+"#, options: .regularExpression).map { String(text[$0].dropFirst(4)) }
+            }
+            pid = Int32(started)!
+            let listening = try Self.waitFor(log: log, process: process, timeout: 20) { text in
+                text.range(of: #"listening for chat clients on 127\.0\.0\.1:(\d+)"#, options: .regularExpression).map { String(text[$0]) }
+            }
+            port = Int(listening.split(separator: ":").last!)!
+            _ = try Self.waitFor(log: log, process: process, timeout: 20) { $0.contains("admin socket listening") ? "" : nil }
+        } catch {
+            // deinit does not run for a half-built object: leave no daemon behind.
+            if let pid = Self.loggedPID(log.text) { kill(pid, SIGKILL) }
+            kill(process.pid, SIGKILL)
+            throw error
         }
-        port = Int(listening.split(separator: ":").last!)!
-        _ = try Self.waitFor(log: log, process: process, timeout: 20) { $0.contains("admin socket listening") ? "" : nil }
+    }
+
+    private static func loggedPID(_ text: String) -> Int32? {
+        text.range(of: #"pid=\d+"#, options: .regularExpression).flatMap { Int32(text[$0].dropFirst(4)) }
     }
 
     /// Everything the daemon logged so far.
@@ -79,7 +91,7 @@ final class Daemon: Sendable {
     }
 
     private static func waitFor(
-        log: LogBuffer, process: Process, timeout: Double, _ match: (String) -> String?
+        log: LogBuffer, process: ChildProcess, timeout: Double, _ match: (String) -> String?
     ) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
@@ -88,7 +100,8 @@ final class Daemon: Sendable {
             if !process.isRunning && !text.isEmpty {
                 // Give the pipe a last chance to deliver what the process wrote before exiting.
                 if let found = match(log.text) { return found }
-                throw TestFailure("chatd exited (status \(process.terminationStatus)) before the expected output; it logged:\n\(text)")
+                throw TestFailure(
+                    "chatd exited (status \(process.terminationStatus ?? -1)) before the expected output; it logged:\n\(text)")
             }
             if Date() > deadline { throw TestFailure("timed out waiting for chatd; it logged:\n\(text)") }
             log.waitForMore(until: min(deadline, Date().addingTimeInterval(0.2)))
@@ -99,20 +112,23 @@ final class Daemon: Sendable {
 
     /// Sends `signal` and waits for the process to exit; returns its exit status.
     func stop(signal: Int32 = SIGTERM, timeout: Double = 15) throws -> Int32 {
-        if process.isRunning { kill(process.processIdentifier, signal) }
+        if process.isRunning { kill(pid, signal) }
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() > deadline {
-                kill(process.processIdentifier, SIGKILL)
+                kill(pid, SIGKILL)
                 throw TestFailure("chatd did not exit within \(timeout)s of signal \(signal)")
             }
             log.waitForMore(until: Date().addingTimeInterval(0.05))
         }
-        return process.terminationStatus
+        return process.terminationStatus ?? -1
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            kill(process.pid, SIGKILL)
+        }
         if keepDirectory.withLock({ !$0 }) { try? FileManager.default.removeItem(atPath: directory) }
     }
 
