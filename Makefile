@@ -5,7 +5,23 @@ ARGS       ?=
 APT_PACKAGES ?= libsystemd-dev pkg-config
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test lint format deps clean
+# Installation layout (`make install PREFIX=/usr DESTDIR=/tmp/root`).
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/chatd
+VERSION    := $(shell sed -n 's/.*static let current = "\(.*\)".*/\1/p' Sources/ChatCore/Version.swift)
+ARCH       := $(shell dpkg --print-architecture 2>/dev/null || uname -m)
+RELEASE    := .build/release
+DEB        := .build/chatd_$(VERSION)_$(ARCH).deb
+
+.PHONY: all build run test lint format deps clean release man install deb check-install
 
 all: build
 
@@ -27,10 +43,19 @@ build: deps
 run: build
 	.build/debug/chatd $(ARGS)
 
-## test: build everything and run the whole suite (unit and end-to-end)
-test: deps
+## test: build everything, the .deb included, and run the whole suite (unit, end-to-end, packaging)
+test: deps deb check-install
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+## check-install: `make install` twice keeps an edited config
+check-install: release man
+	rm -rf .build/install-check
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/.build/install-check PREFIX=/usr >/dev/null
+	echo '{"eventLoops": 1}' > .build/install-check/etc/chatd/chatd.json
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/.build/install-check PREFIX=/usr | grep -q "keeping the existing"
+	grep -q '"eventLoops": 1' .build/install-check/etc/chatd/chatd.json
+	@echo "check-install: an existing config is kept"
 
 ## lint: check formatting with the toolchain's swift-format (.swift-format)
 lint:
@@ -39,6 +64,53 @@ lint:
 ## format: rewrite the sources in the house style
 format:
 	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
+
+## release: optimized binaries with the Swift runtime linked in (no toolchain needed where they run)
+release: deps
+	$(SWIFT) build -c release --static-swift-stdlib --product chatd
+	$(SWIFT) build -c release --static-swift-stdlib --product chatctl
+
+## man: chatd(8) and chatctl(1), generated from the command-line definitions
+man: deps
+	$(SWIFT) package generate-manual --configuration debug --section 8 >/dev/null
+	$(SWIFT) package generate-manual --configuration debug --section 1 >/dev/null
+	mkdir -p .build/man
+	cp .build/plugins/GenerateManual/outputs/chatd/chatd.8 .build/plugins/GenerateManual/outputs/chatctl/chatctl.1 .build/man/
+
+## install: binaries, units, sysusers/tmpfiles snippets, man pages, docs; the config only if absent
+install: release man
+	install -D -m 0755 $(RELEASE)/chatd $(DESTDIR)$(SBINDIR)/chatd
+	install -D -m 0755 $(RELEASE)/chatctl $(DESTDIR)$(BINDIR)/chatctl
+	strip --strip-debug $(DESTDIR)$(SBINDIR)/chatd $(DESTDIR)$(BINDIR)/chatctl
+	mkdir -p $(DESTDIR)$(UNITDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' packaging/chatd.service.in > $(DESTDIR)$(UNITDIR)/chatd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/chatd.service
+	install -m 0644 packaging/chatd.socket packaging/chatd-admin.socket $(DESTDIR)$(UNITDIR)/
+	install -D -m 0644 packaging/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/chatd.conf
+	install -D -m 0644 packaging/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/chatd.conf
+	install -D -m 0644 .build/man/chatd.8 $(DESTDIR)$(MANDIR)/man8/chatd.8
+	install -D -m 0644 .build/man/chatctl.1 $(DESTDIR)$(MANDIR)/man1/chatctl.1
+	install -D -m 0644 -t $(DESTDIR)$(DOCDIR) README.md docs/*.md
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/chatd/chatd.json ]; then \
+		echo "keeping the existing $(DESTDIR)$(SYSCONFDIR)/chatd/chatd.json"; \
+	else \
+		install -D -m 0640 config/chatd.json $(DESTDIR)$(SYSCONFDIR)/chatd/chatd.json; \
+	fi
+
+## deb: a .deb that installs on Debian 12 without a Swift toolchain
+deb: deps
+	rm -rf .build/deb
+	$(MAKE) install DESTDIR=$(CURDIR)/.build/deb PREFIX=/usr UNITDIR=/lib/systemd/system SYSUSERSDIR=/usr/lib/sysusers.d TMPFILESDIR=/usr/lib/tmpfiles.d
+	mkdir -p .build/deb/DEBIAN
+	install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm .build/deb/DEBIAN/
+	echo /etc/chatd/chatd.json > .build/deb/DEBIAN/conffiles
+	depends=$$(for lib in $$(objdump -p .build/deb/usr/sbin/chatd .build/deb/usr/bin/chatctl | awk '/NEEDED/{print $$2}' | sort -u); do \
+			dpkg -S "*/$$lib" | cut -d: -f1; done | sort -u | paste -sd, | sed 's/,/, /g'); \
+	size=$$(du -sk .build/deb --exclude=DEBIAN | cut -f1); \
+	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@ARCH@/$(ARCH)/' -e "s/@DEPENDS@/$$depends/" -e "s/@SIZE@/$$size/" \
+		packaging/deb/control.in > .build/deb/DEBIAN/control
+	dpkg-deb --root-owner-group --build .build/deb $(DEB)
+	@echo "built $(DEB)"
 
 clean:
 	rm -rf .build

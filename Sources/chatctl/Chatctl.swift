@@ -20,6 +20,7 @@ struct Chatctl: ParsableCommand {
               chatctl drain --message 'back at 14:00' --shutdown-after 10m
               chatctl --json stats | jq .clients
             """,
+        version: ChatdVersion.current,
         subcommands: [
             Who.self, Kick.self, Say.self, Rooms.self, Stats.self, Reload.self, BanCommand.self, Unban.self, Bans.self, Drain.self,
             Undrain.self,

@@ -131,7 +131,7 @@ public struct StartupError: Error, CustomStringConvertible {
 }
 
 public enum ChatServerInfo {
-    public static let version = "0.1.0"
+    public static let version = ChatdVersion.current
 }
 
 extension Shard {
