@@ -57,6 +57,36 @@ struct SystemdTests {
         #expect(pings >= 5 && pings <= 14, "\(pings) pings in 2 s")
     }
 
+    @Test("WATCHDOG_PID naming chatd enables the pings; naming another process disables them")
+    func watchdogPID() throws {
+        let notify = try NotifySocket()
+        // The shell sets WATCHDOG_PID to its own pid, which chatd inherits through exec.
+        let daemon = try Daemon(
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"],
+            launcher: ["/bin/sh", "-c", #"WATCHDOG_PID=$$ exec "$@""#, "sh"])
+        try notify.expect("READY=1") { $0.contains("READY=1") }
+        try notify.expect("a watchdog ping") { $0 == "WATCHDOG=1" }
+        withExtendedLifetime(daemon) {}
+
+        let other = try NotifySocket()
+        let elsewhere = try Daemon(environment: ["NOTIFY_SOCKET": other.path, "WATCHDOG_USEC": "400000", "WATCHDOG_PID": "1"])
+        try other.expect("READY=1") { $0.contains("READY=1") }
+        #expect(!other.collect(for: 1).contains("WATCHDOG=1"))
+        withExtendedLifetime(elsewhere) {}
+    }
+
+    @Test("log lines carry <N> priorities when stderr is the journal, timestamps otherwise")
+    func journalPriorities() throws {
+        let journal = try Daemon(journal: true)
+        let lines = journal.output.split(separator: "\n").filter { !$0.isEmpty }
+        #expect(lines.contains { $0.hasPrefix("<5>notice: ") && $0.contains("listening for chat clients") })
+        #expect(lines.contains { $0.hasPrefix("<6>info: ") })
+        #expect(lines.allSatisfy { $0.hasPrefix("<") }, "\(lines)")
+        let plain = try Daemon()
+        let first = plain.output.split(separator: "\n").first ?? ""
+        #expect(first.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ info: "#, options: .regularExpression) != nil, "\(first)")
+    }
+
     @Test("with systemd-socket-activate, chatd serves on the inherited chat and admin sockets and binds none of its own")
     func socketActivation() throws {
         let port = try Self.freePort()

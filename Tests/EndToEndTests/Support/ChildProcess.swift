@@ -14,12 +14,20 @@ final class ChildProcess: Sendable {
     private let exit = ExitCode()
     private let output: LogBuffer
 
-    init(_ argv: [String], environment: [String: String], output: LogBuffer) throws {
+    /// With `journal`, JOURNAL_STREAM names the output pipe, as systemd does when stderr is
+    /// the journal.
+    init(_ argv: [String], environment: [String: String], output: LogBuffer, journal: Bool = false) throws {
         self.output = output
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw TestFailure("pipe failed: errno \(errno)") }
         // Close-on-exec, so children spawned by other tests meanwhile do not hold the pipe open.
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var environment = environment
+        if journal {
+            var info = stat()
+            fstat(fds[1], &info)
+            environment["JOURNAL_STREAM"] = "\(info.st_dev):\(info.st_ino)"
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)

@@ -38,7 +38,7 @@ final class Daemon: Sendable {
     /// through another program (e.g. systemd-socket-activate); `trigger` runs once it started.
     init(
         config: String = "{}", extraArguments: [String] = [], directory: String? = nil, environment: [String: String] = [:],
-        launcher: [String] = [], trigger: (_ waitForLog: (String) throws -> Void) throws -> Void = { _ in }
+        launcher: [String] = [], journal: Bool = false, trigger: (_ waitForLog: (String) throws -> Void) throws -> Void = { _ in }
     ) throws {
         let dir = directory ?? "/tmp/chatd-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -56,11 +56,12 @@ final class Daemon: Sendable {
         let log = self.log
         let process = try ChildProcess(
             launcher + [Self.binary] + arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
-            output: log)
+            output: log, journal: journal)
         self.process = process
         do {
             try trigger { text in _ = try Self.waitFor(log: log, process: process, timeout: 20) { $0.contains(text) ? text : nil } }
             let started = try Self.waitFor(log: log, process: process, timeout: 20) { text in
+                // `pid=` in the "starting" line
                 text.range(of: #"pid=\d+"#, options: .regularExpression).map { String(text[$0].dropFirst(4)) }
             }
             pid = Int32(started)!
