@@ -56,6 +56,24 @@ public struct Limits: Equatable, Sendable {
     public var maxRoomsPerClient = 20
     /// Unsent output a client may have queued before it is disconnected as a slow consumer.
     public var sendQueueBytes = 262_144
+    /// Overlong lines a client may send (each refused) before it is disconnected.
+    public var maxOverlongLines = 5
+    /// Lines a client may send per second, sustained (token bucket rate).
+    public var floodRate = 5.0
+    /// Lines a client may send at once before the rate applies (token bucket size).
+    public var floodBurst = 20
+    /// Lines held back (delayed) beyond the bucket before the client is cut off for flooding.
+    public var floodQueueLines = 20
+    /// Connections the server accepts at once, registered or not.
+    public var maxClients = 10_000
+    /// Connections one address may hold at once.
+    public var maxClientsPerAddress = 20
+    /// New connections one address may open per minute, sustained.
+    public var connectsPerAddressPerMinute = 60
+    /// New connections one address may open at once before the per-minute rate applies.
+    public var connectBurstPerAddress = 20
+    /// Seconds a new connection has to choose a nickname before it is closed.
+    public var nickTimeoutSeconds = 60
 
     public init() {}
 }

@@ -66,6 +66,15 @@ extension Config {
                 r.integer(&o, "limits.maxRoomNameLength", into: &config.limits.maxRoomNameLength, in: 1...200)
                 r.integer(&o, "limits.maxRoomsPerClient", into: &config.limits.maxRoomsPerClient, in: 1...10_000)
                 r.integer(&o, "limits.sendQueueBytes", into: &config.limits.sendQueueBytes, in: 4096...1_073_741_824)
+                r.integer(&o, "limits.maxOverlongLines", into: &config.limits.maxOverlongLines, in: 1...1_000_000)
+                r.number(&o, "limits.floodRate", into: &config.limits.floodRate, in: 0.01...1_000_000)
+                r.integer(&o, "limits.floodBurst", into: &config.limits.floodBurst, in: 1...1_000_000)
+                r.integer(&o, "limits.floodQueueLines", into: &config.limits.floodQueueLines, in: 0...1_000_000)
+                r.integer(&o, "limits.maxClients", into: &config.limits.maxClients, in: 1...10_000_000)
+                r.integer(&o, "limits.maxClientsPerAddress", into: &config.limits.maxClientsPerAddress, in: 1...10_000_000)
+                r.integer(&o, "limits.connectsPerAddressPerMinute", into: &config.limits.connectsPerAddressPerMinute, in: 1...100_000_000)
+                r.integer(&o, "limits.connectBurstPerAddress", into: &config.limits.connectBurstPerAddress, in: 1...10_000_000)
+                r.integer(&o, "limits.nickTimeoutSeconds", into: &config.limits.nickTimeoutSeconds, in: 1...86_400)
             }
         }
         if reader.issues.isEmpty {

@@ -14,6 +14,12 @@ extension Config {
             "stateDirectory": stateDirectory, "limits.maxLineBytes": String(limits.maxLineBytes),
             "limits.maxNickLength": String(limits.maxNickLength), "limits.maxRoomNameLength": String(limits.maxRoomNameLength),
             "limits.maxRoomsPerClient": String(limits.maxRoomsPerClient), "limits.sendQueueBytes": String(limits.sendQueueBytes),
+            "limits.maxOverlongLines": String(limits.maxOverlongLines), "limits.floodRate": String(limits.floodRate),
+            "limits.floodBurst": String(limits.floodBurst), "limits.floodQueueLines": String(limits.floodQueueLines),
+            "limits.maxClients": String(limits.maxClients), "limits.maxClientsPerAddress": String(limits.maxClientsPerAddress),
+            "limits.connectsPerAddressPerMinute": String(limits.connectsPerAddressPerMinute),
+            "limits.connectBurstPerAddress": String(limits.connectBurstPerAddress),
+            "limits.nickTimeoutSeconds": String(limits.nickTimeoutSeconds),
         ]
     }
 

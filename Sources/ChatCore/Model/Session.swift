@@ -25,6 +25,17 @@ public struct Session: Sendable {
         case perform(Command, re: String?)
         /// The client leaves.
         case quit(reason: String)
+        /// The first line is an HTTP request: a browser or HTTP client on the chat port.
+        case httpRequest
+    }
+
+    /// HTTP methods recognised in a first line such as `GET / HTTP/1.1`.
+    static let httpMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"]
+
+    static func isHTTPRequestLine(_ line: [UInt8]) -> Bool {
+        let parts = line.split(separator: UInt8(ascii: " "))
+        guard parts.count == 3, httpMethods.contains(String(decoding: parts[0], as: UTF8.self)) else { return false }
+        return parts[2].starts(with: Array("HTTP/".utf8))
     }
 
     public private(set) var phase = Phase.unregistered
@@ -47,6 +58,10 @@ public struct Session: Sendable {
     public mutating func receive(line: [UInt8]) -> Action {
         guard phase != .closed else { return .none }
         if !hasSpoken {
+            if Self.isHTTPRequestLine(line) {
+                phase = .closed
+                return .httpRequest
+            }
             if line.first(where: { $0 != 0x20 && $0 != 0x09 }) == UInt8(ascii: "{") { format = .json }
             if format == .text, line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return .none }
             hasSpoken = true

@@ -6,7 +6,8 @@
 ///               │ IAC WILL x ──► .reply(IAC DONT x)
 ///               │ IAC SB … IAC SE, IAC <cmd>, IAC WONT/DONT x ──► consumed
 ///               │ IAC IAC    ──► a literal 0xFF data byte
-///               └ longer than maxLineBytes ──► .overlong once, the rest of that line is discarded
+///               ├ longer than maxLineBytes ──► .overlong once, the rest of that line is discarded
+///               └ before the first line: a TLS ClientHello, or binary data ──► .notText once, then nothing
 /// ```
 ///
 /// The framer holds at most `maxLineBytes` of a partial line, so a client that never sends a
@@ -19,7 +20,20 @@ public struct LineFramer: Sendable {
         case overlong
         /// Bytes to send back: a telnet refusal.
         case reply([UInt8])
+        /// The peer does not speak a text protocol (checked until the first line ends).
+        case notText(NotText)
     }
+
+    public enum NotText: String, Equatable, Sendable {
+        /// A TLS (or SSL) handshake: someone pointed a TLS client at a plain-text port.
+        case tls
+        /// Control bytes no terminal or text client sends.
+        case binary
+    }
+
+    /// Control bytes (other than TAB, LF, CR, ESC and telnet's CR NUL) tolerated before the first
+    /// line; more means binary data.
+    static let binaryThreshold = 4
 
     public static let IAC: UInt8 = 255
     static let DONT: UInt8 = 254, DO: UInt8 = 253, WONT: UInt8 = 252, WILL: UInt8 = 251
@@ -34,6 +48,13 @@ public struct LineFramer: Sendable {
     private var line: [UInt8] = []
     private var discarding = false
     private var telnet = TelnetState.data
+    /// Until the first line ends: data bytes seen, control bytes among them, the previous byte.
+    private var sniffing = true
+    private var sniffed = 0
+    private var controls = 0
+    private var previous: UInt8 = 0
+    /// After `.notText`, input is ignored.
+    private var rejected = false
 
     public init(maxLineBytes: Int) {
         self.maxLineBytes = maxLineBytes
@@ -45,6 +66,7 @@ public struct LineFramer: Sendable {
     /// Feeds bytes from the connection; `emit` is called for each output, in order.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (Output) -> Void) {
         for byte in bytes {
+            if rejected { return }
             switch telnet {
             case .data:
                 if byte == Self.IAC {
@@ -84,6 +106,7 @@ public struct LineFramer: Sendable {
     }
 
     private mutating func data(_ byte: UInt8, _ emit: (Output) -> Void) {
+        if sniffing && !sniff(byte, emit) { return }
         if byte == UInt8(ascii: "\n") {
             if discarding {
                 discarding = false
@@ -92,6 +115,7 @@ public struct LineFramer: Sendable {
                 emit(.line(line))
             }
             line.removeAll(keepingCapacity: line.capacity <= 1024)
+            sniffing = false
             return
         }
         if discarding { return }
@@ -103,5 +127,31 @@ public struct LineFramer: Sendable {
             return
         }
         line.append(byte)
+    }
+
+    /// Looks at a data byte before the first line ends; false when the peer turned out not to
+    /// speak text (and `.notText` was emitted).
+    private mutating func sniff(_ byte: UInt8, _ emit: (Output) -> Void) -> Bool {
+        defer {
+            previous = byte
+            sniffed += 1
+        }
+        // A TLS record starts 0x16 0x03 (handshake, version 3.x); SSLv2 hellos start 0x80.
+        if (sniffed == 1 && previous == 0x16 && byte == 0x03) || (sniffed == 0 && byte == 0x80) {
+            return reject(.tls, emit)
+        }
+        let isControl = byte < 0x20 && byte != 0x09 && byte != 0x0A && byte != 0x0D && byte != 0x1B
+        if isControl && !(byte == 0 && previous == 0x0D) {
+            controls += 1
+            if controls >= Self.binaryThreshold { return reject(.binary, emit) }
+        }
+        return true
+    }
+
+    private mutating func reject(_ kind: NotText, _ emit: (Output) -> Void) -> Bool {
+        rejected = true
+        line = []
+        emit(.notText(kind))
+        return false
     }
 }

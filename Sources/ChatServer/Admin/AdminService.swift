@@ -130,6 +130,10 @@ final class AdminService: Service {
                         return
                     case .reply:
                         break  // telnet negotiation has no place here; ignore it
+                    case .notText:
+                        let failure = AdminFailure(.badRequest, "Binary data is not an admin request; closing.")
+                        try await outbound.write(ByteBuffer(bytes: AdminResponse(id: nil, .failure(failure)).encoded()))
+                        return
                     }
                 }
             }

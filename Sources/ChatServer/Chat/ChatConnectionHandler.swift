@@ -31,6 +31,20 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// Why the connection is ending, once it is: the reason the rooms are told.
     private var closeReason: String?
     private var notifyOnClose = true
+    /// The peer's address bytes while it counts against the connection limits.
+    private var admitted: [UInt8]?
+    /// Closes the connection if no nickname is chosen in time.
+    private var nickTimer: Scheduled<Void>?
+    /// The text greeting waits briefly for the client to speak first: a browser's HTTP request
+    /// then gets a clean HTTP response, and a JSON client a JSON hello with no text before it.
+    private var greetTimer: Scheduled<Void>?
+    private var greeted = false
+    static let greetingDelay = TimeAmount.milliseconds(150)
+    /// Flood control: a line spends a token; lines beyond the bucket wait in `held`.
+    private var bucket: TokenBucket
+    private var held: [[UInt8]] = []
+    private var releaseTimer: Scheduled<Void>?
+    private var overlongLines = 0
 
     init(hub: Hub, shard: Shard, channel: any Channel, logger: Logger) {
         self.hub = hub
@@ -39,6 +53,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         self.member = LocalMember(id: hub.makeSessionID(), channel: channel)
         self.framer = LineFramer(maxLineBytes: settings.limits.maxLineBytes)
         self.session = Session(limits: settings.limits)
+        self.bucket = TokenBucket(rate: settings.limits.floodRate, burst: Double(settings.limits.floodBurst), now: Hub.monotonicNow)
         address = channel.remoteAddress.map(ChatService.describe) ?? "unknown"
         var logger = logger
         logger[metadataKey: "session"] = "\(member.id)"
@@ -48,19 +63,44 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         shard.attach(member)
-        if let refusal = hub.admission(address: context.channel.remoteAddress?.ipBytes) {
-            shard.counters.refused[refusal.reason, default: 0] += 1
-            logger.info("connection refused", metadata: ["reason": "\(refusal.reason)"])
-            closeReason = refusal.message
-            shard.post(.goodbye(member.id, ByteBuffer(string: "*** \(refusal.message)\r\n")))
+        let ip = context.channel.remoteAddress?.ipBytes
+        if let refusal = hub.admit(address: ip) {
+            refuse(refusal.reason, saying: "*** \(refusal.message)\r\n")
             context.fireChannelActive()
             return
         }
+        admitted = ip
         shard.counters.accepted += 1
         logger.debug("connection accepted")
+        greetTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.greetingDelay) {
+            self.greetInText()
+        }
+        let seconds = settings.limits.nickTimeoutSeconds
+        nickTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(seconds))) {
+            guard self.nick == nil else { return }
+            self.sayGoodbyeAndClose("No nickname chosen within \(seconds) \(seconds == 1 ? "second" : "seconds")", context)
+        }
+        context.fireChannelActive()
+    }
+
+    /// Sends the text greeting and nick prompt, once.
+    private func greetInText() {
+        guard !greeted, closeReason == nil else { return }
+        greeted = true
+        greetTimer?.cancel()
         send(hub.event(settings.greeting))
         send(hub.event(.nickRequired))
-        context.fireChannelActive()
+    }
+
+    /// Refuses this connection: counts and logs it (throttled), sends `goodbye`, closes.
+    private func refuse(_ reason: String, saying goodbye: String) {
+        shard.counters.refused[reason, default: 0] += 1
+        if let suppressed = hub.refusalLog.shouldLog(reason) {
+            logger.info(
+                "connection refused", metadata: ["reason": "\(reason)", "alsoRefusedSinceLastLog": "\(suppressed)"])
+        }
+        closeReason = "Refused: \(reason)"
+        shard.post(.goodbye(member.id, ByteBuffer(string: goodbye)))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -73,13 +113,66 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         for output in outputs {
             guard closeReason == nil else { break }
             switch output {
-            case .line(let line): handle(session.receive(line: line), format: session.format, context)
-            case .overlong: handle(session.overlongLine(), format: session.format, context)
+            case .line(let line):
+                admit(line, context)
+            case .overlong:
+                overlongLines += 1
+                if overlongLines >= settings.limits.maxOverlongLines {
+                    logger.info("disconnected for overlong lines", metadata: ["count": "\(overlongLines)"])
+                    sayGoodbyeAndClose("Excess line length", context)
+                } else {
+                    handle(session.overlongLine(), format: session.format, context)
+                }
             case .reply(let bytes):
                 shard.counters.bytesOut += bytes.count
                 context.write(wrapOutboundOut(ByteBuffer(bytes: bytes)), promise: nil)
+            case .notText(let kind):
+                // A TLS client or binary data on a text port: nothing useful can be said. Close.
+                shard.counters.refused["not_text", default: 0] += 1
+                if let suppressed = hub.refusalLog.shouldLog("not_text") {
+                    logger.info(
+                        "closing: not a text protocol", metadata: ["kind": "\(kind.rawValue)", "alsoSinceLastLog": "\(suppressed)"])
+                }
+                closeReason = "Not a text protocol (\(kind.rawValue))"
+                context.close(promise: nil)
             }
         }
+    }
+
+    /// Flood control: a line within the bucket is handled now; beyond it, lines wait (fairly,
+    /// at the configured rate) up to `floodQueueLines`, and past that the client is cut off.
+    private func admit(_ line: [UInt8], _ context: ChannelHandlerContext) {
+        if held.isEmpty && bucket.take(now: Hub.monotonicNow) {
+            handle(session.receive(line: line), format: session.format, context)
+            return
+        }
+        guard held.count < settings.limits.floodQueueLines else {
+            logger.info("disconnected for flooding", metadata: ["held": "\(held.count)"])
+            held.removeAll()
+            sayGoodbyeAndClose("Excess flood", context)
+            return
+        }
+        held.append(line)
+        scheduleRelease(context)
+    }
+
+    private func scheduleRelease(_ context: ChannelHandlerContext) {
+        guard releaseTimer == nil, !held.isEmpty else { return }
+        let wait = bucket.wait(now: Hub.monotonicNow)
+        releaseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(wait)) {
+            self.releaseTimer = nil
+            self.releaseHeld(context)
+        }
+    }
+
+    /// Handles the held lines the bucket now allows, in order.
+    private func releaseHeld(_ context: ChannelHandlerContext) {
+        while closeReason == nil, !held.isEmpty, bucket.take(now: Hub.monotonicNow) {
+            let line = held.removeFirst()
+            handle(session.receive(line: line), format: session.format, context)
+        }
+        context.flush()
+        scheduleRelease(context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -89,6 +182,12 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         shard.detach(member.id)
         session.closed()
+        nickTimer?.cancel()
+        releaseTimer?.cancel()
+        greetTimer?.cancel()
+        held.removeAll()
+        if let admitted { hub.release(address: admitted) }
+        admitted = nil
         let reason = closeReason ?? "Connection closed"
         if nick != nil {
             let id = member.id
@@ -130,6 +229,14 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     // MARK: Carrying out the session's decisions
 
     private func handle(_ action: Session.Action, format: WireFormat, _ context: ChannelHandlerContext) {
+        if !greeted && action != .httpRequest {
+            if format == .json {
+                greeted = true  // greeted in JSON just below
+                greetTimer?.cancel()
+            } else {
+                greetInText()
+            }
+        }
         if member.format != format {
             // The first line switched the connection to JSON mode: greet it in JSON.
             member.format = format
@@ -146,6 +253,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             case .success(let granted):
                 session.registered()
                 nick = granted
+                nickTimer?.cancel()
                 logger[metadataKey: "nick"] = "\(granted.display)"
                 logger.info("registered")
             case .failure(let refusal):
@@ -156,6 +264,9 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             perform(command, re: re)
         case .quit(let reason):
             sayGoodbyeAndClose(reason, context)
+        case .httpRequest:
+            greetTimer?.cancel()
+            refuse("http", saying: Self.httpResponse)
         }
     }
 
@@ -195,11 +306,20 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// What a browser (or any HTTP client) pointed at the chat port gets.
+    static let httpResponse: String = {
+        let body = "This is a chatd chat port: it speaks a line protocol, not HTTP.\r\nConnect with telnet or nc (telnet HOST PORT).\r\n"
+        return "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n"
+            + "Connection: close\r\n\r\n" + body
+    }()
+
     /// A reload changed the settings: take the ones that apply to a live connection.
     private func applyReloadedSettings(_ context: ChannelHandlerContext) {
         (settings, settingsGeneration) = hub.settings
         framer.maxLineBytes = settings.limits.maxLineBytes
         session.limits = settings.limits
+        bucket.rate = settings.limits.floodRate
+        bucket.burst = Double(settings.limits.floodBurst)
         let queue = settings.limits.sendQueueBytes
         context.channel.setOption(.writeBufferWaterMark, value: .init(low: queue / 2, high: queue)).whenFailure { _ in }
     }

@@ -62,8 +62,14 @@ final class ChatService: Service {
         }
         onListening(addresses)
 
-        // Serve until graceful shutdown (SIGTERM, SIGINT) or cancellation.
-        try? await gracefulShutdown()
+        // Serve until graceful shutdown (SIGTERM, SIGINT) or cancellation, forgetting idle
+        // per-address admission entries now and then.
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(30))
+                self.hub.pruneAdmission()
+            }
+        }
 
         logger.notice("shutting down", metadata: ["clients": "\(hub.stats.clients)"])
         for listener in listeners { try? await listener.close() }
@@ -78,7 +84,12 @@ final class ChatService: Service {
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Keepalive finds half-open connections (a peer gone without a FIN) within about
+            // 4 minutes: probes after 2 idle minutes, every 30 s, 4 unanswered probes.
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            .childChannelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPIDLE)), value: 120)
+            .childChannelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPINTVL)), value: 30)
+            .childChannelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPCNT)), value: 4)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: queue / 2, high: queue))
             .childChannelInitializer { channel in

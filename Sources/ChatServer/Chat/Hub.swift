@@ -22,12 +22,17 @@ final class Hub: Sendable {
     private let settingsGeneration = Atomic<Int>(0)
     /// While draining, the message new connections are refused with.
     private let drainMessage = Mutex<String?>(nil)
+    /// Connection limits, total and per address, and the per-address connect rate.
+    private let admissionControl: Mutex<Admission>
+    /// Refusals logged recently, by reason, so a connection flood does not flood the log.
+    let refusalLog = LogThrottle(interval: 10)
 
     init(shards: [Shard], settings: ConnectionSettings, defaultRoom: RoomName, clock: @escaping @Sendable () -> Timestamp = Timestamp.now) {
         self.shards = shards
         self.clock = clock
         self.startedAt = clock()
         self.liveSettings = Mutex(settings)
+        self.admissionControl = Mutex(Admission(limits: settings.limits))
         self.directory = Mutex(Directory(limits: settings.limits, defaultRoom: defaultRoom, shardCount: shards.count))
     }
 
@@ -49,6 +54,7 @@ final class Hub: Sendable {
             $0.limits = settings.limits
             $0.defaultRoom = defaultRoom
         }
+        admissionControl.withLock { $0.limits = settings.limits }
         liveSettings.withLock {
             $0 = settings
             settingsGeneration.add(1, ordering: .relaxed)
@@ -57,14 +63,32 @@ final class Hub: Sendable {
 
     // MARK: Admission
 
-    /// Why a new connection from `address` must be refused, if it must.
-    func admission(address: [UInt8]?) -> (reason: String, message: String)? {
+    /// Why a new connection from `address` must be refused, if it must. An admitted connection
+    /// counts against the limits until `release(address)`.
+    func admit(address: [UInt8]?) -> (reason: String, message: String)? {
         if let message = drainMessage.withLock({ $0 }) { return ("draining", message) }
         guard let address else { return nil }
         let now = clock()
         if let ban = directory.withLock({ $0.bans.matching(address: address, at: now) }) { return ("banned", ban.refusal) }
-        return nil
+        let monotonic = Self.monotonicNow
+        return admissionControl.withLock { admission in
+            admission.admit(address, now: monotonic).map { ($0.rawValue, $0.message(admission.limits)) }
+        }
     }
+
+    /// An admitted connection from `address` closed.
+    func release(address: [UInt8]) {
+        let now = Self.monotonicNow
+        admissionControl.withLock { $0.release(address, now: now) }
+    }
+
+    /// Forgets idle per-address entries (called now and then).
+    func pruneAdmission() {
+        let now = Self.monotonicNow
+        admissionControl.withLock { $0.prune(now: now) }
+    }
+
+    static var monotonicNow: Int64 { Int64(NIODeadline.now().uptimeNanoseconds) }
 
     var draining: String? { drainMessage.withLock { $0 } }
 
@@ -162,6 +186,29 @@ final class Hub: Sendable {
             case .current(let id, let room, let shard):
                 shards[shard].post(.current(id, room: room))
             }
+        }
+    }
+}
+
+/// Lets a repeated event be logged at most once per `interval` seconds per key, counting the
+/// ones left out in between.
+final class LogThrottle: Sendable {
+    private let interval: Int64
+    private let state = Mutex<[String: (last: Int64, suppressed: Int)]>([:])
+
+    init(interval: Int) { self.interval = Int64(interval) * 1_000_000_000 }
+
+    /// Nil when this occurrence should not be logged; else how many were left out since the last.
+    func shouldLog(_ key: String) -> Int? {
+        let now = Hub.monotonicNow
+        return state.withLock { entries in
+            if let entry = entries[key], now - entry.last < interval {
+                entries[key]!.suppressed += 1
+                return nil
+            }
+            let suppressed = entries[key]?.suppressed ?? 0
+            entries[key] = (now, 0)
+            return suppressed
         }
     }
 }

@@ -5,7 +5,7 @@ import Glibc
 /// A plain TCP client, as telnet or nc would be: writes bytes, reads CRLF- or LF-ended lines.
 /// Every read has a deadline, so a test that expects a line that never comes fails instead of
 /// hanging.
-final class Client {
+final class Client: @unchecked Sendable {  // used by one thread at a time: a test may hand it to a reader thread
     let fd: Int32
     private var buffer: [UInt8] = []
     private var eof = false
