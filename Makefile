@@ -21,7 +21,9 @@ ARCH       := $(shell dpkg --print-architecture 2>/dev/null || uname -m)
 RELEASE    := .build/release
 DEB        := .build/chatd_$(VERSION)_$(ARCH).deb
 
-.PHONY: all build run test lint format deps clean release man install deb check-install
+FUZZ_SECONDS ?= 300
+
+.PHONY: all build run test lint format deps clean release man install deb check-install fuzz
 
 all: build
 
@@ -112,5 +114,12 @@ deb: deps
 	dpkg-deb --root-owner-group --build .build/deb $(DEB)
 	@echo "built $(DEB)"
 
+## fuzz: libFuzzer over ChatCore's parsers for FUZZ_SECONDS (default 300), seeded from Tests/Fuzz/Corpus
+fuzz:
+	cd Tests/Fuzz && $(SWIFT) build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+	mkdir -p .build/fuzz-corpus .build/fuzz-artifacts
+	Tests/Fuzz/.build/debug/FuzzParsers -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -print_final_stats=1 \
+		-artifact_prefix=.build/fuzz-artifacts/ .build/fuzz-corpus Tests/Fuzz/Corpus
+
 clean:
-	rm -rf .build
+	rm -rf .build Tests/Fuzz/.build

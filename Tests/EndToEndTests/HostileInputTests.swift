@@ -70,6 +70,34 @@ struct HostileInputTests {
         #expect(stats.out.contains(#""clients":2"#))
     }
 
+    @Test("a client's own large replies slow it down instead of getting it disconnected")
+    func ownRepliesApplyBackpressure() throws {
+        let daemon = try Daemon(
+            config:
+                #"{"limits": {"sendQueueBytes": 4096, "maxClientsPerAddress": 500, "connectBurstPerAddress": 500, "connectsPerAddressPerMinute": 100000}}"#
+        )
+        // 180 members with long nicks: each /who reply is about 4.6 KB, more than the queue.
+        var members: [Client] = []
+        for i in 0..<180 {
+            let member = try daemon.connect()
+            try member.send("member\(String(i).padding(toLength: 18, withPad: "x", startingAt: 0))\r\n")
+            members.append(member)
+        }
+        for member in members { try member.expect(containing: "You are now known as member") }
+        let asker = try daemon.connect()
+        var small: Int32 = 4096
+        setsockopt(asker.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        try asker.register("asker")  // reads up to its own member list on joining, 181 names
+        // Twenty lists asked for at once, unread for now: about 90 KB of the client's own replies.
+        try asker.send(String(repeating: "/who\r\n", count: 20))
+        var lists = 0
+        while lists < 20 {
+            if try asker.expect(timeout: 20, "a member list", { $0.hasPrefix("*** #lobby (181 users): ") }).count > 4000 { lists += 1 }
+        }
+        try asker.expectNothingElse()  // still connected, and nothing lost
+        withExtendedLifetime(members) {}
+    }
+
     @Test("flooding is delayed, then cut off, while the others' messages still flow")
     func flood() throws {
         let daemon = try Daemon(config: #"{"limits": {"floodRate": 4, "floodBurst": 3, "floodQueueLines": 4}}"#)

@@ -50,7 +50,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         self.hub = hub
         self.shard = shard
         (settings, settingsGeneration) = hub.settings
-        self.member = LocalMember(id: hub.makeSessionID(), channel: channel)
+        self.member = LocalMember(id: hub.makeSessionID(), channel: channel, sendQueueLimit: settings.limits.sendQueueBytes)
         self.framer = LineFramer(maxLineBytes: settings.limits.maxLineBytes)
         self.session = Session(limits: settings.limits)
         self.bucket = TokenBucket(rate: settings.limits.floodRate, burst: Double(settings.limits.floodBurst), now: Hub.monotonicNow)
@@ -199,14 +199,26 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        // Past the send queue's high-water mark: the client is not reading. Cut it off rather
-        // than buffer without bound; its goodbye is best effort since it is not reading.
-        if !context.channel.isWritable && closeReason == nil {
-            closeReason = "Send queue exceeded"
-            logger.notice("slow consumer disconnected", metadata: ["sendQueueBytes": "\(settings.limits.sendQueueBytes)"])
-            context.close(promise: nil)
+        if context.channel.isWritable {
+            // The backlog drained: read the client's requests again.
+            context.channel.setOption(.autoRead, value: true).whenFailure { _ in }
+        } else if member.isOverSendQueue {
+            cutOffSlowConsumer(context)
+        } else {
+            // Over the mark because of the client's own replies: hold its further requests until
+            // it has read them (backpressure), instead of disconnecting it.
+            context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// The client is not reading room traffic: cut it off rather than buffer without bound. The
+    /// goodbye is not sent, since it would only join the unread backlog.
+    private func cutOffSlowConsumer(_ context: ChannelHandlerContext) {
+        guard closeReason == nil else { return }
+        closeReason = "Send queue exceeded"
+        logger.notice("slow consumer disconnected", metadata: ["sendQueueBytes": "\(settings.limits.sendQueueBytes)"])
+        context.close(promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -221,6 +233,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         if let request = event as? CloseRequest {
             notifyOnClose = request.notify
             sayGoodbyeAndClose(request.reason, context)
+        } else if event is SlowConsumer {
+            cutOffSlowConsumer(context)
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -276,17 +290,17 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         case .say(let text, let room), .action(let text, let room):
             var isAction = false
             if case .action = command { isAction = true }
-            let deliveries = hub.perform { $0.say(id, text: text, room: room, action: isAction, at: $1, re: re) }
+            let deliveries = hub.perform(for: id) { $0.say(id, text: text, room: room, action: isAction, at: $1, re: re) }
             if settings.logMessages, case .event(let event, .room)? = deliveries.first {
                 logger.info("message", metadata: ["event": "\(event.kind)"])
             }
         case .privateMessage(let to, let text):
-            let deliveries = hub.perform { $0.privateMessage(id, to: to, text: text, at: $1, re: re) }
+            let deliveries = hub.perform(for: id) { $0.privateMessage(id, to: to, text: text, at: $1, re: re) }
             if settings.logMessages, case .event(let event, .session)? = deliveries.first {
                 logger.info("private message", metadata: ["event": "\(event.kind)"])
             }
         case .nick(let newNick):
-            let deliveries = hub.perform { $0.changeNick(id, to: newNick, at: $1, re: re) }
+            let deliveries = hub.perform(for: id) { $0.changeNick(id, to: newNick, at: $1, re: re) }
             for case .event(let event, _) in deliveries {
                 if case .nickChange(let old, let new) = event.kind {
                     logger.info("nick changed", metadata: ["old": "\(old)", "new": "\(new)"])
@@ -294,13 +308,13 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 }
             }
         case .join(let room):
-            hub.perform { $0.join(id, room: room, at: $1, re: re) }
+            hub.perform(for: id) { $0.join(id, room: room, at: $1, re: re) }
         case .part(let room, let reason):
-            hub.perform { $0.part(id, room: room, reason: reason, at: $1, re: re) }
+            hub.perform(for: id) { $0.part(id, room: room, reason: reason, at: $1, re: re) }
         case .rooms:
-            hub.perform { $0.listRooms(id, at: $1, re: re) }
+            hub.perform(for: id) { $0.listRooms(id, at: $1, re: re) }
         case .who(let room):
-            hub.perform { $0.who(id, room: room, at: $1, re: re) }
+            hub.perform(for: id) { $0.who(id, room: room, at: $1, re: re) }
         case .help, .ping, .quit:
             break  // answered by the session itself
         }
@@ -321,6 +335,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         bucket.rate = settings.limits.floodRate
         bucket.burst = Double(settings.limits.floodBurst)
         let queue = settings.limits.sendQueueBytes
+        member.sendQueueLimit = queue
         context.channel.setOption(.writeBufferWaterMark, value: .init(low: queue / 2, high: queue)).whenFailure { _ in }
     }
 

@@ -115,13 +115,14 @@ final class Hub: Sendable {
     }
 
     /// Runs a directory transition and routes what it produces. Returns the deliveries, so the
-    /// caller can log what happened after the lock is released.
+    /// caller can log what happened after the lock is released. What goes to `requester` is a
+    /// reply to it (backpressure, not its send queue).
     @discardableResult
-    func perform(_ transition: (inout Directory, Timestamp) -> [Delivery]) -> [Delivery] {
+    func perform(for requester: SessionID? = nil, _ transition: (inout Directory, Timestamp) -> [Delivery]) -> [Delivery] {
         let now = clock()
         return directory.withLock { directory in
             let deliveries = transition(&directory, now)
-            route(deliveries, directory)
+            route(deliveries, directory, requester: requester)
             return deliveries
         }
     }
@@ -133,7 +134,7 @@ final class Hub: Sendable {
             switch directory.register(id, nick: nick, shard: shard, address: address, kind: kind, at: now, re: re) {
             case .failure(let error): return .failure(error)
             case .success(let deliveries):
-                route(deliveries, directory)
+                route(deliveries, directory, requester: id)
                 return .success(directory.clients[id]!.nick)
             }
         }
@@ -153,7 +154,7 @@ final class Hub: Sendable {
         }
     }
 
-    private func route(_ deliveries: [Delivery], _ directory: borrowing Directory) {
+    private func route(_ deliveries: [Delivery], _ directory: borrowing Directory, requester: SessionID? = nil) {
         for delivery in deliveries {
             switch delivery {
             case .event(let event, .room(let key, let sender, let targets)):
@@ -163,10 +164,10 @@ final class Hub: Sendable {
                 }
             case .event(let event, .session(let id)):
                 guard let shard = directory.clients[id]?.shard else { continue }
-                shards[shard].post(.session(id, Payload(event)))
+                shards[shard].post(id == requester ? .reply(id, Payload(event)) : .session(id, Payload(event)))
             case .event(let event, .echo(let id)):
                 guard let shard = directory.clients[id]?.shard else { continue }
-                shards[shard].post(.session(id, Payload(event, echo: true)))
+                shards[shard].post(.reply(id, Payload(event, echo: true)))
             case .event(let event, .everyone):
                 let payload = Payload(event)
                 for shard in shards { shard.post(.everyone(payload)) }

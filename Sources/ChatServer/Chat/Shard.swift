@@ -85,6 +85,9 @@ final class Shard: Sendable {
             case .session(let id, let payload):
                 guard let member = tables.members[id] else { continue }
                 member.write(payload.buffer(for: member.format, inCurrentRoom: true), tables)
+            case .reply(let id, let payload):
+                guard let member = tables.members[id] else { continue }
+                member.writeReply(payload.buffer(for: member.format, inCurrentRoom: true), tables)
             case .sessions(let ids, let payload):
                 for id in ids {
                     guard let member = tables.members[id] else { continue }
@@ -110,7 +113,7 @@ final class Shard: Sendable {
                     member.channel.pipeline.syncOperations.fireUserInboundEventTriggered(request)
                 }
             case .direct(let id, let buffer):
-                tables.members[id]?.write(buffer, tables)
+                tables.members[id]?.writeReply(buffer, tables)
             case .goodbye(let id, let buffer):
                 // Close once the goodbye (and everything queued before it) is flushed.
                 guard let member = tables.members[id] else { continue }
@@ -141,11 +144,16 @@ struct ShardCounters: Sendable {
     }
 }
 
+/// Fired into a connection whose fan-out backlog passed its send queue limit.
+struct SlowConsumer: Sendable {}
+
 /// What the hub sends a loop.
 enum ShardMessage: Sendable {
     /// Room traffic for every local member of the room (text-mode `sender` skipped).
     case room(String, Payload, sender: SessionID?)
     case session(SessionID, Payload)
+    /// To the session whose request produced it (written as a reply: backpressure, not send queue).
+    case reply(SessionID, Payload)
     case sessions([SessionID], Payload)
     case added(SessionID, room: String)
     case removed(SessionID, room: String)
@@ -200,16 +208,46 @@ final class LocalMember {
     /// Position in each room's member array on this loop, for O(1) removal.
     var roomSlots: [String: Int] = [:]
     var needsFlush = false
+    /// The client's own replies written but not yet sent. They apply backpressure (the client's
+    /// requests wait) rather than count towards its send queue: a big /who must not get a
+    /// reading client disconnected.
+    var replyBytes = 0
+    /// `limits.sendQueueBytes` for this client.
+    var sendQueueLimit: Int
 
-    init(id: SessionID, channel: any Channel) {
+    init(id: SessionID, channel: any Channel, sendQueueLimit: Int) {
         self.id = id
         self.channel = channel
+        self.sendQueueLimit = sendQueueLimit
     }
 
+    /// Writes fan-out traffic; a client whose queue of it passes the limit is a slow consumer.
     func write(_ buffer: ByteBuffer, _ tables: LocalTables) {
+        enqueue(buffer, promise: nil, tables)
+        if !channel.isWritable && isOverSendQueue {
+            channel.pipeline.syncOperations.fireUserInboundEventTriggered(SlowConsumer())
+        }
+    }
+
+    /// Writes a reply to this client's own request.
+    func writeReply(_ buffer: ByteBuffer, _ tables: LocalTables) {
+        let size = buffer.readableBytes
+        replyBytes += size
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.assumeIsolated().whenComplete { _ in self.replyBytes -= size }
+        enqueue(buffer, promise: promise, tables)
+    }
+
+    /// Whether the unsent output, not counting the client's own replies, exceeds its limit.
+    var isOverSendQueue: Bool {
+        let buffered = (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+        return buffered - replyBytes > sendQueueLimit
+    }
+
+    private func enqueue(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>?, _ tables: LocalTables) {
         tables.counters.linesOut += 1
         tables.counters.bytesOut += buffer.readableBytes
-        channel.write(buffer, promise: nil)
+        channel.write(buffer, promise: promise)
         if !needsFlush {
             needsFlush = true
             tables.dirty.append(self)
