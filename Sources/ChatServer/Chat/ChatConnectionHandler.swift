@@ -45,6 +45,9 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private var held: [[UInt8]] = []
     private var releaseTimer: Scheduled<Void>?
     private var overlongLines = 0
+    /// Refused at connect or not a text protocol: counted and logged (throttled) already, so its
+    /// close is logged at debug only (a connection flood must not flood the log).
+    private var refused = false
 
     init(hub: Hub, shard: Shard, channel: any Channel, logger: Logger) {
         self.hub = hub
@@ -100,6 +103,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 "connection refused", metadata: ["reason": "\(reason)", "alsoRefusedSinceLastLog": "\(suppressed)"])
         }
         closeReason = "Refused: \(reason)"
+        refused = true
         shard.post(.goodbye(member.id, ByteBuffer(string: goodbye)))
     }
 
@@ -134,6 +138,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                         "closing: not a text protocol", metadata: ["kind": "\(kind.rawValue)", "alsoSinceLastLog": "\(suppressed)"])
                 }
                 closeReason = "Not a text protocol (\(kind.rawValue))"
+                refused = true
                 context.close(promise: nil)
             }
         }
@@ -194,7 +199,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             let notify = notifyOnClose
             hub.perform { directory, now in directory.disconnect(id, reason: reason, notify: notify, at: now) }
         }
-        logger.info("disconnected", metadata: ["reason": "\(reason)"])
+        logger.log(level: refused ? .debug : .info, "disconnected", metadata: ["reason": "\(reason)"])
         context.fireChannelInactive()
     }
 
