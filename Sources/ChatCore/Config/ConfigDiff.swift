@@ -1,4 +1,13 @@
 extension Config {
+    /// `server.defaultRoom` as a room name. `Config.parse` refuses a config where it is invalid,
+    /// so a parsed (or default) config always has one.
+    public var defaultRoomName: RoomName {
+        switch RoomName.validate(server.defaultRoom, maxLength: limits.maxRoomNameLength) {
+        case .success(let room): return room
+        case .failure(let error): preconditionFailure("server.defaultRoom passed validation but is invalid: \(error)")
+        }
+    }
+
     /// Keys whose new value only takes effect after a restart: they shape sockets and threads
     /// that exist from start-up.
     public static let restartKeys: Set<String> = ["listen", "eventLoops", "admin.socket", "stateDirectory"]

@@ -26,9 +26,7 @@ final class ChatService: Service {
         self.logger = logger
         self.onListening = onListening
         let shards = group.makeIterator().enumerated().map { Shard(index: $0.offset, eventLoop: $0.element) }
-        // The config was validated, so the default room is valid.
-        let defaultRoom = try! RoomName.validate(config.server.defaultRoom, maxLength: config.limits.maxRoomNameLength).get()
-        self.hub = Hub(shards: shards, settings: ConnectionSettings(config), defaultRoom: defaultRoom)
+        self.hub = Hub(shards: shards, settings: ConnectionSettings(config), defaultRoom: config.defaultRoomName)
     }
 
     func run() async throws {

@@ -55,8 +55,7 @@ final class Reloader: Sendable {
             return .failure(error)
         case .success(let config): loaded = config
         }
-        // The file validated the default room against its own limits.
-        let defaultRoom = try! RoomName.validate(loaded.server.defaultRoom, maxLength: loaded.limits.maxRoomNameLength).get()
+        let defaultRoom = loaded.defaultRoomName
         let report = current.withLock { config -> ReloadReport in
             let changed = loaded.changedKeys(from: config)
             let restart = changed.filter(Config.restartKeys.contains)
