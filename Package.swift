@@ -19,6 +19,7 @@ let package = Package(
     products: [
         .executable(name: "chatd", targets: ["chatd"]),
         .executable(name: "chatctl", targets: ["chatctl"]),
+        .executable(name: "chat-bench", targets: ["chat-bench"]),
         .library(name: "ChatCore", targets: ["ChatCore"]),
     ],
     dependencies: [
@@ -26,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
     ],
     targets: [
         // Pure, I/O-free: protocol, rules, model, config. Shared by the daemon and the clients.
@@ -46,6 +49,15 @@ let package = Package(
         ),
         // The operator's tool: speaks the admin protocol from ChatCore, never imports the server.
         .executableTarget(name: "chatctl", dependencies: ["ChatCore", argumentParser], swiftSettings: settings),
+        // Load generator for chatd and its peers (docs/BENCHMARKS.md).
+        .executableTarget(
+            name: "chat-bench",
+            dependencies: [
+                nioCore, nioPosix, argumentParser, .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            swiftSettings: settings
+        ),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], swiftSettings: settings),
         .testTarget(name: "EndToEndTests", dependencies: ["ChatCore"], swiftSettings: settings),
     ]

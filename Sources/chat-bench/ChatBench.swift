@@ -1,0 +1,189 @@
+import ArgumentParser
+import Atomics
+import Foundation
+import Histogram
+import NIOCore
+import NIOPosix
+
+extension BenchProtocol: ExpressibleByArgument {}
+
+@main
+struct ChatBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat-bench",
+        abstract: "Load a chat server: N clients in one room, K of them sending; report deliveries, latency and memory.",
+        discussion: """
+            Every client reads everything. Senders send messages of --size bytes, either as fast as the \
+            server takes them with at most --window messages in flight each (a message is in flight until \
+            every other client has received it), or at --rate messages per second each. Latency is the time \
+            from send to receipt, measured on this machine's monotonic clock. With --idle, clients only \
+            connect and register, and the server's memory per connection is measured (needs --pid).
+
+            Examples:
+              chat-bench --port 7777 --clients 100 --senders 10 --duration 20
+              chat-bench --port 7777 --clients 1000 --senders 10 --rate 50 --json
+              chat-bench --port 6667 --protocol irc --clients 100
+              chat-bench --port 7777 --idle --clients 19000 --pid $(pidof chatd)
+            """
+    )
+
+    @Option(help: "Server address.") var host = "127.0.0.1"
+    @Option(help: "Server port.") var port: Int
+    @Option(help: "Protocol: chatd (text mode), line (a plain relay such as NIOChatServer) or irc.") var `protocol` = BenchProtocol.chatd
+    @Option(help: "Clients, all in one room.") var clients = 100
+    @Option(help: "How many of the clients send.") var senders = 10
+    @Option(help: "Message size in bytes.") var size = 64
+    @Option(help: "Messages in flight per sender, when sending as fast as possible.") var window = 16
+    @Option(help: "Messages per second per sender (default: as fast as the window allows).") var rate: Double?
+    @Option(help: "Seconds measured.") var duration: Double = 20
+    @Option(help: "Seconds of warm-up before measuring.") var warmup: Double = 2
+    @Option(help: "Spread clients over this many source addresses 127.0.0.1…, past the ephemeral port limit.")
+    var sources = 1
+    @Option(help: "The server's pid, to report its memory (VmRSS).") var pid: Int32?
+    @Flag(help: "Only connect and hold the clients; report memory per connection.") var idle = false
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func validate() throws {
+        guard clients >= 2 else { throw ValidationError("--clients must be at least 2.") }
+        guard (0...clients).contains(senders) else { throw ValidationError("--senders must be from 0 to --clients.") }
+        guard size >= 24 else { throw ValidationError("--size must be at least 24 bytes (the message's marker).") }
+        guard window >= 1, duration > 0, warmup >= 0, (1...254).contains(sources) else {
+            throw ValidationError("--window, --duration, --warmup and --sources must be positive (--sources at most 254).")
+        }
+        if idle && pid == nil { throw ValidationError("--idle measures the server's memory: give --pid.") }
+    }
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        do {
+            try await measure(group)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+    }
+
+    private func measure(_ group: MultiThreadedEventLoopGroup) async throws {
+        let activeSenders = idle ? 0 : senders
+        let run = Run(senders: max(activeSenders, 1), window: window, receivers: clients - 1)
+        let hooks = Senders()
+        var plan = BenchClient.Plan(proto: self.protocol, size: size, rate: rate)
+        let rssBefore = pid.flatMap(Self.rss)
+
+        // Connect and register everyone, a batch at a time.
+        let connectStart = UInt64.monotonicNow
+        var channels: [any Channel] = []
+        var handlers: [NIOLoopBound<BenchClient>] = []
+        let planForConnect = plan
+        for batchStart in stride(from: 0, to: clients, by: 200) {
+            var readiness: [EventLoopFuture<Void>] = []
+            for index in batchStart..<min(clients, batchStart + 200) {
+                let loop = group.next()
+                let ready = loop.makePromise(of: Void.self)
+                let sender = index < activeSenders ? index : nil
+                let source = try SocketAddress(ipAddress: "127.0.0.\(1 + index % sources)", port: 0)
+                let channel = try await ClientBootstrap(group: loop)
+                    .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    .bind(to: source)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let client = BenchClient(
+                                index: index, sender: sender, plan: planForConnect, run: run, senders: hooks, ready: ready)
+                            try channel.pipeline.syncOperations.addHandler(client)
+                        }
+                    }
+                    .connect(host: host, port: port).get()
+                let client = try await channel.pipeline.handler(type: BenchClient.self).map {
+                    NIOLoopBound($0, eventLoop: channel.eventLoop)
+                }.get()
+                channels.append(channel)
+                handlers.append(client)
+                readiness.append(ready.futureResult)
+            }
+            try await EventLoopFuture.andAllSucceed(readiness, on: group.next()).get()
+        }
+        let connectSeconds = Double(UInt64.monotonicNow - connectStart) / 1e9
+
+        if idle {
+            try await Task.sleep(for: .seconds(2))  // let the server settle after the connection storm
+            let rssAfter = pid.flatMap(Self.rss)
+            report(idle: true, connectSeconds: connectSeconds, result: ClientResult(), rssBefore: rssBefore, rssAfter: rssAfter, plan: plan)
+            for channel in channels { try? await channel.close() }
+            return
+        }
+
+        // Warm up, then measure for `duration`.
+        let start = UInt64.monotonicNow
+        let measureFrom = start + UInt64(warmup * 1e9)
+        plan.stopAt = measureFrom + UInt64(duration * 1e9)
+        run.measureFrom.store(measureFrom, ordering: .relaxed)
+        let stopAt = plan.stopAt
+        for handler in handlers {
+            try await handler.eventLoop.submit { handler.value.setStop(stopAt) }.get()
+        }
+        if rate == nil {
+            // Clients 0..<K are senders 0..<K; a completed message lets its sender send the next.
+            for (index, handler) in handlers.prefix(activeSenders).enumerated() {
+                hooks.set(index) { handler.eventLoop.execute { handler.value.sendNext() } }
+            }
+        }
+        for handler in handlers.prefix(activeSenders) {
+            let window = self.window
+            handler.eventLoop.execute { handler.value.start(window: window) }
+        }
+        try await Task.sleep(for: .nanoseconds(Int64(stopAt - UInt64.monotonicNow)))
+        run.stopped.store(true, ordering: .relaxed)
+        // Let what is in flight arrive.
+        try await Task.sleep(for: .seconds(2))
+
+        var total = ClientResult()
+        for handler in handlers {
+            total.merge(try await handler.eventLoop.submit { handler.value.result }.get())
+        }
+        let rssAfter = pid.flatMap(Self.rss)
+        report(idle: false, connectSeconds: connectSeconds, result: total, rssBefore: rssBefore, rssAfter: rssAfter, plan: plan)
+        for channel in channels { try? await channel.close() }
+    }
+
+    private func report(idle: Bool, connectSeconds: Double, result: ClientResult, rssBefore: Int?, rssAfter: Int?, plan: BenchClient.Plan) {
+        var values: [String: Any] = [
+            "protocol": self.protocol.rawValue, "clients": clients, "connectSeconds": (connectSeconds * 1000).rounded() / 1000,
+        ]
+        if let rssBefore, let rssAfter {
+            values["serverRSSKiB"] = rssAfter
+            values["rssPerConnectionKiB"] = (Double(rssAfter - rssBefore) / Double(clients) * 100).rounded() / 100
+        }
+        if !idle {
+            let expected = result.sent * (clients - 1)
+            let ms = { (p: Double) in Double(result.histogram.valueAtPercentile(p)) / 1e6 }
+            values["senders"] = senders
+            values["size"] = size
+            values["mode"] = rate.map { "\($0) msg/s per sender" } ?? "max, window \(window)"
+            values["seconds"] = duration
+            values["messagesPerSecond"] = (Double(result.sent) / duration).rounded()
+            values["deliveriesPerSecond"] = (Double(result.deliveries) / duration).rounded()
+            values["lossPercent"] =
+                expected == 0 ? 0 : (Double(max(0, expected - result.deliveries)) / Double(expected) * 1000).rounded() / 10
+            values["latencyMs"] = [
+                "p50": ms(50), "p90": ms(90), "p99": ms(99), "max": Double(result.histogram.maxRecorded) / 1e6,
+            ]
+        }
+        if json {
+            let data = (try? JSONSerialization.data(withJSONObject: values, options: [.sortedKeys])) ?? Data()
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        for key in values.keys.sorted() {
+            print(key.padding(toLength: 22, withPad: " ", startingAt: 0) + "\(values[key]!)")
+        }
+    }
+
+    /// A process's resident memory in KiB.
+    static func rss(_ pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return nil }
+        return Int(line.split(separator: " ").dropFirst().first ?? "")
+    }
+}
