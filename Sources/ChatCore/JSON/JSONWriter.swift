@@ -79,13 +79,6 @@ public struct JSONWriter {
         needsComma = true
     }
 
-    /// Writes already-encoded JSON text as one value.
-    public mutating func raw(_ json: [UInt8]) {
-        separate()
-        bytes.append(contentsOf: json)
-        needsComma = true
-    }
-
     public mutating func value(_ value: JSONValue) {
         switch value {
         case .null: null()
