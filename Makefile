@@ -1,8 +1,9 @@
 # chatd — the two commands that matter: `make run` and `make test`. Both install what is missing.
 SWIFT      ?= swift
 ARGS       ?=
-# Debian packages the build and the tests need (installed by `make deps` when missing).
-APT_PACKAGES ?= libsystemd-dev pkg-config
+# Debian packages the build and the tests need (installed by `make deps` when missing):
+# libsystemd for sd_notify, tmux as the real terminal the `chat` client is tested in.
+APT_PACKAGES ?= libsystemd-dev pkg-config tmux
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Installation layout (`make install PREFIX=/usr DESTDIR=/tmp/root`).
@@ -71,19 +72,22 @@ format:
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product chatd
 	$(SWIFT) build -c release --static-swift-stdlib --product chatctl
+	$(SWIFT) build -c release --static-swift-stdlib --product chat
 
-## man: chatd(8) and chatctl(1), generated from the command-line definitions
+## man: chatd(8), chatctl(1) and chat(1), generated from the command-line definitions
 man: deps
 	$(SWIFT) package generate-manual --configuration debug --section 8 >/dev/null
 	$(SWIFT) package generate-manual --configuration debug --section 1 >/dev/null
 	mkdir -p .build/man
-	cp .build/plugins/GenerateManual/outputs/chatd/chatd.8 .build/plugins/GenerateManual/outputs/chatctl/chatctl.1 .build/man/
+	cp .build/plugins/GenerateManual/outputs/chatd/chatd.8 .build/plugins/GenerateManual/outputs/chatctl/chatctl.1 \
+		.build/plugins/GenerateManual/outputs/chat/chat.1 .build/man/
 
 ## install: binaries, units, sysusers/tmpfiles snippets, man pages, docs; the config only if absent
 install: release man
 	install -D -m 0755 $(RELEASE)/chatd $(DESTDIR)$(SBINDIR)/chatd
 	install -D -m 0755 $(RELEASE)/chatctl $(DESTDIR)$(BINDIR)/chatctl
-	strip --strip-debug $(DESTDIR)$(SBINDIR)/chatd $(DESTDIR)$(BINDIR)/chatctl
+	install -D -m 0755 $(RELEASE)/chat $(DESTDIR)$(BINDIR)/chat
+	strip --strip-debug $(DESTDIR)$(SBINDIR)/chatd $(DESTDIR)$(BINDIR)/chatctl $(DESTDIR)$(BINDIR)/chat
 	mkdir -p $(DESTDIR)$(UNITDIR)
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' packaging/chatd.service.in > $(DESTDIR)$(UNITDIR)/chatd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/chatd.service
@@ -92,6 +96,7 @@ install: release man
 	install -D -m 0644 packaging/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/chatd.conf
 	install -D -m 0644 .build/man/chatd.8 $(DESTDIR)$(MANDIR)/man8/chatd.8
 	install -D -m 0644 .build/man/chatctl.1 $(DESTDIR)$(MANDIR)/man1/chatctl.1
+	install -D -m 0644 .build/man/chat.1 $(DESTDIR)$(MANDIR)/man1/chat.1
 	install -D -m 0644 -t $(DESTDIR)$(DOCDIR) README.md docs/*.md
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/chatd/chatd.json ]; then \
 		echo "keeping the existing $(DESTDIR)$(SYSCONFDIR)/chatd/chatd.json"; \
@@ -106,7 +111,7 @@ deb: deps
 	mkdir -p .build/deb/DEBIAN
 	install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm .build/deb/DEBIAN/
 	echo /etc/chatd/chatd.json > .build/deb/DEBIAN/conffiles
-	depends=$$(for lib in $$(objdump -p .build/deb/usr/sbin/chatd .build/deb/usr/bin/chatctl | awk '/NEEDED/{print $$2}' | sort -u); do \
+	depends=$$(for lib in $$(objdump -p .build/deb/usr/sbin/chatd .build/deb/usr/bin/chatctl .build/deb/usr/bin/chat | awk '/NEEDED/{print $$2}' | sort -u); do \
 			dpkg -S "*/$$lib" | cut -d: -f1; done | sort -u | paste -sd, | sed 's/,/, /g'); \
 	size=$$(du -sk .build/deb --exclude=DEBIAN | cut -f1); \
 	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@ARCH@/$(ARCH)/' -e "s/@DEPENDS@/$$depends/" -e "s/@SIZE@/$$size/" \

@@ -19,6 +19,7 @@ let package = Package(
     products: [
         .executable(name: "chatd", targets: ["chatd"]),
         .executable(name: "chatctl", targets: ["chatctl"]),
+        .executable(name: "chat", targets: ["chat"]),
         .executable(name: "chat-bench", targets: ["chat-bench"]),
         .library(name: "ChatCore", targets: ["ChatCore"]),
     ],
@@ -58,7 +59,12 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // The terminal client: a pure core (line editor, key decoding, session, styling) and a thin
+        // executable that owns the terminal, the socket and the signals.
+        .target(name: "ChatClient", dependencies: ["ChatCore"], swiftSettings: settings),
+        .executableTarget(name: "chat", dependencies: ["ChatClient", "ChatCore", argumentParser], swiftSettings: settings),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], swiftSettings: settings),
+        .testTarget(name: "ChatClientTests", dependencies: ["ChatClient", "ChatCore"], swiftSettings: settings),
         .testTarget(name: "EndToEndTests", dependencies: ["ChatCore"], swiftSettings: settings),
     ]
 )

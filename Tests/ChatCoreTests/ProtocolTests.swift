@@ -130,3 +130,49 @@ extension Result {
         return false
     }
 }
+
+@Suite("client-side encoding and decoding")
+struct ClientWireTests {
+    @Test("every request encodes to a line the server parses back to the same request")
+    func requestRoundTrip() throws {
+        let commands: [Command] = [
+            .say(text: "hi \"there\"", room: "#dev"), .say(text: "x", room: nil), .action(text: "waves", room: nil),
+            .privateMessage(to: "bob", text: "psst"), .nick("carol"), .join("#dev"), .part(room: "#dev", reason: "bye"),
+            .part(room: nil, reason: nil), .rooms, .who(room: nil), .who(room: "#x"), .help(topic: "join"), .quit(reason: "gone"),
+            .ping(token: "t1"),
+        ]
+        var requests = commands.map { JSONRequest(.command($0), correlation: "c1") }
+        requests += [JSONRequest(.hello(nick: "alice"), correlation: "7"), JSONRequest(.hello(nick: nil))]
+        for request in requests {
+            #expect(try JSONRequest.parse(request.encoded).get() == request)
+        }
+    }
+
+    @Test("every event renders to a line the clients parse back to the same event")
+    func eventRoundTrip() throws {
+        let kinds: [Event.Kind] = [
+            .hello(server: "chatd", version: "0.1.0", motd: ["hi"]), .nickRequired, .welcome(nick: "a", room: "#lobby"),
+            .message(room: "#r", from: "a", text: "t"), .action(room: "#r", from: "a", text: "t"),
+            .privateMessage(from: "a", to: "b", text: "t"), .join(room: "#r", nick: "a"), .part(room: "#r", nick: "a", reason: nil),
+            .part(room: "#r", nick: "a", reason: "why"), .quit(nick: "a", reason: "Quit"), .nickChange(old: "a", new: "b"),
+            .current(room: "#r"), .notice(text: "n"), .announcement(text: "x", room: nil), .announcement(text: "x", room: "#r"),
+            .error(code: "usage", message: "m"), .who(room: "#r", members: ["a", "b"]),
+            .rooms([RoomSummary(name: "#r", members: 2)]), .help(["a", "b"]), .pong(token: nil), .pong(token: "t"), .bye(reason: "Quit"),
+        ]
+        for kind in kinds {
+            let event = Event(id: 42, time: Timestamp(milliseconds: 1_763_770_000_123), re: "c3", kind)
+            let line = Array(JSONFormat.render(event).dropLast())
+            #expect(try JSONFormat.parse(line).get() == event)
+        }
+    }
+
+    @Test("a malformed event is an error with a reason, not a crash")
+    func badEvents() {
+        for text in [
+            #"[]"#, #"{"type":"message"}"#, #"{"type":"nope","id":1,"ts":"2026-11-22T01:00:00.000Z"}"#, #"{"type":"who","id":1,"ts":"x"}"#,
+            "{",
+        ] {
+            #expect(throws: JSONParseError.self) { try JSONFormat.parse(Array(text.utf8)).get() }
+        }
+    }
+}

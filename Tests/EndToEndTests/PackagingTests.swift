@@ -53,7 +53,8 @@ struct PackagingTests {
         let contents = try Daemon.run(["/usr/bin/dpkg-deb", "--contents", deb])
         #expect(contents.status == 0)
         for path in [
-            "./usr/sbin/chatd", "./usr/bin/chatctl", "./lib/systemd/system/chatd.service", "./lib/systemd/system/chatd.socket",
+            "./usr/sbin/chatd", "./usr/bin/chatctl", "./usr/bin/chat", "./usr/share/man/man1/chat.1", "./lib/systemd/system/chatd.service",
+            "./lib/systemd/system/chatd.socket",
             "./lib/systemd/system/chatd-admin.socket", "./usr/lib/sysusers.d/chatd.conf", "./usr/lib/tmpfiles.d/chatd.conf",
             "./usr/share/man/man8/chatd.8", "./usr/share/man/man1/chatctl.1", "./etc/chatd/chatd.json", "./usr/share/doc/chatd/ADMIN.md",
         ] {
@@ -93,7 +94,7 @@ struct PackagingTests {
         let unpacked = "/tmp/chatd-deb-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: unpacked) }
         #expect(try Daemon.run(["/usr/bin/dpkg-deb", "-x", deb, unpacked]).status == 0)
-        for binary in ["/usr/sbin/chatd", "/usr/bin/chatctl"] {
+        for binary in ["/usr/sbin/chatd", "/usr/bin/chatctl", "/usr/bin/chat"] {
             let libraries = try Daemon.run(["/usr/bin/ldd", unpacked + binary]).out
             #expect(
                 !libraries.contains("libswift") && !libraries.contains("libFoundation") && !libraries.contains("not found"), "\(libraries)")

@@ -222,3 +222,43 @@ public struct JSONRequest: Equatable, Sendable {
         return .success(JSONRequest(.command(command), correlation: correlation))
     }
 }
+
+extension JSONRequest {
+    /// The request as one JSON line (without the newline): what `parse` reads back. Used by the
+    /// clients, so a client and the server cannot disagree about a request's shape.
+    public var encoded: [UInt8] {
+        let (type, members) = typeAndMembers
+        var json = JSONWriter()
+        json.beginObject()
+        json.key("type")
+        json.string(type)
+        for (key, value) in members + [("id", correlation)] {
+            guard let value else { continue }
+            json.key(key)
+            json.string(value)
+        }
+        json.endObject()
+        return json.bytes
+    }
+
+    /// The `type` and the members (absent when nil) of each request.
+    private var typeAndMembers: (String, [(StaticString, String?)]) {
+        switch kind {
+        case .hello(let nick): ("hello", [("nick", nick)])
+        case .command(let command):
+            switch command {
+            case .say(let text, let room): ("message", [("room", room), ("text", text)])
+            case .action(let text, let room): ("action", [("room", room), ("text", text)])
+            case .privateMessage(let to, let text): ("private", [("to", to), ("text", text)])
+            case .nick(let nick): ("nick", [("nick", nick)])
+            case .join(let room): ("join", [("room", room)])
+            case .part(let room, let reason): ("part", [("room", room), ("reason", reason)])
+            case .rooms: ("rooms", [])
+            case .who(let room): ("who", [("room", room)])
+            case .help(let topic): ("help", [("topic", topic)])
+            case .quit(let reason): ("quit", [("reason", reason)])
+            case .ping(let token): ("ping", [("token", token)])
+            }
+        }
+    }
+}

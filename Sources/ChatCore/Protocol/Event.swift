@@ -16,8 +16,8 @@ public struct Event: Equatable, Sendable {
     }
 
     public enum Kind: Equatable, Sendable {
-        /// The greeting on connect.
-        case hello(server: String, version: String, motd: [String])
+        /// The greeting on connect, with the limits a client should pace itself by (JSON only).
+        case hello(server: String, version: String, motd: [String], limits: ClientLimits? = nil)
         /// The server waits for a nickname.
         case nickRequired
         /// Registration succeeded: the client is `nick`, in `room`.
@@ -42,6 +42,28 @@ public struct Event: Equatable, Sendable {
         case pong(token: String?)
         /// The server is closing this connection, and why.
         case bye(reason: String)
+    }
+}
+
+/// The limits a JSON client needs to know to never trip them: `hello` announces them, so a client
+/// can keep at most `floodQueueLines` requests in flight and refuse an overlong line itself.
+public struct ClientLimits: Equatable, Sendable {
+    public var maxLineBytes: Int
+    public var floodBurst: Int
+    public var floodRate: Double
+    public var floodQueueLines: Int
+
+    public init(maxLineBytes: Int, floodBurst: Int, floodRate: Double, floodQueueLines: Int) {
+        self.maxLineBytes = maxLineBytes
+        self.floodBurst = floodBurst
+        self.floodRate = floodRate
+        self.floodQueueLines = floodQueueLines
+    }
+
+    public init(_ limits: Limits) {
+        self.init(
+            maxLineBytes: limits.maxLineBytes, floodBurst: limits.floodBurst, floodRate: limits.floodRate,
+            floodQueueLines: limits.floodQueueLines)
     }
 }
 

@@ -15,7 +15,7 @@ public enum TextFormat {
     /// so someone in several rooms can tell them apart.
     public static func render(_ event: Event, inCurrentRoom: Bool = true) -> String {
         switch event.kind {
-        case .hello(let server, let version, let motd):
+        case .hello(let server, let version, let motd, _):
             var lines = "*** Welcome to \(server) (chatd \(version)).\r\n"
             for line in motd { lines += "*** \(line)\r\n" }
             return lines
@@ -75,7 +75,7 @@ public enum JSONFormat {
         w.key("ts")
         w.string(event.time.iso8601)
         switch event.kind {
-        case .hello(let server, let version, let motd):
+        case .hello(let server, let version, let motd, let limits):
             w.key("server")
             w.string(server)
             w.key("version")
@@ -84,6 +84,19 @@ public enum JSONFormat {
             w.integer(1)
             w.key("motd")
             strings(motd, &w)
+            if let limits {
+                w.key("limits")
+                w.beginObject()
+                w.key("maxLineBytes")
+                w.integer(limits.maxLineBytes)
+                w.key("floodBurst")
+                w.integer(limits.floodBurst)
+                w.key("floodRate")
+                w.double(limits.floodRate)
+                w.key("floodQueueLines")
+                w.integer(limits.floodQueueLines)
+                w.endObject()
+            }
         case .nickRequired: break
         case .welcome(let nick, let room):
             w.key("nick")

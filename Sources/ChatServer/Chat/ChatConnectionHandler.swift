@@ -376,7 +376,8 @@ struct ConnectionSettings: Sendable {
     var limits: Limits
 
     init(_ config: Config) {
-        greeting = .hello(server: config.server.name, version: ChatServerInfo.version, motd: config.server.motd)
+        greeting = .hello(
+            server: config.server.name, version: ChatServerInfo.version, motd: config.server.motd, limits: ClientLimits(config.limits))
         logMessages = config.logging.logMessages
         limits = config.limits
     }

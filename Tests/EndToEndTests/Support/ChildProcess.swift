@@ -15,8 +15,8 @@ final class ChildProcess: Sendable {
     private let output: LogBuffer
 
     /// With `journal`, JOURNAL_STREAM names the output pipe, as systemd does when stderr is
-    /// the journal.
-    init(_ argv: [String], environment: [String: String], output: LogBuffer, journal: Bool = false) throws {
+    /// the journal. `stdin`, when given, is the child's standard input.
+    init(_ argv: [String], environment: [String: String], output: LogBuffer, journal: Bool = false, stdin: Int32? = nil) throws {
         self.output = output
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw TestFailure("pipe failed: errno \(errno)") }
@@ -30,6 +30,7 @@ final class ChildProcess: Sendable {
         }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
+        if let stdin { posix_spawn_file_actions_adddup2(&actions, stdin, 0) }
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
         var attributes = posix_spawnattr_t()

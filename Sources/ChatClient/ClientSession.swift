@@ -1,0 +1,353 @@
+import ChatCore
+
+/// The client's side of a chatd session, in the JSON mode: registration, rooms, members,
+/// pacing, and what to show. Pure: the executable feeds it the server's lines and the user's,
+/// and carries out the effects it returns (send these bytes, show this line, ask for a nick).
+///
+/// It survives reconnections: after a drop it remembers the nick, the rooms and the current
+/// room, and the next connection registers and rejoins them.
+public struct ClientSession: Sendable {
+    public enum Effect: Equatable, Sendable {
+        /// Bytes to write to the server (one JSON line, newline included).
+        case send([UInt8])
+        case show(Display)
+        /// The server wants a nickname (or refused one): ask the user.
+        case askNick
+        /// The prompt (nick, current room) changed.
+        case promptChanged
+        /// The session cannot go on without the user, who is not there (a refused nickname when
+        /// stdin is not a terminal). The client exits with this message.
+        case fail(String)
+    }
+
+    public enum Phase: Equatable, Sendable {
+        case disconnected
+        /// Connected, hello sent, not registered yet.
+        case registering
+        /// Waiting for the user to type a nickname.
+        case choosingNick
+        case registered
+        /// `quit` was sent: waiting for the server to close.
+        case quitting
+    }
+
+    public private(set) var phase = Phase.disconnected
+    /// The nick the server knows us by, once registered.
+    public private(set) var nick: String?
+    public private(set) var currentRoom: String?
+    /// The rooms we are in, in the order we joined them.
+    public private(set) var rooms: [String] = []
+    /// Members of each room we are in, by lower-cased room name.
+    public private(set) var members: [String: [String]] = [:]
+    /// Every room name we have heard of (for Tab completion).
+    public private(set) var knownRooms: Set<String> = []
+    /// The last thing the server said before closing (a `bye` reason or a refusal line).
+    public private(set) var lastWords: String?
+
+    private let interactive: Bool
+    private var wantedNick: String?
+    private var wantedRooms: [String]
+    private var restoreCurrent: String?
+    private var triedAlternateNick = false
+    private var jsonMode = false
+    private var nextID = 1
+    private var outstanding: Set<String> = []
+    private var queue: [JSONRequest] = []
+    /// Requests in flight at most. The server answers every request with an `id`, and holds lines
+    /// beyond its flood burst, up to `floodQueueLines`; when its bucket is empty, every request in
+    /// flight may be held, so a window no larger than that can never trip "Excess flood". The
+    /// server announces its limits in `hello`; this is the most used when they allow it.
+    public static let defaultWindow = 8
+    public private(set) var window = ClientSession.defaultWindow
+    /// The longest line the server takes (announced in `hello`); a longer request would be
+    /// dropped unanswered, so it is refused here with a reason.
+    public private(set) var maxLineBytes: Int?
+
+    /// `nick` to register with (nil: ask), `rooms` to join once registered; `interactive` says
+    /// whether a user can be asked for another nickname.
+    public init(nick: String?, rooms: [String], interactive: Bool) {
+        wantedNick = nick
+        wantedRooms = rooms
+        self.interactive = interactive
+    }
+
+    /// True when a line the user types can be sent now.
+    public var isReady: Bool { phase == .registered || phase == .choosingNick }
+
+    /// True when another request fits in the window (the non-interactive client reads its next
+    /// input line only then, so a long script is paced, never cut off).
+    public var hasRoom: Bool { phase == .registered && queue.isEmpty && outstanding.count < window }
+
+    /// The prompt for the input line.
+    public var prompt: String {
+        switch phase {
+        case .choosingNick: "nick: "
+        case .registered, .quitting: currentRoom.map { "[\($0)] " } ?? "[\(nick ?? "")] "
+        case .disconnected, .registering: "(not connected) "
+        }
+    }
+
+    // MARK: Connection life
+
+    /// A connection is up: say hello, registering at once when the nick is known.
+    public mutating func connected() -> [Effect] {
+        phase = .registering
+        jsonMode = false
+        lastWords = nil
+        outstanding = []
+        queue = []
+        triedAlternateNick = false
+        return request(.hello(nick: wantedNick))
+    }
+
+    /// The connection is gone (`reason` says how, when the socket knows). Returns whether
+    /// reconnecting makes sense: not after our own quit, nor after a ban.
+    public mutating func disconnected(reason: String? = nil) -> (effects: [Effect], reconnect: Bool) {
+        let wasQuitting = phase == .quitting
+        let banned = lastWords?.lowercased().contains("banned") ?? false
+        if phase == .registered, !rooms.isEmpty {
+            // Rejoin where we were: the current room last, so it is current again.
+            wantedRooms = rooms.filter { $0 != currentRoom } + (currentRoom.map { [$0] } ?? [])
+            restoreCurrent = currentRoom
+        }
+        if let nick { wantedNick = nick }
+        phase = .disconnected
+        nick = nil
+        rooms = []
+        members = [:]
+        outstanding = []
+        queue = []
+        var effects: [Effect] = [.promptChanged]
+        if !wasQuitting {
+            let why = lastWords ?? reason ?? "the server closed the connection"
+            effects.append(.show(Display(.client("Disconnected: " + (why.hasSuffix(".") ? why : why + ".")))))
+        }
+        return (effects, !wasQuitting && !banned)
+    }
+
+    // MARK: The user's lines
+
+    /// A line the user typed (interactive) or piped in.
+    public mutating func typed(_ line: String) -> [Effect] {
+        let line = Sanitizer.clean(line)
+        switch phase {
+        case .choosingNick:
+            let nick = Sanitizer.trimmed(Substring(line))
+            guard !nick.isEmpty else { return [.askNick] }
+            wantedNick = nick
+            phase = .registering
+            return [.promptChanged] + request(.command(.nick(nick)))
+        case .registered:
+            break
+        case .disconnected, .registering, .quitting:
+            return [.show(Display(.client("Not connected: the line was not sent.")))]
+        }
+        switch Command.parse(line: line) {
+        case nil:
+            return []
+        case .failure(let error):
+            return [.show(Display(.error("*** Error: \(error)")))]
+        case .success(.quit(let reason)):
+            return quit(reason: reason)
+        case .success(.say(let text, nil)):
+            return request(.command(.say(text: text, room: currentRoom)))
+        case .success(.action(let text, nil)):
+            return request(.command(.action(text: text, room: currentRoom)))
+        case .success(let command):
+            return request(.command(command))
+        }
+    }
+
+    /// Leaves: sends `quit` after everything already queued.
+    public mutating func quit(reason: String? = nil) -> [Effect] {
+        guard phase == .registered || phase == .registering || phase == .choosingNick else { return [] }
+        let effects = request(.command(.quit(reason: reason)), force: true)
+        phase = .quitting
+        return effects
+    }
+
+    /// A keepalive: the server answers with a `pong`.
+    public mutating func ping() -> [Effect] {
+        guard phase != .disconnected else { return [] }
+        return [.send(JSONRequest(.command(.ping(token: "keepalive"))).encoded + [UInt8(ascii: "\n")])]
+    }
+
+    /// Nicks and rooms for Tab completion, and the command names.
+    public func completions(for word: String, atLineStart: Bool) -> [String] {
+        let nicks = currentRoom.flatMap { members[$0.lowercased()] } ?? []
+        let everyone = nicks + members.values.flatMap { $0 }.filter { !nicks.contains($0) }
+        let commands = Command.table.map(\.name)
+        return Completion.candidates(
+            for: word, atLineStart: atLineStart, commands: commands, rooms: rooms + knownRooms.sorted(),
+            nicks: everyone.filter { $0 != nick })
+    }
+
+    // MARK: Requests and pacing
+
+    private mutating func request(_ kind: JSONRequest.Kind, force: Bool = false) -> [Effect] {
+        let id = "c\(nextID)"
+        nextID += 1
+        let request = JSONRequest(kind, correlation: id)
+        if let maxLineBytes, request.encoded.count + 1 > maxLineBytes {
+            return [.show(Display(.error("*** Error: That line is too long to send: the server takes at most \(maxLineBytes) bytes.")))]
+        }
+        if force || (queue.isEmpty && outstanding.count < window) {
+            outstanding.insert(id)
+            return [.send(request.encoded + [UInt8(ascii: "\n")])]
+        }
+        queue.append(request)
+        return []
+    }
+
+    private mutating func answered(_ re: String) -> [Effect] {
+        guard outstanding.remove(re) != nil else { return [] }
+        var effects: [Effect] = []
+        while !queue.isEmpty && outstanding.count < window {
+            let next = queue.removeFirst()
+            outstanding.insert(next.correlation!)
+            effects.append(.send(next.encoded + [UInt8(ascii: "\n")]))
+        }
+        return effects
+    }
+
+    // MARK: The server's lines
+
+    /// One line from the server (without its line ending).
+    public mutating func received(_ line: [UInt8]) -> [Effect] {
+        guard line.first == UInt8(ascii: "{") else {
+            // Text before JSON mode: the greeting, or a refusal at connect ("server full").
+            var text = Sanitizer.clean(line)
+            if text.hasPrefix("*** ") { text.removeFirst(4) }
+            if text.isEmpty || jsonMode || text.hasPrefix("Please choose") || text.hasPrefix("Welcome to") { return [] }
+            lastWords = text
+            return [.show(Display(.notice("*** " + text)))]
+        }
+        jsonMode = true
+        let event: Event
+        switch JSONFormat.parse(line) {
+        case .success(let parsed): event = parsed
+        case .failure(let error):
+            return [.show(Display(.client("The server sent a line this client cannot read (\(error)).")))]
+        }
+        var effects = event.re.map { answered($0) } ?? []
+        effects += handle(event)
+        return effects
+    }
+
+    private mutating func handle(_ event: Event) -> [Effect] {
+        let time = event.time
+        func show(_ kind: Display.Kind) -> Effect { .show(Display(time: time, kind)) }
+        func status() -> [Effect] {
+            TextFormat.render(event, inCurrentRoom: true).split(separator: "\r\n").map { show(.status(String($0))) }
+        }
+        func elsewhere(_ room: String) -> String? { room.lowercased() == currentRoom?.lowercased() ? nil : room }
+        func mentions(_ text: String, from: String) -> Bool {
+            guard let nick, from != nick else { return false }
+            return text.lowercased().contains(nick.lowercased())
+        }
+        switch event.kind {
+        case .hello(_, let version, let motd, let limits):
+            if let limits {
+                window = max(1, min(Self.defaultWindow, limits.floodQueueLines))
+                maxLineBytes = limits.maxLineBytes
+            }
+            return [show(.client("Connected to chatd \(version)."))] + motd.map { show(.notice("*** " + $0)) }
+        case .nickRequired:
+            guard wantedNick == nil else { return [] }
+            return askNick(nil)
+        case .welcome(let nick, let room):
+            self.nick = nick
+            wantedNick = nick
+            currentRoom = room
+            phase = .registered
+            var effects: [Effect] = [.promptChanged] + status()
+            let joins = wantedRooms.filter { $0.lowercased() != room.lowercased() }
+            for join in joins { effects += request(.command(.join(join))) }
+            if let restore = restoreCurrent, restore.lowercased() != (joins.last ?? room).lowercased() {
+                effects += request(.command(.join(restore)))
+            }
+            restoreCurrent = nil
+            return effects
+        case .error(let code, let message):
+            if code.hasPrefix("nick_"), phase != .registered {
+                if code == "nick_in_use", !triedAlternateNick, let wanted = wantedNick, nick == nil, rooms.isEmpty,
+                    restoreCurrent != nil || !wantedRooms.isEmpty
+                {
+                    // Reconnecting while the server still holds our old connection: try nick_.
+                    triedAlternateNick = true
+                    wantedNick = wanted + "_"
+                    return [show(.error("*** Error: \(message) Trying \(wanted)_."))] + request(.command(.nick(wanted + "_")))
+                }
+                return askNick(message)
+            }
+            return [show(.error("*** Error: \(message)"))]
+        case .message(let room, let from, let text):
+            return [show(.message(room: elsewhere(room), from: from, text: text, own: from == nick, mentioned: mentions(text, from: from)))]
+        case .action(let room, let from, let text):
+            return [show(.action(room: elsewhere(room), from: from, text: text, own: from == nick, mentioned: mentions(text, from: from)))]
+        case .privateMessage(let from, let to, let text):
+            if event.re != nil { return [show(.ownPrivateMessage(to: to, text: text))] }
+            return [show(.privateMessage(from: from, text: text))]
+        case .join(let room, let who):
+            var effects: [Effect] = []
+            if who == nick {
+                // Joining a room makes it the current one.
+                if !rooms.contains(room) { rooms.append(room) }
+                knownRooms.insert(room)
+                currentRoom = room
+                effects.append(.promptChanged)
+            }
+            if !(members[room.lowercased()]?.contains(who) ?? false) { members[room.lowercased(), default: []].append(who) }
+            return effects + status()
+        case .part(let room, let who, _):
+            if who == nick {
+                rooms.removeAll { $0 == room }
+                members[room.lowercased()] = nil
+            } else {
+                members[room.lowercased()]?.removeAll { $0 == who }
+            }
+            return status()
+        case .quit(let who, _):
+            for key in members.keys { members[key]?.removeAll { $0 == who } }
+            return status()
+        case .nickChange(let old, let new):
+            for key in members.keys { members[key] = members[key]?.map { $0 == old ? new : $0 } }
+            var effects = status()
+            if old == nick {
+                nick = new
+                wantedNick = new
+                effects.append(.promptChanged)
+            }
+            return effects
+        case .current(let room):
+            currentRoom = room
+            return [.promptChanged] + status()
+        case .who(let room, let list):
+            if rooms.contains(where: { $0.lowercased() == room.lowercased() }) { members[room.lowercased()] = list }
+            return status()
+        case .rooms(let list):
+            knownRooms.formUnion(list.map(\.name))
+            return status()
+        case .notice(let text):
+            return [show(.notice("*** " + text))]
+        case .announcement:
+            return TextFormat.render(event).split(separator: "\r\n").map { show(.announcement(String($0))) }
+        case .bye(let reason):
+            lastWords = reason
+            return phase == .quitting ? [] : status()
+        case .help, .pong:
+            if case .pong(token: "keepalive") = event.kind { return [] }
+            return status()
+        }
+    }
+
+    private mutating func askNick(_ reason: String?) -> [Effect] {
+        var effects: [Effect] = reason.map { [.show(Display(.error("*** Error: \($0)")))] } ?? []
+        guard interactive else {
+            return effects + [.fail("The server refused the nickname" + (reason.map { ": \($0)" } ?? "."))]
+        }
+        phase = .choosingNick
+        effects += [.show(Display(.client("Please choose a nickname."))), .askNick, .promptChanged]
+        return effects
+    }
+}

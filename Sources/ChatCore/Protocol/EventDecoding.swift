@@ -1,0 +1,96 @@
+extension JSONFormat {
+    /// Reads one event line back: the inverse of `render`, for the clients.
+    ///
+    /// Every string is sanitized on the way in, so a client shows nothing a hostile or broken
+    /// server could use to move its cursor or rewrite its screen. Unknown members are ignored
+    /// (a newer server may add some); a missing or mistyped member is an error.
+    public static func parse(_ line: [UInt8]) -> Result<Event, JSONParseError> {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(bytes: line)
+        } catch {
+            return .failure(error)
+        }
+        guard let object = value.objectValue else { return .failure(problem("expected an event object, got \(value.typeName)")) }
+        do {
+            return .success(try event(from: object))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private static func problem(_ message: String) -> JSONParseError {
+        JSONParseError(message: message, line: 1, column: 1)
+    }
+
+    private static func event(from object: JSONObject) throws(JSONParseError) -> Event {
+        func string(_ key: String) throws(JSONParseError) -> String {
+            guard case .string(let s)? = object[key] else { throw problem("member \"\(key)\" must be a string") }
+            return Sanitizer.clean(s)
+        }
+        func optionalString(_ key: String) throws(JSONParseError) -> String? {
+            object[key] == nil || object[key] == .null ? nil : try string(key)
+        }
+        func strings(_ key: String) throws(JSONParseError) -> [String] {
+            guard case .array(let values)? = object[key] else { throw problem("member \"\(key)\" must be an array") }
+            var result: [String] = []
+            for value in values {
+                guard case .string(let s) = value else { throw problem("member \"\(key)\" must hold strings") }
+                result.append(Sanitizer.clean(s))
+            }
+            return result
+        }
+        let type = try string("type")
+        guard case .integer(let id)? = object["id"], id >= 0 else { throw problem("member \"id\" must be a non-negative integer") }
+        guard let time = Timestamp(iso8601: try string("ts")) else { throw problem("member \"ts\" is not an RFC 3339 UTC time") }
+        let kind: Event.Kind
+        switch type {
+        case "hello":
+            var limits: ClientLimits?
+            if let announced = object["limits"]?.objectValue {
+                func number(_ key: String) -> Double? {
+                    switch announced[key] {
+                    case .integer(let i)?: Double(i)
+                    case .double(let d)?: d
+                    default: nil
+                    }
+                }
+                if let line = number("maxLineBytes"), let burst = number("floodBurst"), let rate = number("floodRate"),
+                    let queue = number("floodQueueLines"), line >= 1, line < 1e9, burst >= 0, burst < 1e9, queue >= 0, queue < 1e9
+                {
+                    limits = ClientLimits(maxLineBytes: Int(line), floodBurst: Int(burst), floodRate: rate, floodQueueLines: Int(queue))
+                }
+            }
+            kind = .hello(server: try string("server"), version: try string("version"), motd: try strings("motd"), limits: limits)
+        case "nick_required": kind = .nickRequired
+        case "welcome": kind = .welcome(nick: try string("nick"), room: try string("room"))
+        case "message": kind = .message(room: try string("room"), from: try string("from"), text: try string("text"))
+        case "action": kind = .action(room: try string("room"), from: try string("from"), text: try string("text"))
+        case "private": kind = .privateMessage(from: try string("from"), to: try string("to"), text: try string("text"))
+        case "join": kind = .join(room: try string("room"), nick: try string("nick"))
+        case "part": kind = .part(room: try string("room"), nick: try string("nick"), reason: try optionalString("reason"))
+        case "quit": kind = .quit(nick: try string("nick"), reason: try string("reason"))
+        case "nick": kind = .nickChange(old: try string("old"), new: try string("new"))
+        case "current": kind = .current(room: try string("room"))
+        case "notice": kind = .notice(text: try string("text"))
+        case "announcement": kind = .announcement(text: try string("text"), room: try optionalString("room"))
+        case "error": kind = .error(code: try string("code"), message: try string("message"))
+        case "who": kind = .who(room: try string("room"), members: try strings("members"))
+        case "rooms":
+            guard case .array(let values)? = object["rooms"] else { throw problem("member \"rooms\" must be an array") }
+            var rooms: [RoomSummary] = []
+            for value in values {
+                guard case .string(let name)? = value["name"], case .integer(let members)? = value["members"] else {
+                    throw problem("each of \"rooms\" needs a string \"name\" and an integer \"members\"")
+                }
+                rooms.append(RoomSummary(name: Sanitizer.clean(name), members: Int(members)))
+            }
+            kind = .rooms(rooms)
+        case "help": kind = .help(try strings("lines"))
+        case "pong": kind = .pong(token: try optionalString("token"))
+        case "bye": kind = .bye(reason: try string("reason"))
+        default: throw problem("unknown event type \"\(String(type.prefix(32)))\"")
+        }
+        return Event(id: UInt64(id), time: time, re: try optionalString("re"), kind)
+    }
+}
