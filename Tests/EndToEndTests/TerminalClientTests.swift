@@ -34,9 +34,10 @@ private final class PipedChat {
         }
     }
 
+    /// Waits until chat has exited and everything it printed has been read.
     func waitForExit(timeout: Double = 10) throws -> Int32 {
         let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning {
+        while process.isRunning || !output.isEnded {
             if Date() > deadline {
                 kill(process.pid, SIGKILL)
                 throw TestFailure("chat did not exit; it printed:\n\(output.text)")
@@ -257,12 +258,13 @@ struct TerminalClientTests {
         try terminal.waitFor("the room prompt") { $0.last(where: { !$0.isEmpty }) == "[#lobby]" }
     }
 
-    @Test("Ctrl-C leaves with a quit, and the terminal is restored (also on SIGTERM)")
+    @Test("Ctrl-C leaves with a quit, and the terminal is restored (also on SIGTERM, and on a crash)")
     func leavingRestoresTerminal() throws {
         let daemon = try Daemon()
         let bob = try daemon.connect()
         try bob.register("bob")
-        for (way, reason) in [("C-c", "Quit"), ("SIGTERM", "Quit")] {
+        // A crash (SIGSEGV) cannot say goodbye: the server sees the connection close.
+        for (way, reason, status) in [("C-c", "Quit", 0), ("TERM", "Quit", 0), ("SEGV", "Connection", 139)] {
             let script =
                 "\(Self.chat) --nick alice 127.0.0.1:\(daemon.port); echo \"status $?\"; stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo|isig)' | tr '\\n' ' '; echo"
             let terminal = try Tmux(["sh", "-c", script])
@@ -273,14 +275,27 @@ struct TerminalClientTests {
             } else {
                 let pid = try #require(
                     Int32(try terminal.tmux(["display-message", "-p", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)))
-                let result = try Daemon.run(["/usr/bin/pkill", "-TERM", "-P", "\(pid)", "-x", "chat"])
+                let result = try Daemon.run(["/usr/bin/pkill", "-\(way)", "-P", "\(pid)", "-x", "chat"])
                 #expect(result.status == 0)
             }
-            try bob.expect("*** alice has quit (\(reason))")
+            try bob.expect(containing: "*** alice has quit (\(reason)")
             let rows = try terminal.waitFor(row: "icanon")
-            #expect(rows.contains("status 0"))
+            #expect(rows.contains("status \(status)"), "\(way)")
             let modes = try #require(rows.first { $0.contains("icanon") }).split(separator: " ")
             #expect(Set(modes) == ["isig", "icanon", "echo"], "\(way): the terminal is back in cooked mode")
+        }
+    }
+
+    @Test("colours in a terminal; none with NO_COLOR")
+    func colours() throws {
+        let daemon = try Daemon()
+        for noColor in [false, true] {
+            let terminal = try session(daemon, ["--nick", noColor ? "plain" : "vivid"], environment: noColor ? ["NO_COLOR": "1"] : [:])
+            try terminal.waitFor(row: "has joined #lobby")
+            let styled = try terminal.tmux(["capture-pane", "-p", "-e"])
+            // Status lines are grey (SGR 90); the prompt is bold (SGR 1).
+            #expect(styled.contains("\u{1B}[90m") != noColor, "NO_COLOR=\(noColor)")
+            #expect(styled.contains("\u{1B}[1m") != noColor, "NO_COLOR=\(noColor)")
         }
     }
 

@@ -70,6 +70,7 @@ final class ChildProcess: Sendable {
                 output.append(Data(buffer[..<n]))
             }
             close(readEnd)
+            output.end()
         }.start()
         let exit = self.exit
         Thread {

@@ -181,9 +181,20 @@ final class Daemon: Sendable {
 /// What the daemon wrote, and a way to wait until it writes more without a polling sleep.
 final class LogBuffer: Sendable {
     private let state = Mutex(("", 0))
+    private let ended = Mutex(false)
     private let condition = NSCondition()
 
     var text: String { state.withLock { $0.0 } }
+
+    /// True once the writer closed its end (everything it wrote is in `text`).
+    var isEnded: Bool { ended.withLock { $0 } }
+
+    func end() {
+        condition.lock()
+        ended.withLock { $0 = true }
+        condition.broadcast()
+        condition.unlock()
+    }
 
     func append(_ data: Data) {
         condition.lock()

@@ -13,12 +13,13 @@ final class Tmux {
         try "set -g remain-on-exit on\nset -g status off\n".write(toFile: configPath, atomically: true, encoding: .utf8)
         let env = environment.map { "\($0.key)=\(Self.quote($0.value))" }.joined(separator: " ")
         let line = (env.isEmpty ? "" : "env \(env) ") + command.map(Self.quote).joined(separator: " ")
-        // The first command starts the tmux server, which keeps the command's output pipes open:
+        // The terminal is a person's, not the test runner's (swift test sets NO_COLOR). The first
+        // command starts the tmux server, which keeps the command's output pipes open:
         // wait for the command's exit, not for the end of its output.
         let output = LogBuffer()
         let start = try ChildProcess(
             ["/usr/bin/tmux", "-L", socket, "-f", configPath, "new-session", "-d", "-x", "\(width)", "-y", "\(height)", line],
-            environment: ProcessInfo.processInfo.environment, output: output)
+            environment: ProcessInfo.processInfo.environment.filter { $0.key != "NO_COLOR" }, output: output)
         let deadline = Date().addingTimeInterval(10)
         while start.isRunning && Date() < deadline { output.waitForMore(until: Date().addingTimeInterval(0.05)) }
         guard start.terminationStatus == 0 else { throw TestFailure("tmux new-session failed: \(output.text)") }
