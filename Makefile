@@ -2,8 +2,9 @@
 SWIFT      ?= swift
 ARGS       ?=
 # Debian packages the build and the tests need (installed by `make deps` when missing):
-# libsystemd for sd_notify, tmux as the real terminal the `chat` client is tested in.
-APT_PACKAGES ?= libsystemd-dev pkg-config tmux
+# libsystemd for sd_notify, tmux as the real terminal the `chat` client is tested in, Chromium and
+# its driver for the web client's browser test (with Selenium from PyPI in .build/venv).
+APT_PACKAGES ?= libsystemd-dev pkg-config tmux chromium chromium-driver python3-venv
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Installation layout (`make install PREFIX=/usr DESTDIR=/tmp/root`).
@@ -23,8 +24,10 @@ RELEASE    := .build/release
 DEB        := .build/chatd_$(VERSION)_$(ARCH).deb
 
 FUZZ_SECONDS ?= 300
+VENV       := .build/venv
+SELENIUM   := 4.51.0
 
-.PHONY: all build run test lint format deps clean release man install deb check-install fuzz
+.PHONY: all build run test lint format deps browser-deps clean release man install deb check-install fuzz
 
 all: build
 
@@ -42,14 +45,21 @@ deps:
 build: deps
 	$(SWIFT) build
 
-## run: start chatd on its built-in defaults (chat on 127.0.0.1:7777); ARGS="--listen 0.0.0.0:7777" to change
+## run: start chatd on its built-in defaults (chat on 127.0.0.1:7777, the web client on
+## http://127.0.0.1:8080/); ARGS="--listen 0.0.0.0:7777" to change
 run: build
 	.build/debug/chatd $(ARGS)
 
 ## test: build everything, the .deb included, and run the whole suite (unit, end-to-end, packaging)
-test: deps deb check-install
+test: deps browser-deps deb check-install
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+## browser-deps: Selenium (from PyPI) in .build/venv, for the web client's browser test
+browser-deps: deps
+	@$(VENV)/bin/python -c 'import selenium' 2>/dev/null || { \
+		echo "make: installing Selenium $(SELENIUM) in $(VENV)"; \
+		python3 -m venv $(VENV) && $(VENV)/bin/pip install -q 'selenium==$(SELENIUM)'; }
 
 ## check-install: `make install` twice keeps an edited config
 check-install: release man
@@ -91,7 +101,7 @@ install: release man
 	mkdir -p $(DESTDIR)$(UNITDIR)
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' packaging/chatd.service.in > $(DESTDIR)$(UNITDIR)/chatd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/chatd.service
-	install -m 0644 packaging/chatd.socket packaging/chatd-admin.socket $(DESTDIR)$(UNITDIR)/
+	install -m 0644 packaging/chatd.socket packaging/chatd-admin.socket packaging/chatd-web.socket $(DESTDIR)$(UNITDIR)/
 	install -D -m 0644 packaging/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/chatd.conf
 	install -D -m 0644 packaging/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/chatd.conf
 	install -D -m 0644 .build/man/chatd.8 $(DESTDIR)$(MANDIR)/man8/chatd.8

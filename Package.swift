@@ -8,6 +8,8 @@ let settings: [SwiftSetting] = [
 
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+let nioWebSocket = Target.Dependency.product(name: "NIOWebSocket", package: "swift-nio")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
@@ -40,9 +42,14 @@ let package = Package(
         // SwiftNIO wiring: listeners, connection handlers, per-loop fan-out, lifecycle.
         .target(
             name: "ChatServer",
-            dependencies: ["ChatCore", "Systemd", nioCore, nioPosix, logging, serviceLifecycle, unixSignals],
-            swiftSettings: settings
+            dependencies: ["ChatCore", "Systemd", nioCore, nioPosix, nioHTTP1, nioWebSocket, logging, serviceLifecycle, unixSignals],
+            exclude: ["Web/Assets"],
+            swiftSettings: settings,
+            plugins: ["EmbedAssetsPlugin"]
         ),
+        // Build-time only: the web client's files become Swift source (Sources/ChatServer/Web/Assets).
+        .executableTarget(name: "embed-assets", swiftSettings: settings),
+        .plugin(name: "EmbedAssetsPlugin", capability: .buildTool(), dependencies: ["embed-assets"], path: "Sources/EmbedAssetsPlugin"),
         .executableTarget(
             name: "chatd",
             dependencies: ["ChatServer", "ChatCore", "Systemd", argumentParser, logging, serviceLifecycle],

@@ -21,15 +21,18 @@ public enum ChatDaemon {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         logger.info("starting", metadata: ["version": "\(ChatServerInfo.version)", "eventLoops": "\(threads)", "pid": "\(getpid())"])
         let environment = ProcessInfo.processInfo.environment
-        // Socket activation: systemd's sockets, named by FileDescriptorName= (chat, admin).
+        // Socket activation: systemd's sockets, named by FileDescriptorName= (chat, web, admin).
         let inherited = Systemd.takeListenSockets()
-        let chatSockets = inherited.filter { $0.name != "admin" }.map(\.descriptor)
+        let chatSockets = inherited.filter { $0.name != "admin" && $0.name != "web" }.map(\.descriptor)
+        let webSockets = inherited.filter { $0.name == "web" }.map(\.descriptor)
         let adminSocket = inherited.first { $0.name == "admin" }?.descriptor
         if !inherited.isEmpty {
             logger.info("socket activation", metadata: ["sockets": "\(inherited.map { "\($0.name)=\($0.descriptor)" })"])
         }
         let readiness = Readiness(["chat", "admin"])
-        let chat = ChatService(config: config, group: group, logger: logger, inherited: chatSockets) { _ in readiness.ready("chat") }
+        let chat = ChatService(config: config, group: group, logger: logger, inherited: chatSockets, inheritedWeb: webSockets) { _ in
+            readiness.ready("chat")
+        }
 
         let banStore = BanStore(
             stateDirectory: Paths.stateDirectory(configured: config.stateDirectory, environment: environment, uid: getuid()))

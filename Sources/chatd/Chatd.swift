@@ -14,12 +14,14 @@ struct Chatd: AsyncParsableCommand {
         abstract: "A chat daemon: rooms, nicknames and private messages over telnet, nc and JSON lines.",
         discussion: """
             Reads \(defaultConfigPath), or the file given with --config; with neither, runs on the
-            built-in defaults (chat on 127.0.0.1:7777). Flags override the file for a one-off run.
+            built-in defaults (chat on 127.0.0.1:7777, the web client on http://127.0.0.1:8080/).
+            Flags override the file for a one-off run.
 
             Examples:
               chatd                                   # built-in defaults, then: telnet 127.0.0.1 7777
               chatd --config /etc/chatd/chatd.json --check-config
               chatd --listen 0.0.0.0:7777 --listen [::]:7777
+              chatd --web-listen 0.0.0.0:8080          # the browser client for the whole network
             """,
         version: ChatServerInfo.version
     )
@@ -36,6 +38,16 @@ struct Chatd: AsyncParsableCommand {
             "Accept chat clients on HOST:PORT (IPv6 as [::1]:PORT; port 0 picks a free one). Repeatable; replaces the config's list.",
             valueName: "host:port"))
     var listen: [String] = []
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Serve the web client and its WebSocket on HOST:PORT. Repeatable; replaces web.listen and turns web.enabled on.",
+            valueName: "host:port"))
+    var webListen: [String] = []
+
+    @Flag(name: .long, help: "Do not serve the web client (overrides web.enabled).")
+    var noWeb = false
 
     @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String?
@@ -84,6 +96,23 @@ struct Chatd: AsyncParsableCommand {
                 case .success(let address): config.listen.append(address)
                 case .failure(let issue): problems.append(ConfigIssue(path: "--listen", message: issue.message))
                 }
+            }
+        }
+        if !webListen.isEmpty {
+            config.web.enabled = true
+            config.web.listen = []
+            for text in webListen {
+                switch ListenAddress.parse(text) {
+                case .success(let address): config.web.listen.append(address)
+                case .failure(let issue): problems.append(ConfigIssue(path: "--web-listen", message: issue.message))
+                }
+            }
+        }
+        if noWeb {
+            if webListen.isEmpty {
+                config.web.enabled = false
+            } else {
+                problems.append(ConfigIssue(path: "--no-web", message: "cannot be combined with --web-listen"))
             }
         }
         if let logLevel {

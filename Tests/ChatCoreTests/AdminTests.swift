@@ -135,3 +135,29 @@ struct PathTests {
         #expect(!Config.restartKeys.contains("server.motd"))
     }
 }
+
+@Suite("web origins")
+struct WebOriginTests {
+    @Test("origins parse with default ports; paths, user info and other schemes do not")
+    func parsing() {
+        #expect(WebOrigin("https://Chat.Example.org")?.description == "https://chat.example.org:443")
+        #expect(WebOrigin("http://127.0.0.1:8080")?.port == 8080)
+        #expect(WebOrigin("http://[::1]:8080")?.host == "::1")
+        for bad in ["null", "chat.example.org", "ftp://x", "https://x/path", "https://user@x", "https://x:99999", "https://"] {
+            #expect(WebOrigin(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("the page's own origin and listed ones are allowed; others, and null, are not; no Origin is not a browser")
+    func allowing() {
+        #expect(WebOrigin.allows(origin: "http://127.0.0.1:8080", host: "127.0.0.1:8080", allowed: []))
+        #expect(WebOrigin.allows(origin: "http://chat.example.org", host: "chat.example.org", allowed: []))
+        #expect(WebOrigin.allows(origin: "https://chat.example.org", host: "chat.example.org", allowed: []))
+        #expect(!WebOrigin.allows(origin: "http://127.0.0.1:8081", host: "127.0.0.1:8080", allowed: []))
+        #expect(!WebOrigin.allows(origin: "http://evil.example", host: "127.0.0.1:8080", allowed: []))
+        #expect(WebOrigin.allows(origin: "https://app.example.org", host: "127.0.0.1:8080", allowed: ["https://app.example.org:443"]))
+        #expect(!WebOrigin.allows(origin: "http://app.example.org", host: "127.0.0.1:8080", allowed: ["https://app.example.org"]))
+        #expect(!WebOrigin.allows(origin: "null", host: "127.0.0.1:8080", allowed: ["null"]))
+        #expect(WebOrigin.allows(origin: nil, host: "127.0.0.1:8080", allowed: []))
+    }
+}

@@ -174,7 +174,9 @@ struct HostileInputTests {
         let response = try browser.readUntilClosed()
         #expect(response.first == "HTTP/1.1 400 Bad Request")
         #expect(response.contains("Connection: close"))
-        #expect(response.last?.contains("Connect with telnet or nc") == true)
+        #expect(response.contains("Connect with the chat client, telnet or nc (telnet HOST PORT)."))
+        #expect(
+            response.last == "For the web client, open port \(try daemon.webPort()) in your browser: http://HOST:\(try daemon.webPort())/")
 
         let tls = try daemon.connect()
         try tls.send([0x16, 0x03, 0x01, 0x00, 0xA5, 0x01, 0x00, 0x00, 0xA1, 0x03, 0x03] + [UInt8](repeating: 0x42, count: 160))

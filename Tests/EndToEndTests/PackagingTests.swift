@@ -27,10 +27,10 @@ struct PackagingTests {
             .replacingOccurrences(of: "/usr/sbin/chatd", with: Self.tree + "/usr/sbin/chatd")
             .replacingOccurrences(of: "/usr/bin/chatctl", with: Self.tree + "/usr/bin/chatctl")
         try service.write(toFile: directory + "/chatd.service", atomically: true, encoding: .utf8)
-        for socket in ["chatd.socket", "chatd-admin.socket"] {
+        for socket in ["chatd.socket", "chatd-admin.socket", "chatd-web.socket"] {
             try FileManager.default.copyItem(atPath: units + socket, toPath: directory + "/" + socket)
         }
-        let paths = ["chatd.service", "chatd.socket", "chatd-admin.socket"].map { directory + "/" + $0 }
+        let paths = ["chatd.service", "chatd.socket", "chatd-admin.socket", "chatd-web.socket"].map { directory + "/" + $0 }
         let result = try Daemon.run(["/usr/bin/systemd-analyze", "verify", "--man=no"] + paths)
         #expect(result.status == 0, "\(result.out)\(result.err)")
         #expect(result.err.isEmpty, "\(result.err)")
@@ -55,7 +55,8 @@ struct PackagingTests {
         for path in [
             "./usr/sbin/chatd", "./usr/bin/chatctl", "./usr/bin/chat", "./usr/share/man/man1/chat.1", "./lib/systemd/system/chatd.service",
             "./lib/systemd/system/chatd.socket",
-            "./lib/systemd/system/chatd-admin.socket", "./usr/lib/sysusers.d/chatd.conf", "./usr/lib/tmpfiles.d/chatd.conf",
+            "./lib/systemd/system/chatd-admin.socket", "./lib/systemd/system/chatd-web.socket", "./usr/lib/sysusers.d/chatd.conf",
+            "./usr/lib/tmpfiles.d/chatd.conf",
             "./usr/share/man/man8/chatd.8", "./usr/share/man/man1/chatctl.1", "./etc/chatd/chatd.json", "./usr/share/doc/chatd/ADMIN.md",
         ] {
             #expect(contents.out.contains(" \(path)\n"), "missing \(path)")

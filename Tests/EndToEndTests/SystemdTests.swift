@@ -87,17 +87,21 @@ struct SystemdTests {
         #expect(first.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ info: "#, options: .regularExpression) != nil, "\(first)")
     }
 
-    @Test("with systemd-socket-activate, chatd serves on the inherited chat and admin sockets and binds none of its own")
+    @Test("with systemd-socket-activate, chatd serves on the inherited chat, admin and web sockets and binds none of its own")
     func socketActivation() throws {
         let port = try Self.freePort()
+        let webPort = try Self.freePort()
         let directory = "/tmp/chatd-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let adminPath = directory + "/activated.sock"
         var first: Client?
         let daemon = try Daemon(
-            extraArguments: ["--listen", "127.0.0.1:1"],  // would fail if chatd tried to bind it
+            extraArguments: ["--listen", "127.0.0.1:1", "--web-listen", "127.0.0.1:1"],  // would fail if chatd tried to bind them
             directory: directory,
-            launcher: ["/usr/bin/systemd-socket-activate", "-l", "127.0.0.1:\(port)", "-l", adminPath, "--fdname=chat:admin"],
+            launcher: [
+                "/usr/bin/systemd-socket-activate", "-l", "127.0.0.1:\(port)", "-l", adminPath, "-l", "127.0.0.1:\(webPort)",
+                "--fdname=chat:admin:web",
+            ],
             trigger: { waitForLog in
                 // systemd-socket-activate announces each socket, then starts chatd on the first connection.
                 try waitForLog("Listening on \(adminPath)")
@@ -113,6 +117,10 @@ struct SystemdTests {
         #expect(who.status == 0)
         #expect(who.out.contains("alice"))
         #expect(!FileManager.default.fileExists(atPath: daemon.adminSocket))  // chatd bound no socket of its own
+        #expect(try daemon.webPort() == webPort)
+        let page = try Client(port: webPort)
+        try page.send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        #expect(try page.readLine() == "HTTP/1.1 200 OK")
         #expect(try daemon.stop() == 0)
     }
 

@@ -13,6 +13,7 @@ public struct Config: Equatable, Sendable {
     public var logging = Logging()
     public var limits = Limits()
     public var admin = Admin()
+    public var web = Web()
     /// Where chatd keeps state across restarts (the ban list); empty: the default (see `Paths`).
     public var stateDirectory = ""
 
@@ -23,6 +24,21 @@ public struct Config: Equatable, Sendable {
         public var socket = ""
         /// A group whose members may use the admin socket, besides root and chatd's own user.
         public var group = ""
+    }
+
+    /// The browser client: an HTTP listener serving the page, and its WebSocket (`/ws`).
+    public struct Web: Equatable, Sendable {
+        public var enabled = true
+        /// Addresses to serve the page and the WebSocket on.
+        public var listen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 8080)]
+        /// Origins (`https://chat.example.org`) whose pages may open the WebSocket. Empty: only
+        /// the page chatd serves itself (the Origin's host and port must be the request's Host).
+        public var allowedOrigins: [String] = []
+        /// Seconds between pings to a quiet WebSocket client.
+        public var pingIntervalSeconds = 30
+        /// Seconds a WebSocket client has to answer (with a pong or anything else) before it is
+        /// disconnected ("Ping timeout").
+        public var pingTimeoutSeconds = 30
     }
 
     public struct Server: Equatable, Sendable {

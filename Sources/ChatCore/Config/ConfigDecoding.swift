@@ -21,27 +21,7 @@ extension Config {
                     }
                 }
             }
-            r.value(&o, "listen") { r, value, path in
-                guard case .array(let entries) = value else {
-                    r.fail(path, "expected an array of \"HOST:PORT\" strings, got \(value.typeName)")
-                    return
-                }
-                if entries.isEmpty { r.fail(path, "must list at least one address") }
-                var addresses: [ListenAddress] = []
-                for (i, entry) in entries.enumerated() {
-                    guard case .string(let text) = entry else {
-                        r.fail("\(path)[\(i)]", "expected a \"HOST:PORT\" string, got \(entry.typeName)")
-                        continue
-                    }
-                    switch ListenAddress.parse(text) {
-                    case .success(let address):
-                        if addresses.contains(address) { r.fail("\(path)[\(i)]", "\(address) is listed twice") }
-                        addresses.append(address)
-                    case .failure(let issue): r.fail("\(path)[\(i)]", issue.message)
-                    }
-                }
-                config.listen = addresses
-            }
+            r.addresses(&o, "listen", into: &config.listen)
             r.integer(&o, "eventLoops", into: &config.eventLoops, in: 0...ShardSet.capacity)
             r.number(&o, "shutdownTimeoutSeconds", into: &config.shutdownTimeoutSeconds, in: 0...3600)
             r.section(&o, "logging") { r, o in
@@ -56,6 +36,15 @@ extension Config {
                         ? (path.utf8.count < 108 ? nil : "must be shorter than 108 bytes") : "must be an absolute path"
                 }
                 r.string(&o, "admin.group", into: &config.admin.group)
+            }
+            r.section(&o, "web") { r, o in
+                r.bool(&o, "web.enabled", into: &config.web.enabled)
+                r.addresses(&o, "web.listen", into: &config.web.listen)
+                r.stringArray(&o, "web.allowedOrigins", into: &config.web.allowedOrigins) { origin in
+                    WebOrigin(origin) == nil ? "must be an origin: http:// or https://, a host and an optional port, no path" : nil
+                }
+                r.integer(&o, "web.pingIntervalSeconds", into: &config.web.pingIntervalSeconds, in: 1...86_400)
+                r.integer(&o, "web.pingTimeoutSeconds", into: &config.web.pingTimeoutSeconds, in: 1...86_400)
             }
             r.string(&o, "stateDirectory", into: &config.stateDirectory) { path in
                 path.isEmpty || path.hasPrefix("/") ? nil : "must be an absolute path"
@@ -79,6 +68,9 @@ extension Config {
         }
         if reader.issues.isEmpty {
             // Cross-key rules, checked once every key parsed.
+            if config.web.enabled, let shared = config.web.listen.first(where: config.listen.contains) {
+                reader.fail("web.listen", "\(shared) is also a chat address (listen); the web client needs a port of its own")
+            }
             if case .failure(let error) = RoomName.validate(config.server.defaultRoom, maxLength: config.limits.maxRoomNameLength) {
                 reader.fail("server.defaultRoom", error.description + " (see limits.maxRoomNameLength)")
             }
@@ -129,7 +121,32 @@ struct ConfigReader {
         target = s
     }
 
-    mutating func stringArray(_ o: inout KeyTracker, _ path: String, into target: inout [String]) {
+    /// A non-empty array of distinct `HOST:PORT` strings.
+    mutating func addresses(_ o: inout KeyTracker, _ path: String, into target: inout [ListenAddress]) {
+        guard let value = o.take(Self.lastComponent(path)) else { return }
+        guard case .array(let entries) = value else {
+            return fail(path, "expected an array of \"HOST:PORT\" strings, got \(value.typeName)")
+        }
+        if entries.isEmpty { fail(path, "must list at least one address") }
+        var addresses: [ListenAddress] = []
+        for (i, entry) in entries.enumerated() {
+            guard case .string(let text) = entry else {
+                fail("\(path)[\(i)]", "expected a \"HOST:PORT\" string, got \(entry.typeName)")
+                continue
+            }
+            switch ListenAddress.parse(text) {
+            case .success(let address):
+                if addresses.contains(address) { fail("\(path)[\(i)]", "\(address) is listed twice") }
+                addresses.append(address)
+            case .failure(let issue): fail("\(path)[\(i)]", issue.message)
+            }
+        }
+        target = addresses
+    }
+
+    mutating func stringArray(
+        _ o: inout KeyTracker, _ path: String, into target: inout [String], check: (String) -> String? = { _ in nil }
+    ) {
         guard let value = o.take(Self.lastComponent(path)) else { return }
         guard case .array(let elements) = value else {
             return fail(path, "expected an array of strings, got \(value.typeName)")
@@ -140,6 +157,7 @@ struct ConfigReader {
                 fail("\(path)[\(i)]", "expected a string, got \(element.typeName)")
                 continue
             }
+            if let problem = check(s) { fail("\(path)[\(i)]", problem) }
             strings.append(s)
         }
         target = strings

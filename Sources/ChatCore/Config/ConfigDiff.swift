@@ -10,7 +10,7 @@ extension Config {
 
     /// Keys whose new value only takes effect after a restart: they shape sockets and threads
     /// that exist from start-up.
-    public static let restartKeys: Set<String> = ["listen", "eventLoops", "admin.socket", "stateDirectory"]
+    public static let restartKeys: Set<String> = ["listen", "eventLoops", "admin.socket", "stateDirectory", "web.enabled", "web.listen"]
 
     /// Every key with its value, flattened to `path = value` (for diffs and logs).
     public var flattened: [String: String] {
@@ -20,7 +20,9 @@ extension Config {
             "listen": list(listen.map(\.description)), "eventLoops": String(eventLoops),
             "shutdownTimeoutSeconds": String(shutdownTimeoutSeconds), "logging.level": logging.level,
             "logging.logMessages": String(logging.logMessages), "admin.socket": admin.socket, "admin.group": admin.group,
-            "stateDirectory": stateDirectory, "limits.maxLineBytes": String(limits.maxLineBytes),
+            "stateDirectory": stateDirectory, "web.enabled": String(web.enabled), "web.listen": list(web.listen.map(\.description)),
+            "web.allowedOrigins": list(web.allowedOrigins), "web.pingIntervalSeconds": String(web.pingIntervalSeconds),
+            "web.pingTimeoutSeconds": String(web.pingTimeoutSeconds), "limits.maxLineBytes": String(limits.maxLineBytes),
             "limits.maxNickLength": String(limits.maxNickLength), "limits.maxRoomNameLength": String(limits.maxRoomNameLength),
             "limits.maxRoomsPerClient": String(limits.maxRoomsPerClient), "limits.sendQueueBytes": String(limits.sendQueueBytes),
             "limits.maxOverlongLines": String(limits.maxOverlongLines), "limits.floodRate": String(limits.floodRate),

@@ -45,8 +45,13 @@ public struct Session: Sendable {
     /// The limits in force (replaced on reload).
     public var limits: Limits
 
-    public init(limits: Limits) {
+    /// `jsonOnly` starts the session in JSON mode with no format detection (WebSocket clients).
+    public init(limits: Limits, jsonOnly: Bool = false) {
         self.limits = limits
+        if jsonOnly {
+            format = .json
+            hasSpoken = true
+        }
     }
 
     /// The server granted the nickname.

@@ -105,7 +105,7 @@ final class DaemonControl: Sendable {
         guard let found else {
             return .failure(AdminFailure(.noSuchNick, "There is nobody called \(Sanitizer.cleanArgument(nick)) connected."))
         }
-        hub.shards[found.shard].post(.close(found.id, CloseRequest(reason: reason, notify: true)))
+        hub.shards[found.shard].post(.close(found.id, CloseRequest(reason: reason, notify: true, kind: .policy)))
         logger.notice("kicked", metadata: ["nick": "\(found.nick)", "reason": "\(reason)"])
         return .success(found.nick)
     }
@@ -126,7 +126,7 @@ final class DaemonControl: Sendable {
         case .nick(_, let display):
             if case .success(let nick) = kick(display, because: goodbye) { result.append("disconnected", .string(nick)) }
         case .address(let pattern):
-            for shard in hub.shards { shard.post(.closeMatching(pattern, CloseRequest(reason: goodbye, notify: true))) }
+            for shard in hub.shards { shard.post(.closeMatching(pattern, CloseRequest(reason: goodbye, notify: true, kind: .policy))) }
         }
         return persist(list).map { .object(result) }
     }

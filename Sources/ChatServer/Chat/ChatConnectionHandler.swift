@@ -3,12 +3,38 @@ import Glibc
 import Logging
 import NIOCore
 
-/// Asks a connection to say goodbye and close (server shutdown), delivered as a user event on
-/// the connection's own loop.
+/// Asks a connection to say goodbye and close (server shutdown, a kick), delivered as a user
+/// event on the connection's own loop.
 struct CloseRequest: Sendable {
     var reason: String
     /// Tell the rooms the client was in (false on shutdown: everyone is leaving).
     var notify: Bool
+    var kind: ClosingConnection.Kind
+}
+
+/// Why a connection is being closed, told down the pipeline (an outbound user event) before the
+/// goodbye and the close, so a transport with close codes (WebSocket) can give the right one.
+struct ClosingConnection: Sendable {
+    enum Kind: Sendable {
+        /// The client asked to leave.
+        case quit
+        /// The server is shutting down, or the client stopped answering pings.
+        case goingAway
+        /// A rule was broken: flood, overlong lines, no nick in time, kicked, banned.
+        case policy
+        /// Refused at connect for now (server full, too many connections, draining).
+        case tryAgainLater
+    }
+
+    var reason: String
+    var kind: Kind
+}
+
+/// How a chat connection reaches chatd: a TCP line connection (text or JSON, sniffed from the
+/// first line), or a WebSocket whose messages are JSON lines.
+enum ChatTransport: Sendable {
+    case tcp
+    case webSocket
 }
 
 /// One chat connection over TCP: frames lines (telnet-aware), lets the connection's `Session`
@@ -48,14 +74,17 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// Refused at connect or not a text protocol: counted and logged (throttled) already, so its
     /// close is logged at debug only (a connection flood must not flood the log).
     private var refused = false
+    private let transport: ChatTransport
+    private var started = false
 
-    init(hub: Hub, shard: Shard, channel: any Channel, logger: Logger) {
+    init(hub: Hub, shard: Shard, channel: any Channel, logger: Logger, transport: ChatTransport = .tcp) {
         self.hub = hub
         self.shard = shard
+        self.transport = transport
         (settings, settingsGeneration) = hub.settings
         self.member = LocalMember(id: hub.makeSessionID(), channel: channel, sendQueueLimit: settings.limits.sendQueueBytes)
         self.framer = LineFramer(maxLineBytes: settings.limits.maxLineBytes)
-        self.session = Session(limits: settings.limits)
+        self.session = Session(limits: settings.limits, jsonOnly: transport == .webSocket)
         self.bucket = TokenBucket(rate: settings.limits.floodRate, burst: Double(settings.limits.floodBurst), now: Hub.monotonicNow)
         address = channel.remoteAddress.map(ChatService.describe) ?? "unknown"
         var logger = logger
@@ -65,25 +94,44 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        start(context)
+        context.fireChannelActive()
+    }
+
+    /// A WebSocket's handler is added after the upgrade, to a channel already active.
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context) }
+    }
+
+    private func start(_ context: ChannelHandlerContext) {
+        guard !started else { return }
+        started = true
         shard.attach(member)
+        if transport == .webSocket {
+            // JSON from the start: the hello goes out at once, with nothing to wait for.
+            member.format = .json
+            greeted = true
+        }
         let ip = context.channel.remoteAddress?.ipBytes
         if let refusal = hub.admit(address: ip) {
-            refuse(refusal.reason, saying: "*** \(refusal.message)\r\n")
-            context.fireChannelActive()
+            refuse(refusal.reason, saying: refusal.message, context)
             return
         }
         admitted = ip
         shard.counters.accepted += 1
-        logger.debug("connection accepted")
-        greetTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.greetingDelay) {
-            self.greetInText()
+        logger.debug("connection accepted", metadata: ["transport": "\(transport)"])
+        if transport == .webSocket {
+            send(hub.event(settings.greeting))
+        } else {
+            greetTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.greetingDelay) {
+                self.greetInText()
+            }
         }
         let seconds = settings.limits.nickTimeoutSeconds
         nickTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(seconds))) {
             guard self.nick == nil else { return }
-            self.sayGoodbyeAndClose("No nickname chosen within \(seconds) \(seconds == 1 ? "second" : "seconds")", context)
+            self.sayGoodbyeAndClose("No nickname chosen within \(seconds) \(seconds == 1 ? "second" : "seconds")", .policy, context)
         }
-        context.fireChannelActive()
     }
 
     /// Sends the text greeting and nick prompt, once.
@@ -95,8 +143,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         send(hub.event(.nickRequired))
     }
 
-    /// Refuses this connection: counts and logs it (throttled), sends `goodbye`, closes.
-    private func refuse(_ reason: String, saying goodbye: String) {
+    /// Refuses this connection: counts and logs it (throttled), says why, closes.
+    private func refuse(_ reason: String, saying message: String, _ context: ChannelHandlerContext) {
         shard.counters.refused[reason, default: 0] += 1
         if let suppressed = hub.refusalLog.shouldLog(reason) {
             logger.info(
@@ -104,7 +152,10 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         }
         closeReason = "Refused: \(reason)"
         refused = true
-        shard.post(.goodbye(member.id, ByteBuffer(string: goodbye)))
+        let kind: ClosingConnection.Kind = reason == "banned" ? .policy : .tryAgainLater
+        context.triggerUserOutboundEvent(ClosingConnection(reason: message, kind: kind), promise: nil)
+        let goodbye = member.format == .json ? encode(hub.event(.bye(reason: message))) : ByteBuffer(string: "*** \(message)\r\n")
+        shard.post(.goodbye(member.id, goodbye))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -123,7 +174,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 overlongLines += 1
                 if overlongLines >= settings.limits.maxOverlongLines {
                     logger.info("disconnected for overlong lines", metadata: ["count": "\(overlongLines)"])
-                    sayGoodbyeAndClose("Excess line length", context)
+                    sayGoodbyeAndClose("Excess line length", .policy, context)
                 } else {
                     handle(session.overlongLine(), format: session.format, context)
                 }
@@ -154,7 +205,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         guard held.count < settings.limits.floodQueueLines else {
             logger.info("disconnected for flooding", metadata: ["held": "\(held.count)"])
             held.removeAll()
-            sayGoodbyeAndClose("Excess flood", context)
+            sayGoodbyeAndClose("Excess flood", .policy, context)
             return
         }
         held.append(line)
@@ -237,7 +288,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let request = event as? CloseRequest {
             notifyOnClose = request.notify
-            sayGoodbyeAndClose(request.reason, context)
+            sayGoodbyeAndClose(request.reason, request.kind, context)
         } else if event is SlowConsumer {
             cutOffSlowConsumer(context)
         } else {
@@ -267,7 +318,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         case .reply(let kind, let re):
             send(hub.event(kind, re: re))
         case .register(let rawNick, let re):
-            let kind = format == .json ? "json" : "line"
+            let kind = transport == .webSocket ? "websocket" : format == .json ? "json" : "line"
             switch hub.register(member.id, nick: rawNick, shard: shard.index, address: address, kind: kind, re: re) {
             case .success(let granted):
                 session.registered()
@@ -282,10 +333,13 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         case .perform(let command, let re):
             perform(command, re: re)
         case .quit(let reason):
-            sayGoodbyeAndClose(reason, context)
+            sayGoodbyeAndClose(reason, .quit, context)
         case .httpRequest:
             greetTimer?.cancel()
-            refuse("http", saying: Self.httpResponse)
+            refused = true
+            closeReason = "Refused: http"
+            shard.counters.refused["http", default: 0] += 1
+            shard.post(.goodbye(member.id, ByteBuffer(string: Self.httpResponse(webPort: hub.webPort))))
         }
     }
 
@@ -325,12 +379,14 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// What a browser (or any HTTP client) pointed at the chat port gets.
-    static let httpResponse: String = {
-        let body = "This is a chatd chat port: it speaks a line protocol, not HTTP.\r\nConnect with telnet or nc (telnet HOST PORT).\r\n"
+    /// What a browser (or any HTTP client) pointed at the chat port gets: where to go instead.
+    static func httpResponse(webPort: Int?) -> String {
+        var body = "This is a chatd chat port: it speaks a line protocol, not HTTP.\r\n"
+        body += "Connect with the chat client, telnet or nc (telnet HOST PORT).\r\n"
+        if let webPort { body += "For the web client, open port \(webPort) in your browser: http://HOST:\(webPort)/\r\n" }
         return "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n"
             + "Connection: close\r\n\r\n" + body
-    }()
+    }
 
     /// A reload changed the settings: take the ones that apply to a live connection.
     private func applyReloadedSettings(_ context: ChannelHandlerContext) {
@@ -346,9 +402,10 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     /// Sends the goodbye after everything already queued for this client, then closes once it
     /// is flushed, so the reason arrives.
-    private func sayGoodbyeAndClose(_ reason: String, _ context: ChannelHandlerContext) {
+    private func sayGoodbyeAndClose(_ reason: String, _ kind: ClosingConnection.Kind, _ context: ChannelHandlerContext) {
         guard closeReason == nil else { return }
         closeReason = reason
+        context.triggerUserOutboundEvent(ClosingConnection(reason: reason, kind: kind), promise: nil)
         shard.post(.goodbye(member.id, encode(hub.event(.bye(reason: reason)))))
     }
 
@@ -374,11 +431,13 @@ struct ConnectionSettings: Sendable {
     var greeting: Event.Kind
     var logMessages: Bool
     var limits: Limits
+    var web: Config.Web
 
     init(_ config: Config) {
         greeting = .hello(
             server: config.server.name, version: ChatServerInfo.version, motd: config.server.motd, limits: ClientLimits(config.limits))
         logMessages = config.logging.logMessages
         limits = config.limits
+        web = config.web
     }
 }

@@ -15,12 +15,15 @@ final class ChatService: Service {
     /// Listening sockets passed by systemd (socket activation); when there are any, they are
     /// used instead of binding `config.listen`.
     private let inherited: [Int32]
+    /// Web sockets passed by systemd (FileDescriptorName=web), used instead of `web.listen`.
+    private let inheritedWeb: [Int32]
 
     init(
-        config: Config, group: MultiThreadedEventLoopGroup, logger: Logger, inherited: [Int32] = [],
+        config: Config, group: MultiThreadedEventLoopGroup, logger: Logger, inherited: [Int32] = [], inheritedWeb: [Int32] = [],
         onListening: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }
     ) {
         self.inherited = inherited
+        self.inheritedWeb = inheritedWeb
         self.config = config
         self.group = group
         self.logger = logger
@@ -58,6 +61,18 @@ final class ChatService: Service {
         for address in addresses {
             logger.notice("listening for chat clients on \(Self.describe(address))")
         }
+        let webListeners: [any Channel]
+        do {
+            webListeners = try await bindWeb()
+        } catch {
+            for listener in listeners { try? await listener.close() }
+            throw error
+        }
+        for address in webListeners.compactMap(\.localAddress) {
+            logger.notice("serving the web client on http://\(Self.describe(address))/")
+        }
+        hub.webPort = webListeners.first?.localAddress?.port
+        listeners += webListeners
         onListening(addresses)
 
         // Serve until graceful shutdown (SIGTERM, SIGINT) or cancellation, forgetting idle
@@ -73,6 +88,35 @@ final class ChatService: Service {
         for listener in listeners { try? await listener.close() }
         await closeAllClients(reason: "Server shutting down")
         logger.notice("all clients closed")
+    }
+
+    /// The web client's listeners: systemd's `web` sockets, or `web.listen` when it is enabled.
+    private func bindWeb() async throws -> [any Channel] {
+        let bootstrap = WebListener.bootstrap(group: group, hub: hub, logger: logger)
+        var bound: [any Channel] = []
+        do {
+            if !inheritedWeb.isEmpty {
+                for descriptor in inheritedWeb {
+                    do {
+                        bound.append(try await bootstrap.withBoundSocket(descriptor).get())
+                    } catch {
+                        throw StartupError("cannot use the web socket systemd passed (fd \(descriptor)): \(error)")
+                    }
+                }
+            } else if config.web.enabled {
+                for address in config.web.listen {
+                    do {
+                        bound.append(try await bootstrap.bind(host: address.host, port: address.port).get())
+                    } catch {
+                        throw StartupError("cannot serve the web client on \(address): \(error)")
+                    }
+                }
+            }
+        } catch {
+            for listener in bound { try? await listener.close() }
+            throw error
+        }
+        return bound
     }
 
     private func bootstrap() -> ServerBootstrap {
@@ -102,7 +146,7 @@ final class ChatService: Service {
     /// Sends every client its goodbye and waits for the connections to close, up to
     /// `shutdownTimeoutSeconds`; whatever is still open then is cut off.
     private func closeAllClients(reason: String) async {
-        let request = CloseRequest(reason: reason, notify: false)
+        let request = CloseRequest(reason: reason, notify: false, kind: .goingAway)
         let closed = hub.shards.map { $0.closeAll(request) }
         let allClosed = EventLoopFuture.andAllComplete(closed, on: group.next())
         let timeout = config.shutdownTimeoutSeconds

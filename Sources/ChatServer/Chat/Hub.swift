@@ -22,6 +22,7 @@ final class Hub: Sendable {
     private let settingsGeneration = Atomic<Int>(0)
     /// While draining, the message new connections are refused with.
     private let drainMessage = Mutex<String?>(nil)
+    private let webPortValue = Mutex<Int?>(nil)
     /// Connection limits, total and per address, and the per-address connect rate.
     private let admissionControl: Mutex<Admission>
     /// Refusals logged recently, by reason, so a connection flood does not flood the log.
@@ -91,6 +92,12 @@ final class Hub: Sendable {
     static var monotonicNow: Int64 { Int64(NIODeadline.now().uptimeNanoseconds) }
 
     var draining: String? { drainMessage.withLock { $0 } }
+
+    /// The web client's port once it listens, named to a browser that reaches the chat port.
+    var webPort: Int? {
+        get { webPortValue.withLock { $0 } }
+        set { webPortValue.withLock { $0 = newValue } }
+    }
 
     func setDraining(_ message: String?) { drainMessage.withLock { $0 = message } }
 

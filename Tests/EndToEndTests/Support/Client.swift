@@ -95,6 +95,23 @@ final class Client: @unchecked Sendable {  // used by one thread at a time: a te
         }
     }
 
+    /// Exactly `count` bytes, or nil if the stream ends first.
+    func readBytes(_ count: Int, timeout: Double = 10) throws -> [UInt8]? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while buffer.count < count {
+            if eof { return nil }
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else { throw TestFailure("timed out waiting for \(count) bytes; have \(buffer.count)") }
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&pfd, 1, Int32(remaining * 1000) + 1) <= 0 { continue }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = recv(fd, &chunk, chunk.count, 0)
+            if n <= 0 { eof = true } else { buffer.append(contentsOf: chunk[..<n]) }
+        }
+        defer { buffer.removeFirst(count) }
+        return Array(buffer[..<count])
+    }
+
     /// The next line as text.
     func readLine(timeout: Double = 10) throws -> String? {
         try readRawLine(timeout: timeout).map { String(decoding: $0, as: UTF8.self) }

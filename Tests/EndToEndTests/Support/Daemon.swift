@@ -48,11 +48,13 @@ final class Daemon: Sendable {
         stateDirectory = dir + "/state"
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
 
+        // The web client on a free port too, unless the test decides.
+        let web = extraArguments.contains { $0 == "--web-listen" || $0 == "--no-web" } || config.contains("\"web\"")
         let arguments =
             [
                 "--config", configPath, "--listen", "127.0.0.1:0", "--log-level", "debug", "--admin-socket", adminSocket,
                 "--state-directory", stateDirectory,
-            ] + extraArguments
+            ] + (web ? [] : ["--web-listen", "127.0.0.1:0"]) + extraArguments
         let log = self.log
         let process = try ChildProcess(
             launcher + [Self.binary] + arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
@@ -110,6 +112,14 @@ final class Daemon: Sendable {
     }
 
     func connect(from source: String? = nil) throws -> Client { try Client(port: port, source: source) }
+
+    /// The web client's port (the first web listener), once chatd logged it.
+    func webPort() throws -> Int {
+        let line = try Self.waitFor(log: log, process: process, timeout: 20) { text in
+            text.range(of: #"serving the web client on http://[^ ]*:(\d+)/"#, options: .regularExpression).map { String(text[$0]) }
+        }
+        return Int(line.dropLast().split(separator: ":").last!)!
+    }
 
     /// Sends `signal` and waits for the process to exit; returns its exit status.
     func stop(signal: Int32 = SIGTERM, timeout: Double = 15) throws -> Int32 {

@@ -1,0 +1,82 @@
+/// A web origin, `scheme://host[:port]`, as browsers send it in the `Origin` header; the
+/// WebSocket's allow-list is made of these.
+public struct WebOrigin: Hashable, Sendable, CustomStringConvertible {
+    public var scheme: String
+    public var host: String
+    public var port: Int
+
+    /// Parses an origin, lower-casing scheme and host and filling in the scheme's default port.
+    /// Nil for anything else (a path, a query, user info, an unknown scheme, `null`).
+    public init?(_ text: String) {
+        let lowered = text.lowercased()
+        guard let colon = lowered.firstIndex(of: ":"), lowered[colon...].hasPrefix("://") else { return nil }
+        scheme = String(lowered[..<colon])
+        let defaultPort: Int
+        switch scheme {
+        case "http": defaultPort = 80
+        case "https": defaultPort = 443
+        default: return nil
+        }
+        var rest = lowered[lowered.index(colon, offsetBy: 3)...]
+        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard !rest.isEmpty, !rest.contains(where: { "/?#@ ".contains($0) }) else { return nil }
+        guard let authority = HostAndPort(String(rest), defaultPort: defaultPort) else { return nil }
+        host = authority.host
+        port = authority.port
+    }
+
+    public var description: String { "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+}
+
+/// `host[:port]` as in a `Host` header or an origin's authority, IPv6 in brackets.
+public struct HostAndPort: Hashable, Sendable {
+    public var host: String
+    public var port: Int
+
+    public init?(_ text: String, defaultPort: Int) {
+        let text = text.lowercased()
+        var hostPart: Substring
+        var portPart: Substring?
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            let after = text[text.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { return nil }
+                portPart = after.dropFirst()
+            }
+        } else if let colon = text.lastIndex(of: ":") {
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+            if hostPart.contains(":") { return nil }
+        } else {
+            hostPart = Substring(text)
+        }
+        guard !hostPart.isEmpty else { return nil }
+        host = String(hostPart)
+        if let portPart {
+            guard let port = Int(portPart), (1...65535).contains(port) else { return nil }
+            self.port = port
+        } else {
+            port = defaultPort
+        }
+    }
+}
+
+extension WebOrigin {
+    /// Whether a WebSocket handshake with this `Origin` header may proceed, against the `Host`
+    /// it was sent to and the configured allow-list. No Origin: not a browser (browsers always
+    /// send one), so cross-site requests are not possible and it may. The page's own origin
+    /// (its host and port are the Host the request went to) always may; other origins only if
+    /// listed. An opaque origin (`null`, from a sandboxed frame or a file) never may.
+    public static func allows(origin: String?, host: String?, allowed: [String]) -> Bool {
+        guard let origin else { return true }
+        guard let parsed = WebOrigin(origin) else { return false }
+        if let host, let target = HostAndPort(host, defaultPort: parsed.scheme == "https" ? 443 : 80),
+            target.host == parsed.host, target.port == parsed.port
+        {
+            return true
+        }
+        return allowed.contains { WebOrigin($0) == parsed }
+    }
+}

@@ -1,0 +1,538 @@
+// chatd's web client: the JSON event protocol (docs/PROTOCOL.md) over a WebSocket at /ws.
+// Everything from the server is shown with textContent, never parsed as HTML.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    login: $("login"), loginForm: $("login-form"), nickInput: $("nick-input"), loginError: $("login-error"),
+    loginButton: $("login-button"), loginStatus: $("login-status"), serverName: $("server-name"), motd: $("motd"),
+    chat: $("chat"), roomList: $("room-list"), joinForm: $("join-form"), joinInput: $("join-input"), myNick: $("my-nick"),
+    roomTitle: $("room-title"), status: $("connection-status"), messages: $("messages"),
+    sendForm: $("send-form"), messageInput: $("message-input"), membersTitle: $("members-title"), memberList: $("member-list"),
+  };
+
+  // The session, kept across reconnections.
+  const state = {
+    socket: null,
+    nick: null,            // registered nick
+    wantedNick: localStorage.getItem("chatd.nick") || "",
+    rooms: new Map(),      // key (lower-cased) -> {name, members: [], lines: [], unread: 0, mentioned: false}
+    current: null,         // key of the current room
+    rejoin: [],            // rooms to join again after a reconnection (current last)
+    nextId: 1,
+    outstanding: new Set(),
+    queue: [],
+    window: 8,
+    maxLineBytes: 2048,
+    retry: 0,
+    retryTimer: null,
+    leaving: false,
+    shown: new Set(),      // ids of the user's own /who requests, whose answers are shown
+  };
+  const MAX_LINES = 1000;   // per room, older lines are dropped
+  const HISTORY = [];
+  let historyIndex = -1;
+
+  // ---- connection -------------------------------------------------------------------------
+
+  function connect() {
+    clearTimeout(state.retryTimer);
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(`${scheme}//${location.host}/ws`);
+    state.socket = socket;
+    state.outstanding.clear();
+    state.queue = [];
+    setStatus("Connecting…", false);
+    state.helloSent = false;
+    socket.addEventListener("open", () => {
+      setStatus("", true);
+      state.helloSent = true;
+      if (state.wantedNick) request({ type: "hello", nick: state.wantedNick });
+      else request({ type: "hello" });
+    });
+    socket.addEventListener("message", (message) => {
+      if (state.socket !== socket) return;
+      let event;
+      try { event = JSON.parse(message.data); } catch { return; }
+      if (event && typeof event.type === "string") handle(event);
+    });
+    socket.addEventListener("close", (close) => {
+      if (state.socket !== socket) return;
+      state.socket = null;
+      const wasRegistered = state.nick !== null;
+      if (wasRegistered) {
+        const keys = [...state.rooms.keys()].filter((key) => key !== state.current);
+        if (state.current) keys.push(state.current);
+        state.rejoin = keys.map((key) => state.rooms.get(key).name);
+      }
+      state.nick = null;
+      if (state.leaving) { setStatus("You left. Reload the page to come back.", false); return; }
+      const reason = close.reason || (close.code === 1006 ? "the connection was lost" : `closed (${close.code})`);
+      if (close.code === 1008 && /banned/i.test(reason)) {
+        info(`Disconnected: ${reason}.`, "error");
+        setStatus("Banned.", false);
+        return;
+      }
+      const delay = Math.min(30, 2 ** state.retry) * (0.8 + Math.random() * 0.4);
+      state.retry += 1;
+      const seconds = Math.round(delay);
+      if (wasRegistered) info(`Disconnected: ${reason}. Reconnecting in ${seconds} s…`, "error");
+      setStatus(`Disconnected: ${reason}. Reconnecting in ${seconds} s…`, false);
+      ui.loginStatus.textContent = ui.chat.hidden ? `Cannot reach the server (${reason}); retrying in ${seconds} s…` : "";
+      state.retryTimer = setTimeout(connect, delay * 1000);
+    });
+  }
+
+  // Sends a request with an id; at most `window` are unanswered at once (the server holds lines
+  // beyond its flood burst, up to floodQueueLines, and answers each), the rest wait here.
+  function request(body) {
+    const id = `w${state.nextId++}`;
+    const text = JSON.stringify({ ...body, id });
+    if (new TextEncoder().encode(text).length + 1 > state.maxLineBytes) {
+      info(`That is too long to send: the server takes at most ${state.maxLineBytes} bytes.`, "error");
+      return false;
+    }
+    state.queue.push({ id, text });
+    pump();
+    return id;
+  }
+
+  function pump() {
+    const socket = state.socket;
+    while (socket && socket.readyState === WebSocket.OPEN && state.queue.length && state.outstanding.size < state.window) {
+      const next = state.queue.shift();
+      state.outstanding.add(next.id);
+      socket.send(next.text);
+    }
+  }
+
+  // ---- events -----------------------------------------------------------------------------
+
+  function handle(event) {
+    if (event.re && state.outstanding.delete(event.re)) pump();
+    switch (event.type) {
+      case "hello":
+        ui.serverName.textContent = event.server || "chatd";
+        document.title = event.server || "chatd";
+        ui.motd.textContent = (event.motd || []).join("\n");
+        if (event.limits) {
+          state.window = Math.max(1, Math.min(8, event.limits.floodQueueLines));
+          state.maxLineBytes = event.limits.maxLineBytes;
+        }
+        if (!state.wantedNick) showLogin();
+        break;
+      case "nick_required":
+        showLogin();   // after a refusal: the error event just before says why
+        break;
+      case "welcome":
+        welcome(event);
+        break;
+      case "error":
+        if (event.code && event.code.startsWith("nick_") && state.nick === null) {
+          if (event.code === "nick_in_use" && state.rejoin.length && !state.wantedNick.endsWith("_")) {
+            state.wantedNick += "_";   // our old connection may still hold the nick
+            request({ type: "nick", nick: state.wantedNick });
+          } else {
+            showLogin(event.message);
+          }
+        } else {
+          line(event, [["error", `Error: ${event.message}`]]);
+        }
+        break;
+      case "message":
+        roomLine(event.room, event, messageParts(event, false));
+        break;
+      case "action":
+        roomLine(event.room, event, messageParts(event, true));
+        break;
+      case "private": {
+        const own = event.re !== undefined;
+        const parts = own
+          ? [["private", `→ *${event.to}* `], ["", event.text]]
+          : [["private", `*${event.from}* `], ["", event.text]];
+        line(event, parts, own ? "" : "private");
+        break;
+      }
+      case "join": {
+        const room = ensureRoom(event.room);
+        if (!room.members.includes(event.nick)) room.members.push(event.nick);
+        if (event.nick === state.nick) select(keyOf(event.room));   // joining makes it current
+        roomLine(event.room, event, [["status", `${event.nick} has joined ${event.room}`]], true);
+        if (keyOf(event.room) === state.current) renderMembers();
+        break;
+      }
+      case "part": {
+        const key = keyOf(event.room);
+        const room = state.rooms.get(key);
+        const why = event.reason ? ` (${event.reason})` : "";
+        if (event.nick === state.nick) {
+          state.rooms.delete(key);
+          if (state.current === key) state.current = null;
+          renderRooms();
+          info(`You left ${event.room}${why}.`, "status");
+        } else if (room) {
+          room.members = room.members.filter((n) => n !== event.nick);
+          roomLine(event.room, event, [["status", `${event.nick} has left ${event.room}${why}`]], true);
+          if (key === state.current) renderMembers();
+        }
+        break;
+      }
+      case "quit":
+        for (const [key, room] of state.rooms) {
+          if (!room.members.includes(event.nick)) continue;
+          room.members = room.members.filter((n) => n !== event.nick);
+          addLine(key, event, [["status", `${event.nick} has quit (${event.reason})`]], true);
+        }
+        renderMembers();
+        break;
+      case "nick":
+        for (const [key, room] of state.rooms) {
+          if (!room.members.includes(event.old)) continue;
+          room.members = room.members.map((n) => (n === event.old ? event.new : n));
+          addLine(key, event, [["status", `${event.old} is now known as ${event.new}`]], true);
+        }
+        if (event.old === state.nick) {
+          state.nick = event.new;
+          state.wantedNick = event.new;
+          localStorage.setItem("chatd.nick", event.new);
+          ui.myNick.textContent = event.new;
+        }
+        renderMembers();
+        break;
+      case "current":
+        ensureRoom(event.room);
+        select(keyOf(event.room));
+        break;
+      case "who": {
+        const room = state.rooms.get(keyOf(event.room));
+        if (room) room.members = event.members.slice();
+        if (keyOf(event.room) === state.current) renderMembers();
+        if (event.re && state.shown.delete(event.re)) {
+          line(event, [["status", `${event.room} (${event.members.length}): ${event.members.join(", ")}`]]);
+        }
+        break;
+      }
+      case "rooms":
+        line(event, [["status", event.rooms.length
+          ? `Rooms: ${event.rooms.map((r) => `${r.name} (${r.members})`).join(", ")}`
+          : "No rooms."]]);
+        break;
+      case "help":
+        for (const text of event.lines) line(event, [["status", text]]);
+        break;
+      case "notice":
+        line(event, [["notice", event.text]]);
+        break;
+      case "announcement":
+        line(event, [["announcement", `Announcement${event.room ? ` to ${event.room}` : ""}: ${event.text}`]]);
+        break;
+      case "pong":
+        line(event, [["status", `pong${event.token ? ` ${event.token}` : ""}`]]);
+        break;
+      default:
+        break;
+    }
+  }
+
+  function welcome(event) {
+    state.nick = event.nick;
+    state.wantedNick = event.nick;
+    state.retry = 0;
+    localStorage.setItem("chatd.nick", event.nick);
+    ui.myNick.textContent = event.nick;
+    ui.login.hidden = true;
+    ui.chat.hidden = false;
+    setStatus("", true);
+    const reconnected = state.rejoin.length > 0;
+    // The server starts us in its default room; a reconnection rejoins the others.
+    const lobby = keyOf(event.room);
+    for (const key of [...state.rooms.keys()]) {
+      if (!state.rejoin.some((name) => keyOf(name) === key) && key !== lobby) state.rooms.delete(key);
+      else state.rooms.get(key).members = [];
+    }
+    ensureRoom(event.room);
+    select(lobby);
+    for (const name of state.rejoin) if (keyOf(name) !== lobby) request({ type: "join", room: name });
+    const last = state.rejoin[state.rejoin.length - 1];
+    if (last && keyOf(last) === lobby && state.rejoin.length > 1) request({ type: "join", room: last });
+    state.rejoin = [];
+    if (reconnected) info("Reconnected.", "notice");
+    ui.messageInput.focus();
+  }
+
+  // ---- rendering --------------------------------------------------------------------------
+
+  const keyOf = (name) => name.toLowerCase();
+
+  function ensureRoom(name) {
+    const key = keyOf(name);
+    if (!state.rooms.has(key)) {
+      state.rooms.set(key, { name, members: [], lines: [], unread: 0, mentioned: false });
+      renderRooms();
+    }
+    return state.rooms.get(key);
+  }
+
+  // Shows a room. `tell` (a click) makes it current on the server too; events that changed the
+  // current room there do not.
+  function select(key, tell) {
+    if (!state.rooms.has(key)) return;
+    if (tell && state.current !== key && state.nick !== null) request({ type: "join", room: state.rooms.get(key).name });
+    state.current = key;
+    const room = state.rooms.get(key);
+    room.unread = 0;
+    room.mentioned = false;
+    ui.roomTitle.textContent = room.name;
+    renderRooms();
+    renderMembers();
+    renderMessages();
+  }
+
+  function messageParts(event, action) {
+    const own = event.from === state.nick;
+    const mentioned = !own && state.nick && event.text.toLowerCase().includes(state.nick.toLowerCase());
+    const nick = ["nick", event.from, nickColor(event.from)];
+    const parts = action ? [["action", "* "], nick, ["action", ` ${event.text}`]] : [["", "<"], nick, ["", "> "], ["", event.text]];
+    parts.classes = [own ? "own" : "", mentioned ? "mention" : "", action ? "action" : ""].filter(Boolean).join(" ");
+    parts.mentioned = mentioned;
+    return parts;
+  }
+
+  function roomLine(roomName, event, parts, quiet) {
+    ensureRoom(roomName);
+    addLine(keyOf(roomName), event, parts, quiet);
+  }
+
+  // A line for the current view (private messages, notices, replies).
+  function line(event, parts, classes) {
+    if (classes) parts.classes = classes;
+    const key = state.current || [...state.rooms.keys()][0];
+    if (key) addLine(key, event, parts, true);
+  }
+
+  function info(text, kind) {
+    line({ ts: new Date().toISOString() }, [[kind, text]]);
+  }
+
+  function addLine(key, event, parts, quiet) {
+    const room = state.rooms.get(key);
+    if (!room) return;
+    const entry = { time: event.ts, parts };
+    room.lines.push(entry);
+    if (room.lines.length > MAX_LINES) room.lines.splice(0, room.lines.length - MAX_LINES);
+    if (key === state.current) {
+      appendLine(entry);
+    } else if (!quiet) {
+      room.unread += 1;
+      room.mentioned = room.mentioned || Boolean(parts.mentioned);
+      renderRooms();
+    }
+  }
+
+  function renderMessages() {
+    ui.messages.replaceChildren();
+    const room = state.rooms.get(state.current);
+    if (room) for (const entry of room.lines) appendLine(entry);
+  }
+
+  function appendLine(entry) {
+    const atBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
+    const li = document.createElement("li");
+    if (entry.parts.classes) li.className = entry.parts.classes;
+    const time = document.createElement("span");
+    time.className = "time";
+    const date = entry.time ? new Date(entry.time) : new Date();
+    time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    time.title = date.toLocaleString();
+    li.append(time);
+    for (const [cls, text, color] of entry.parts) {
+      const span = document.createElement("span");
+      if (cls) span.className = cls;
+      if (color) span.style.color = color;
+      span.textContent = text;   // text, never HTML
+      li.append(span);
+    }
+    ui.messages.append(li);
+    if (atBottom) ui.messages.scrollTop = ui.messages.scrollHeight;
+  }
+
+  function renderRooms() {
+    ui.roomList.replaceChildren();
+    for (const [key, room] of state.rooms) {
+      const li = document.createElement("li");
+      li.dataset.room = room.name;
+      li.classList.toggle("current", key === state.current);
+      li.classList.toggle("unread", room.unread > 0);
+      const name = document.createElement("span");
+      name.className = "room-name";
+      name.textContent = room.name;
+      li.append(name);
+      if (room.unread > 0 && key !== state.current) {
+        const badge = document.createElement("span");
+        badge.className = room.mentioned ? "badge mention" : "badge";
+        badge.textContent = String(room.unread);
+        li.append(badge);
+      }
+      li.addEventListener("click", () => select(key, true));
+      ui.roomList.append(li);
+    }
+  }
+
+  function renderMembers() {
+    ui.memberList.replaceChildren();
+    const room = state.rooms.get(state.current);
+    if (!room) return;
+    const members = [...room.members].sort((a, b) => a.localeCompare(b));
+    ui.membersTitle.textContent = `Members (${members.length})`;
+    for (const nick of members) {
+      const li = document.createElement("li");
+      li.textContent = nick;
+      li.style.color = nickColor(nick);
+      ui.memberList.append(li);
+    }
+  }
+
+  // The same nick gets the same colour everywhere (FNV-1a of the lower-cased nick, as in chat).
+  function nickColor(nick) {
+    let hash = 2166136261;
+    for (const byte of new TextEncoder().encode(nick.toLowerCase())) {
+      hash ^= byte;
+      hash = Math.imul(hash, 16777619) >>> 0;
+    }
+    return `hsl(${hash % 360} 65% 45%)`;
+  }
+
+  function setStatus(text, up) {
+    ui.status.textContent = text;
+    ui.status.classList.toggle("down", !up);
+  }
+
+  // The nickname form; `error`, when given, is the server's reason for refusing the last one.
+  function showLogin(error) {
+    ui.chat.hidden = true;
+    ui.login.hidden = false;
+    if (error !== undefined) ui.loginError.textContent = error;
+    ui.loginButton.disabled = false;
+    if (!ui.nickInput.value) ui.nickInput.value = state.wantedNick;
+    ui.nickInput.focus();
+    ui.nickInput.select();
+  }
+
+  // ---- the user's input -------------------------------------------------------------------
+
+  ui.loginForm.addEventListener("submit", (submit) => {
+    submit.preventDefault();
+    const nick = ui.nickInput.value.trim();
+    if (!nick) return;
+    state.wantedNick = nick;
+    ui.loginError.textContent = "";
+    ui.loginButton.disabled = true;
+    if (!state.socket) { connect(); return; }                       // waiting to retry: now
+    if (state.socket.readyState !== WebSocket.OPEN) return;         // hello will carry the nick
+    request({ type: state.helloSent ? "nick" : "hello", nick });
+  });
+
+  ui.joinForm.addEventListener("submit", (submit) => {
+    submit.preventDefault();
+    const name = ui.joinInput.value.trim();
+    if (!name) return;
+    request({ type: "join", room: name.startsWith("#") ? name : `#${name}` });
+    ui.joinInput.value = "";
+  });
+
+  ui.sendForm.addEventListener("submit", (submit) => {
+    submit.preventDefault();
+    const text = ui.messageInput.value;
+    if (!text.trim()) return;
+    if (!state.socket || state.socket.readyState !== WebSocket.OPEN || state.nick === null) {
+      info("Not connected: the message is kept; send it again once reconnected.", "error");
+      return;
+    }
+    if (send(text)) {
+      HISTORY.push(text);
+      historyIndex = -1;
+      ui.messageInput.value = "";
+    }
+  });
+
+  ui.messageInput.addEventListener("keydown", (key) => {
+    if (key.key === "ArrowUp" && HISTORY.length) {
+      historyIndex = historyIndex < 0 ? HISTORY.length - 1 : Math.max(0, historyIndex - 1);
+      ui.messageInput.value = HISTORY[historyIndex];
+      key.preventDefault();
+    } else if (key.key === "ArrowDown" && historyIndex >= 0) {
+      historyIndex += 1;
+      ui.messageInput.value = historyIndex < HISTORY.length ? HISTORY[historyIndex] : "";
+      if (historyIndex >= HISTORY.length) historyIndex = -1;
+      key.preventDefault();
+    } else if (key.key === "Tab") {
+      const value = ui.messageInput.value;
+      const word = value.split(" ").pop();
+      const room = state.rooms.get(state.current);
+      if (!word || !room) return;
+      const match = room.members.find((n) => n !== state.nick && n.toLowerCase().startsWith(word.toLowerCase()));
+      if (match) {
+        const head = value.slice(0, value.length - word.length);
+        ui.messageInput.value = head + match + (head ? " " : ": ");
+      }
+      key.preventDefault();
+    }
+  });
+
+  // A line typed in the box: /commands, or a message to the current room.
+  function send(text) {
+    const room = state.rooms.get(state.current);
+    if (!text.startsWith("/") || text.startsWith("//")) {
+      if (!room) { info("Join a room first: /join #room", "error"); return false; }
+      return request({ type: "message", room: room.name, text: text.startsWith("//") ? text.slice(1) : text });
+    }
+    const [head, ...rest] = text.slice(1).split(" ");
+    const args = rest.join(" ").trim();
+    const first = args.split(" ")[0];
+    const after = args.slice(first.length).trim();
+    switch (head.toLowerCase()) {
+      case "me":
+        if (!args) return usage("/me <action>");
+        if (!room) { info("Join a room first: /join #room", "error"); return false; }
+        return request({ type: "action", room: room.name, text: args });
+      case "join": case "j":
+        if (!first) return usage("/join <#room>");
+        return request({ type: "join", room: first.startsWith("#") ? first : `#${first}` });
+      case "part": case "leave":
+        if (first.startsWith("#")) return request({ type: "part", room: first, ...(after ? { reason: after } : {}) });
+        return request({ type: "part", ...(room ? { room: room.name } : {}), ...(args ? { reason: args } : {}) });
+      case "msg": case "query": case "m":
+        if (!first || !after) return usage("/msg <nick> <text>");
+        return request({ type: "private", to: first, text: after });
+      case "nick":
+        if (!first) return usage("/nick <new-nick>");
+        return request({ type: "nick", nick: first });
+      case "who": case "names": {
+        const id = request({ type: "who", ...(first ? { room: first } : room ? { room: room.name } : {}) });
+        if (id) state.shown.add(id);
+        return id;
+      }
+      case "rooms": case "list":
+        return request({ type: "rooms" });
+      case "help": case "?":
+        return request({ type: "help", ...(first ? { topic: first } : {}) });
+      case "ping":
+        return request({ type: "ping", ...(first ? { token: first } : {}) });
+      case "quit": case "exit": case "bye":
+        state.leaving = true;
+        return request({ type: "quit", ...(args ? { reason: args } : {}) });
+      default:
+        info(`Unknown command /${head}. Type /help for the list (start a line with // to send one that begins with /).`, "error");
+        return false;
+    }
+  }
+
+  function usage(text) {
+    info(`Usage: ${text}`, "error");
+    return false;
+  }
+
+  ui.nickInput.value = state.wantedNick;
+  connect();
+})();
