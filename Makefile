@@ -25,21 +25,44 @@ DEB        := .build/chatd_$(VERSION)_$(ARCH).deb
 
 FUZZ_SECONDS ?= 300
 VENV       := .build/venv
+BENCH_APT_PACKAGES ?= ngircd inspircd
+NIO_VERSION := 2.101.3
+NIO_CHAT_SERVER := .build/bench/swift-nio/.build/release/NIOChatServer
 SELENIUM   := 4.51.0
 
-.PHONY: all build run test lint format deps browser-deps clean release man install deb check-install fuzz
+.PHONY: all build run test lint format deps browser-deps bench clean release man install deb check-install fuzz
 
 all: build
 
-## deps: install the Debian packages the build and tests need, if any are missing
-deps:
+# Installs the Debian packages named in $(1) that are missing.
+define apt_install
 	@missing=""; \
-	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "make: installing$$missing"; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
+endef
+
+## deps: install the Debian packages the build and tests need, if any are missing
+deps:
+	$(call apt_install,$(APT_PACKAGES))
+
+## bench: chatd and its peers (NIOChatServer, ngircd, InspIRCd) under the same workloads, one table
+## (docs/BENCHMARKS.md). BENCH_SECONDS=20 per run, BENCH_SERVERS="chatd nio ngircd inspircd", BENCH_IDLE=10000.
+bench: deps
+	$(call apt_install,$(BENCH_APT_PACKAGES))
+	@# The Debian packages start their own services on 6667; the benchmark runs its own copies.
+	-@if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now ngircd inspircd >/dev/null 2>&1; fi
+	$(SWIFT) build -c release --product chatd
+	$(SWIFT) build -c release --product chat-bench
+	@if [ ! -x $(NIO_CHAT_SERVER) ]; then \
+		rm -rf .build/bench/swift-nio && \
+		git clone -q --branch $(NIO_VERSION) https://github.com/apple/swift-nio.git .build/bench/swift-nio && \
+		cd .build/bench/swift-nio && $(SWIFT) build -c release --product NIOChatServer; \
+	fi
+	python3 Tests/Bench/bench.py | tee .build/bench/results.md
 
 ## build: debug build of every product
 build: deps

@@ -24,6 +24,10 @@ final class BenchClient: ChannelInboundHandler {
         /// Messages per second per sender; nil: as fast as the window allows.
         var rate: Double?
         var stopAt: UInt64 = .max
+        /// Idle mode: an IRC client is ready once registered, without joining the room (as the
+        /// peers' idle figures in shared/BASELINES.md were taken; joining N clients to one IRC
+        /// channel costs O(N²) in join notices and name lists).
+        var idle = false
     }
 
     let index: Int
@@ -101,7 +105,9 @@ final class BenchClient: ChannelInboundHandler {
             if text.contains("You are now known as \(nick)") { markReady() }
         case .irc:
             if text.hasPrefix("PING ") { write("PONG " + text.dropFirst(5)) }
-            if text.contains(" 001 ") { write("JOIN #bench\r\n") }
+            if text.contains(" 001 ") {
+                if plan.idle { markReady() } else { write("JOIN #bench\r\n") }
+            }
             if text.contains(" 366 ") { markReady() }
         case .line:
             break

@@ -68,7 +68,7 @@ struct ChatBench: AsyncParsableCommand {
         let activeSenders = idle ? 0 : senders
         let run = Run(senders: max(activeSenders, 1), window: window, receivers: clients - 1)
         let hooks = Senders()
-        var plan = BenchClient.Plan(proto: self.protocol, size: size, rate: rate)
+        var plan = BenchClient.Plan(proto: self.protocol, size: size, rate: rate, idle: idle)
         let rssBefore = pid.flatMap(Self.rss)
 
         // Connect and register everyone, a batch at a time.

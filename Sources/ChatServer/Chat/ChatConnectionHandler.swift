@@ -106,6 +106,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private func start(_ context: ChannelHandlerContext) {
         guard !started else { return }
         started = true
+        member.context = context
         shard.attach(member)
         if transport == .webSocket {
             // JSON from the start: the hello goes out at once, with nothing to wait for.

@@ -46,6 +46,7 @@ final class Shard: Sendable {
     func detach(_ id: SessionID) {
         let tables = local.value
         guard let member = tables.members.removeValue(forKey: id) else { return }
+        member.context = nil  // the context holds the handler, which holds the member
         for room in Array(member.roomSlots.keys) { tables.remove(member, from: room) }
     }
 
@@ -117,6 +118,7 @@ final class Shard: Sendable {
             case .goodbye(let id, let buffer):
                 // Close once the goodbye (and everything queued before it) is flushed.
                 guard let member = tables.members[id] else { continue }
+                member.flush()
                 let channel = member.channel
                 tables.counters.bytesOut += buffer.readableBytes
                 channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
@@ -200,14 +202,28 @@ struct Payload: Sendable {
 
 /// A connection as its loop's fan-out sees it. Loop-confined, shared by the connection's
 /// handler and its shard's tables.
+///
+/// What one drain of the mailbox sends a connection is gathered here and handed to the channel
+/// once, as one buffer with one `writeAndFlush`: a single event goes out as the shared buffer
+/// itself (no copy); several are copied into one. That is one trip through the pipeline and one
+/// `writev` per connection per drain, however many events the drain carried.
 final class LocalMember {
     let id: SessionID
     let channel: any Channel
+    /// The connection handler's context: fan-out is written from there, which skips the walk
+    /// from the channel's tail (and, over WebSocket, still passes the frame adapter).
+    var context: ChannelHandlerContext?
     var format = WireFormat.text
     var currentRoom: String?
     /// Position in each room's member array on this loop, for O(1) removal.
     var roomSlots: [String: Int] = [:]
     var needsFlush = false
+    /// This drain's output: the first buffer as it is, then a copy of everything once there is
+    /// more than one.
+    private var first: ByteBuffer?
+    private var gathered: ByteBuffer?
+    /// Reply bytes in this drain's output (they are counted in `replyBytes` once written).
+    private var pendingReplyBytes = 0
     /// The client's own replies written but not yet sent. They apply backpressure (the client's
     /// requests wait) rather than count towards its send queue: a big /who must not get a
     /// reading client disconnected.
@@ -221,21 +237,40 @@ final class LocalMember {
         self.sendQueueLimit = sendQueueLimit
     }
 
-    /// Writes fan-out traffic; a client whose queue of it passes the limit is a slow consumer.
+    /// Queues fan-out traffic for the end of the drain.
     func write(_ buffer: ByteBuffer, _ tables: LocalTables) {
-        enqueue(buffer, promise: nil, tables)
+        enqueue(buffer, tables)
+    }
+
+    /// Queues a reply to this client's own request.
+    func writeReply(_ buffer: ByteBuffer, _ tables: LocalTables) {
+        pendingReplyBytes += buffer.readableBytes
+        enqueue(buffer, tables)
+    }
+
+    /// Hands this drain's output to the channel, in one write and one flush. A client whose
+    /// unsent fan-out traffic then passes its limit is a slow consumer.
+    func flush() {
+        needsFlush = false
+        guard let output = gathered ?? first else { return }
+        first = nil
+        gathered = nil
+        var promise: EventLoopPromise<Void>?
+        if pendingReplyBytes > 0 {
+            let size = pendingReplyBytes
+            pendingReplyBytes = 0
+            replyBytes += size
+            promise = channel.eventLoop.makePromise(of: Void.self)
+            promise!.futureResult.assumeIsolated().whenComplete { _ in self.replyBytes -= size }
+        }
+        if let context {
+            context.writeAndFlush(NIOAny(output), promise: promise)
+        } else {
+            channel.writeAndFlush(output, promise: promise)
+        }
         if !channel.isWritable && isOverSendQueue {
             channel.pipeline.syncOperations.fireUserInboundEventTriggered(SlowConsumer())
         }
-    }
-
-    /// Writes a reply to this client's own request.
-    func writeReply(_ buffer: ByteBuffer, _ tables: LocalTables) {
-        let size = buffer.readableBytes
-        replyBytes += size
-        let promise = channel.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.assumeIsolated().whenComplete { _ in self.replyBytes -= size }
-        enqueue(buffer, promise: promise, tables)
     }
 
     /// Whether the unsent output, not counting the client's own replies, exceeds its limit.
@@ -244,10 +279,20 @@ final class LocalMember {
         return buffered - replyBytes > sendQueueLimit
     }
 
-    private func enqueue(_ buffer: ByteBuffer, promise: EventLoopPromise<Void>?, _ tables: LocalTables) {
+    private func enqueue(_ buffer: ByteBuffer, _ tables: LocalTables) {
         tables.counters.linesOut += 1
         tables.counters.bytesOut += buffer.readableBytes
-        channel.write(buffer, promise: promise)
+        if gathered != nil {
+            gathered!.writeImmutableBuffer(buffer)
+        } else if let previous = first {
+            var combined = channel.allocator.buffer(capacity: previous.readableBytes + buffer.readableBytes * 4)
+            combined.writeImmutableBuffer(previous)
+            combined.writeImmutableBuffer(buffer)
+            gathered = combined
+            first = nil
+        } else {
+            first = buffer
+        }
         if !needsFlush {
             needsFlush = true
             tables.dirty.append(self)
@@ -283,10 +328,7 @@ final class LocalTables {
     }
 
     func flushDirty() {
-        for member in dirty {
-            member.needsFlush = false
-            member.channel.flush()
-        }
+        for member in dirty { member.flush() }
         dirty.removeAll(keepingCapacity: true)
     }
 }
