@@ -92,12 +92,6 @@ final class ClientLoop {
             default: socketReady(entry.revents)
             }
         }
-        if !interactive && !stdinOpen && hasBufferedLine == false && !stdinBuffer.isEmpty {
-            // A last line without a newline.
-            let line = String(decoding: stdinBuffer, as: UTF8.self)
-            stdinBuffer = []
-            if session.hasRoom { apply(session.typed(line)) }
-        }
         if !interactive { feedBufferedLines() }
         timers(now)
     }
@@ -296,6 +290,8 @@ final class ClientLoop {
         if count < 0 && (errno == EINTR || errno == EAGAIN) { return }
         guard count > 0 else {
             stdinOpen = false
+            // A last line without a newline is still a line.
+            if !stdinBuffer.isEmpty && stdinBuffer.last != UInt8(ascii: "\n") { stdinBuffer.append(UInt8(ascii: "\n")) }
             if interactive { leave() }
             return
         }

@@ -71,7 +71,9 @@ struct TerminalClientTests {
         try watcher.expect("*bot* psst")
         try watcher.line("hello bot")
         try bot.waitFor("<watcher> hello bot\n")
+        bot.write("last words, without a newline")
         bot.closeInput()
+        try watcher.expect("<bot> last words, without a newline")
         #expect(try bot.waitForExit() == 0)
         try watcher.expect("*** bot has quit (Quit)")
         let printed = bot.output.text

@@ -144,8 +144,9 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         send(hub.event(.nickRequired))
     }
 
-    /// Refuses this connection: counts and logs it (throttled), says why, closes.
-    private func refuse(_ reason: String, saying message: String, _ context: ChannelHandlerContext) {
+    /// Refuses this connection: counts and logs it (throttled), says why (`goodbye`, when given,
+    /// is sent as it is instead of the usual line or `bye` event), closes.
+    private func refuse(_ reason: String, saying message: String, goodbye: ByteBuffer? = nil, _ context: ChannelHandlerContext) {
         shard.counters.refused[reason, default: 0] += 1
         if let suppressed = hub.refusalLog.shouldLog(reason) {
             logger.info(
@@ -155,8 +156,9 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         refused = true
         let kind: ClosingConnection.Kind = reason == "banned" ? .policy : .tryAgainLater
         context.triggerUserOutboundEvent(ClosingConnection(reason: message, kind: kind), promise: nil)
-        let goodbye = member.format == .json ? encode(hub.event(.bye(reason: message))) : ByteBuffer(string: "*** \(message)\r\n")
-        shard.post(.goodbye(member.id, goodbye))
+        let last =
+            goodbye ?? (member.format == .json ? encode(hub.event(.bye(reason: message))) : ByteBuffer(string: "*** \(message)\r\n"))
+        shard.post(.goodbye(member.id, last))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -337,10 +339,9 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             sayGoodbyeAndClose(reason, .quit, context)
         case .httpRequest:
             greetTimer?.cancel()
-            refused = true
-            closeReason = "Refused: http"
-            shard.counters.refused["http", default: 0] += 1
-            shard.post(.goodbye(member.id, ByteBuffer(string: Self.httpResponse(webPort: hub.webPort))))
+            refuse(
+                "http", saying: "an HTTP request on the chat port", goodbye: ByteBuffer(string: Self.httpResponse(webPort: hub.webPort)),
+                context)
         }
     }
 
