@@ -87,6 +87,35 @@ struct DirectoryTests {
         #expect(d.rooms.isEmpty)
     }
 
+    @Test("above maxAnnouncedRoomSize, joins, parts and quits are told only to the member concerned")
+    func quietBigRooms() throws {
+        var limits = Limits()
+        limits.maxAnnouncedRoomSize = 2
+        var d = Directory(limits: limits, defaultRoom: lobby, shardCount: 2)
+        let d1 = SessionID(4)
+        let lobbyAudience = { (shards: ShardSet) in Audience.room("#lobby", sender: nil, shards: shards) }
+        // Up to two members, the room is told.
+        #expect(events(try d.register(a, nick: "alice", shard: 0, at: t0).get()).map(\.1).contains(lobbyAudience([0])))
+        #expect(events(try d.register(b, nick: "bob", shard: 1, at: t0).get()).map(\.1).contains(lobbyAudience([0, 1])))
+        // The third joins a room of three: only it sees its join, and it learns why.
+        let third = events(try d.register(c, nick: "carol", shard: 0, at: t0).get())
+        #expect(third.contains { $0.0 == .join(room: "#lobby", nick: "carol") && $0.1 == .session(c) })
+        #expect(!third.contains { $0.1 == lobbyAudience([0, 1]) })
+        _ = try d.register(d1, nick: "dave", shard: 1, at: t0).get()
+        // Leaving a room of four: only the leaver is told; quitting one: nobody.
+        let part = events(d.part(d1, room: "#lobby", reason: nil, at: t0))
+        #expect(part.first?.1 == .session(d1))
+        #expect(d.disconnect(c, reason: "Quit", at: t0).isEmpty)
+        // Back at two members the room is told again.
+        #expect(events(d.disconnect(b, reason: "Quit", at: t0)).map(\.1) == [lobbyAudience([0])])
+        // A client in a quiet room and a small one: only the small room's members hear of its quit.
+        _ = try d.register(b, nick: "bob", shard: 1, at: t0).get()
+        _ = try d.register(c, nick: "carol", shard: 0, at: t0).get()
+        _ = d.join(a, room: "#dev", at: t0)
+        _ = d.join(d1, room: "#dev", at: t0)
+        #expect(events(d.disconnect(a, reason: "Quit", at: t0)).map(\.1) == [.sessions([d1])])
+    }
+
     @Test("the room limit per client is enforced")
     func roomLimit() throws {
         var limits = Limits()

@@ -92,6 +92,31 @@ struct ChatTests {
         try bob.expect("*** carol has quit (Quit: gone fishing)")
     }
 
+    @Test("rooms above maxAnnouncedRoomSize are not told of joins and departures; smaller rooms still are")
+    func quietBigRooms() throws {
+        let daemon = try Daemon(config: #"{"limits": {"maxAnnouncedRoomSize": 2}}"#)
+        let alice = try daemon.connect()
+        try alice.register("alice")
+        let bob = try daemon.connect()
+        try bob.register("bob")
+        try alice.expect("*** bob has joined #lobby")
+        let carol = try daemon.connect()
+        try carol.register("carol")
+        try bob.line("/join #dev")
+        try carol.line("/join #dev")
+        try bob.expect("*** carol has joined #dev")
+        try alice.expectNothingElse()  // nor of carol joining the lobby
+        // carol's quit reaches #dev (2 members), not the quiet #lobby (3); after it, the lobby
+        // is small enough to hear of bob's departure again.
+        try carol.line("/quit")
+        try bob.expect("*** carol has quit (Quit)")
+        try alice.expectNothingElse()
+        try bob.line("/part #lobby")
+        try alice.expect("*** bob has left #lobby")
+        try alice.line("/who")
+        try alice.expect("*** #lobby (1 user): alice")
+    }
+
     @Test("unknown commands get an error and are never broadcast; /help lists the commands")
     func unknownCommandsAndHelp() throws {
         let daemon = try Daemon()

@@ -90,6 +90,9 @@ public struct Limits: Equatable, Sendable {
     public var connectBurstPerAddress = 20
     /// Seconds a new connection has to choose a nickname before it is closed.
     public var nickTimeoutSeconds = 60
+    /// Joins, parts and quits are told to the whole room only while it has at most this many
+    /// members; in bigger rooms only the member concerned sees them (`/who` lists the room).
+    public var maxAnnouncedRoomSize = 500
 
     public init() {}
 }

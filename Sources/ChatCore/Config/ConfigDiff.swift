@@ -31,6 +31,7 @@ extension Config {
             "limits.connectsPerAddressPerMinute": String(limits.connectsPerAddressPerMinute),
             "limits.connectBurstPerAddress": String(limits.connectBurstPerAddress),
             "limits.nickTimeoutSeconds": String(limits.nickTimeoutSeconds),
+            "limits.maxAnnouncedRoomSize": String(limits.maxAnnouncedRoomSize),
         ]
     }
 

@@ -221,14 +221,26 @@ public struct Directory: Sendable {
         clients[id] = client
         out.append(.added(id, room: room.name.key, shard: client.shard))
         out.append(.current(id, room: room.name.key, shard: client.shard))
+        let announced = announces(room)
         out.append(
-            .event(event(.join(room: room.name.display, nick: client.nick.display), at: now, re: re), to: roomAudience(room.name.key)))
+            .event(
+                event(.join(room: room.name.display, nick: client.nick.display), at: now, re: re),
+                to: announced ? roomAudience(room.name.key) : .session(id)))
         if room.members.count <= Self.memberListOnJoinLimit {
             out.append(.event(whoEvent(room, at: now, re: re), to: .session(id)))
         } else {
-            let text = "\(room.name.display) has \(room.members.count) users: /who \(room.name.display) lists them."
+            var text = "\(room.name.display) has \(room.members.count) users: /who \(room.name.display) lists them."
+            if !announced { text += " Joins and departures are not announced in a room this size." }
             out.append(.event(event(.notice(text: text), at: now, re: re), to: .session(id)))
         }
+    }
+
+    /// Whether joins, parts and quits in `room` (counting the member coming or going) are told
+    /// to the whole room. Above `limits.maxAnnouncedRoomSize` members they are told only to the
+    /// member concerned: in a room of thousands they would be most of its traffic, and N people
+    /// joining would cost O(N²) notices.
+    func announces(_ room: Room) -> Bool {
+        room.members.count <= limits.maxAnnouncedRoomSize
     }
 
     /// Up to this many members, joining a room shows who is in it; above it, just the count, so
@@ -243,8 +255,11 @@ public struct Directory: Sendable {
         case .success(let r): room = r
         case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
         }
+        let announced = rooms[room.key].map(announces) ?? false
         var out: [Delivery] = [
-            .event(event(.part(room: room.display, nick: client.nick.display, reason: reason), at: now, re: re), to: roomAudience(room.key))
+            .event(
+                event(.part(room: room.display, nick: client.nick.display, reason: reason), at: now, re: re),
+                to: announced ? roomAudience(room.key) : .session(id))
         ]
         leave(id, room, into: &out)
         if let current = clients[id]?.currentRoom {
@@ -384,8 +399,10 @@ public struct Directory: Sendable {
     public mutating func disconnect(_ id: SessionID, reason: String, notify: Bool = true, at now: Timestamp) -> [Delivery] {
         guard let client = clients[id] else { return [] }
         // In one room (the common case) the notice is routed to that room: O(1) here, and one
-        // shared buffer per loop. In several, each co-member is told once.
-        let coMembers = notify && client.rooms.count > 1 ? coMembers(of: id) : []
+        // shared buffer per loop. In several, each co-member is told once. Rooms too big to be
+        // told of departures are left out.
+        let announcedRooms = client.rooms.filter { rooms[$0.key].map(announces) ?? false }
+        let coMembers = notify && client.rooms.count > 1 ? coMembers(of: id, in: announcedRooms) : []
         // No `.removed` deliveries: the session's own loop drops it from every table on close.
         for room in client.rooms { _ = removeMembership(id, room) }
         clients[id] = nil
@@ -393,7 +410,8 @@ public struct Directory: Sendable {
         guard notify else { return [] }
         let audience: Audience
         if client.rooms.count == 1 {
-            guard rooms[client.rooms[0].key] != nil else { return [] }  // it was the last member
+            // Nobody to tell when it was the last member, or when the room is too big.
+            guard rooms[client.rooms[0].key] != nil, !announcedRooms.isEmpty else { return [] }
             audience = roomAudience(client.rooms[0].key)
         } else {
             guard !coMembers.isEmpty else { return [] }
@@ -404,9 +422,13 @@ public struct Directory: Sendable {
 
     /// Everyone else in any room with `id`, each once, in id order.
     public func coMembers(of id: SessionID) -> [SessionID] {
-        guard let client = clients[id] else { return [] }
+        coMembers(of: id, in: clients[id]?.rooms ?? [])
+    }
+
+    /// Everyone else in any of `rooms`, each once, in id order.
+    func coMembers(of id: SessionID, in rooms: [RoomName]) -> [SessionID] {
         var seen: Set<SessionID> = [id]
-        for room in client.rooms { seen.formUnion(rooms[room.key]?.members ?? []) }
+        for room in rooms { seen.formUnion(self.rooms[room.key]?.members ?? []) }
         seen.remove(id)
         return seen.sorted()
     }
