@@ -42,12 +42,13 @@ public struct Session: Sendable {
     public private(set) var format = WireFormat.text
     /// True once the client sent its first line (the format is decided by then).
     public private(set) var hasSpoken = false
-    /// The limits in force (replaced on reload).
-    public var limits: Limits
+    /// The longest line allowed, in bytes (`limits.maxLineBytes`; replaced on reload). The
+    /// session keeps only this of the limits: it lives as long as its connection.
+    public var maxLineBytes: Int
 
     /// `jsonOnly` starts the session in JSON mode with no format detection (WebSocket clients).
     public init(limits: Limits, jsonOnly: Bool = false) {
-        self.limits = limits
+        self.maxLineBytes = limits.maxLineBytes
         if jsonOnly {
             format = .json
             hasSpoken = true
@@ -77,9 +78,9 @@ public struct Session: Sendable {
         }
     }
 
-    /// The reply to a line longer than `limits.maxLineBytes` (its text was discarded).
+    /// The reply to a line longer than `maxLineBytes` (its text was discarded).
     public func overlongLine() -> Action {
-        .reply(.error(code: "line_too_long", message: "Line too long: at most \(limits.maxLineBytes) bytes. It was not sent."), re: nil)
+        .reply(.error(code: "line_too_long", message: "Line too long: at most \(maxLineBytes) bytes. It was not sent."), re: nil)
     }
 
     private func receiveText(_ text: String) -> Action {

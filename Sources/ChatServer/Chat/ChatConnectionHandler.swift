@@ -52,8 +52,11 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private let address: String
     private var framer: LineFramer
     private var session: Session
-    private var nick: Nickname?
-    private var logger: Logger
+    /// The registered nick, as shown.
+    private var nick: String?
+    /// The server's logger, shared: what identifies this connection in a log line (session,
+    /// peer, nick) is added when a line is logged, not kept per connection (see `log`).
+    private let logger: Logger
     /// Why the connection is ending, once it is: the reason the rooms are told.
     private var closeReason: String?
     private var notifyOnClose = true
@@ -87,9 +90,6 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         self.session = Session(limits: settings.limits, jsonOnly: transport == .webSocket)
         self.bucket = TokenBucket(rate: settings.limits.floodRate, burst: Double(settings.limits.floodBurst), now: Hub.monotonicNow)
         address = channel.remoteAddress.map(ChatService.describe) ?? "unknown"
-        var logger = logger
-        logger[metadataKey: "session"] = "\(member.id)"
-        logger[metadataKey: "peer"] = "\(address)"
         self.logger = logger
     }
 
@@ -120,7 +120,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         }
         admitted = ip
         shard.counters.accepted += 1
-        logger.debug("connection accepted", metadata: ["transport": "\(transport)"])
+        log(.debug, "connection accepted", ["transport": "\(transport)"])
         if transport == .webSocket {
             send(hub.event(settings.greeting))
         } else {
@@ -135,11 +135,16 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    private func cancelGreeting() {
+        greetTimer?.cancel()
+        greetTimer = nil
+    }
+
     /// Sends the text greeting and nick prompt, once.
     private func greetInText() {
         guard !greeted, closeReason == nil else { return }
         greeted = true
-        greetTimer?.cancel()
+        cancelGreeting()
         send(hub.event(settings.greeting))
         send(hub.event(.nickRequired))
     }
@@ -149,8 +154,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private func refuse(_ reason: String, saying message: String, goodbye: ByteBuffer? = nil, _ context: ChannelHandlerContext) {
         shard.counters.refused[reason, default: 0] += 1
         if let suppressed = hub.refusalLog.shouldLog(reason) {
-            logger.info(
-                "connection refused", metadata: ["reason": "\(reason)", "alsoRefusedSinceLastLog": "\(suppressed)"])
+            log(.info, "connection refused", ["reason": "\(reason)", "alsoRefusedSinceLastLog": "\(suppressed)"])
         }
         closeReason = "Refused: \(reason)"
         refused = true
@@ -176,7 +180,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             case .overlong:
                 overlongLines += 1
                 if overlongLines >= settings.limits.maxOverlongLines {
-                    logger.info("disconnected for overlong lines", metadata: ["count": "\(overlongLines)"])
+                    log(.info, "disconnected for overlong lines", ["count": "\(overlongLines)"])
                     sayGoodbyeAndClose("Excess line length", .policy, context)
                 } else {
                     handle(session.overlongLine(), format: session.format, context)
@@ -188,8 +192,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 // A TLS client or binary data on a text port: nothing useful can be said. Close.
                 shard.counters.refused["not_text", default: 0] += 1
                 if let suppressed = hub.refusalLog.shouldLog("not_text") {
-                    logger.info(
-                        "closing: not a text protocol", metadata: ["kind": "\(kind.rawValue)", "alsoSinceLastLog": "\(suppressed)"])
+                    log(.info, "closing: not a text protocol", ["kind": "\(kind.rawValue)", "alsoSinceLastLog": "\(suppressed)"])
                 }
                 closeReason = "Not a text protocol (\(kind.rawValue))"
                 refused = true
@@ -206,7 +209,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             return
         }
         guard held.count < settings.limits.floodQueueLines else {
-            logger.info("disconnected for flooding", metadata: ["held": "\(held.count)"])
+            log(.info, "disconnected for flooding", ["held": "\(held.count)"])
             held.removeAll()
             sayGoodbyeAndClose("Excess flood", .policy, context)
             return
@@ -243,7 +246,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         session.closed()
         nickTimer?.cancel()
         releaseTimer?.cancel()
-        greetTimer?.cancel()
+        cancelGreeting()
         held.removeAll()
         if let admitted { hub.release(address: admitted) }
         admitted = nil
@@ -253,7 +256,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             let notify = notifyOnClose
             hub.perform { directory, now in directory.disconnect(id, reason: reason, notify: notify, at: now) }
         }
-        logger.log(level: refused ? .debug : .info, "disconnected", metadata: ["reason": "\(reason)"])
+        log(refused ? .debug : .info, "disconnected", ["reason": "\(reason)"])
         context.fireChannelInactive()
     }
 
@@ -276,7 +279,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private func cutOffSlowConsumer(_ context: ChannelHandlerContext) {
         guard closeReason == nil else { return }
         closeReason = "Send queue exceeded"
-        logger.notice("slow consumer disconnected", metadata: ["sendQueueBytes": "\(settings.limits.sendQueueBytes)"])
+        log(.notice, "slow consumer disconnected", ["sendQueueBytes": "\(settings.limits.sendQueueBytes)"])
         context.close(promise: nil)
     }
 
@@ -284,7 +287,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         if closeReason == nil {
             closeReason = (error as? IOError)?.errnoCode == ECONNRESET ? "Connection reset by peer" : "Connection error"
         }
-        logger.debug("connection error", metadata: ["error": "\(error)"])
+        log(.debug, "connection error", ["error": "\(error)"])
         context.close(promise: nil)
     }
 
@@ -305,7 +308,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         if !greeted && action != .httpRequest {
             if format == .json {
                 greeted = true  // greeted in JSON just below
-                greetTimer?.cancel()
+                cancelGreeting()
             } else {
                 greetInText()
             }
@@ -325,10 +328,10 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             switch hub.register(member.id, nick: rawNick, shard: shard.index, address: address, kind: kind, re: re) {
             case .success(let granted):
                 session.registered()
-                nick = granted
                 nickTimer?.cancel()
-                logger[metadataKey: "nick"] = "\(granted.display)"
-                logger.info("registered")
+                nickTimer = nil  // a timer kept is a promise and a task kept, per connection
+                nick = granted.display
+                log(.info, "registered")
             case .failure(let refusal):
                 send(hub.event(.error(code: refusal.code, message: refusal.description), re: re))
                 send(hub.event(.nickRequired))
@@ -338,7 +341,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         case .quit(let reason):
             sayGoodbyeAndClose(reason, .quit, context)
         case .httpRequest:
-            greetTimer?.cancel()
+            cancelGreeting()
             refuse(
                 "http", saying: "an HTTP request on the chat port", goodbye: ByteBuffer(string: Self.httpResponse(webPort: hub.webPort)),
                 context)
@@ -353,19 +356,19 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             if case .action = command { isAction = true }
             let deliveries = hub.perform(for: id) { $0.say(id, text: text, room: room, action: isAction, at: $1, re: re) }
             if settings.logMessages, case .event(let event, .room)? = deliveries.first {
-                logger.info("message", metadata: ["event": "\(event.kind)"])
+                log(.info, "message", ["event": "\(event.kind)"])
             }
         case .privateMessage(let to, let text):
             let deliveries = hub.perform(for: id) { $0.privateMessage(id, to: to, text: text, at: $1, re: re) }
             if settings.logMessages, case .event(let event, .session)? = deliveries.first {
-                logger.info("private message", metadata: ["event": "\(event.kind)"])
+                log(.info, "private message", ["event": "\(event.kind)"])
             }
         case .nick(let newNick):
             let deliveries = hub.perform(for: id) { $0.changeNick(id, to: newNick, at: $1, re: re) }
             for case .event(let event, _) in deliveries {
                 if case .nickChange(let old, let new) = event.kind {
-                    logger.info("nick changed", metadata: ["old": "\(old)", "new": "\(new)"])
-                    logger[metadataKey: "nick"] = "\(new)"
+                    log(.info, "nick changed", ["old": "\(old)", "new": "\(new)"])
+                    nick = new
                 }
             }
         case .join(let room):
@@ -381,6 +384,16 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Logs with this connection's session id, peer and nick (when it has one) added.
+    private func log(_ level: Logger.Level, _ message: Logger.Message, _ metadata: @autoclosure () -> Logger.Metadata = [:]) {
+        guard logger.logLevel <= level else { return }
+        var all = metadata()
+        all["session"] = "\(member.id)"
+        all["peer"] = "\(address)"
+        if let nick { all["nick"] = "\(nick)" }
+        logger.log(level: level, message, metadata: all)
+    }
+
     /// What a browser (or any HTTP client) pointed at the chat port gets: where to go instead.
     static func httpResponse(webPort: Int?) -> String {
         var body = "This is a chatd chat port: it speaks a line protocol, not HTTP.\r\n"
@@ -394,7 +407,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private func applyReloadedSettings(_ context: ChannelHandlerContext) {
         (settings, settingsGeneration) = hub.settings
         framer.maxLineBytes = settings.limits.maxLineBytes
-        session.limits = settings.limits
+        session.maxLineBytes = settings.limits.maxLineBytes
         bucket.rate = settings.limits.floodRate
         bucket.burst = Double(settings.limits.floodBurst)
         let queue = settings.limits.sendQueueBytes
@@ -428,12 +441,13 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 @available(*, unavailable)
 extension ChatConnectionHandler: Sendable {}
 
-/// What every connection handler needs from the config; reload replaces it.
-struct ConnectionSettings: Sendable {
-    var greeting: Event.Kind
-    var logMessages: Bool
-    var limits: Limits
-    var web: Config.Web
+/// What every connection handler needs from the config; reload replaces it. Shared, not copied:
+/// a connection holds a reference to the one in force.
+final class ConnectionSettings: Sendable {
+    let greeting: Event.Kind
+    let logMessages: Bool
+    let limits: Limits
+    let web: Config.Web
 
     init(_ config: Config) {
         greeting = .hello(

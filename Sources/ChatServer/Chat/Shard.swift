@@ -47,7 +47,7 @@ final class Shard: Sendable {
         let tables = local.value
         guard let member = tables.members.removeValue(forKey: id) else { return }
         member.context = nil  // the context holds the handler, which holds the member
-        for room in Array(member.roomSlots.keys) { tables.remove(member, from: room) }
+        for room in member.roomSlots.rooms { tables.remove(member, from: room) }
     }
 
     /// Every connection on this loop.
@@ -216,7 +216,7 @@ final class LocalMember {
     var format = WireFormat.text
     var currentRoom: String?
     /// Position in each room's member array on this loop, for O(1) removal.
-    var roomSlots: [String: Int] = [:]
+    var roomSlots = RoomSlots()
     var needsFlush = false
     /// This drain's output: the first buffer as it is, then a copy of everything once there is
     /// more than one.
@@ -302,6 +302,32 @@ final class LocalMember {
 
 @available(*, unavailable)
 extension LocalMember: Sendable {}
+
+/// A member's position in each of its rooms' member arrays: a small array, not a dictionary (a
+/// client is in a few rooms, and an empty dictionary costs more than the array for most).
+struct RoomSlots {
+    private var entries: [(room: String, slot: Int)] = []
+
+    subscript(room: String) -> Int? {
+        get { entries.first { $0.room == room }?.slot }
+        set {
+            let index = entries.firstIndex { $0.room == room }
+            switch (index, newValue) {
+            case (let index?, let slot?): entries[index].slot = slot
+            case (let index?, nil): entries.remove(at: index)
+            case (nil, let slot?): entries.append((room, slot))
+            case (nil, nil): break
+            }
+        }
+    }
+
+    mutating func removeValue(forKey room: String) -> Int? {
+        defer { self[room] = nil }
+        return self[room]
+    }
+
+    var rooms: [String] { entries.map(\.room) }
+}
 
 /// A loop's own tables. Only its loop reads or writes them.
 final class LocalTables {
