@@ -16,8 +16,16 @@ public enum ChatDaemon {
     public static func run(
         config: Config, reload: @escaping @Sendable () -> Result<Config, ConfigError>, logLevel: LogLevelControl, logger: Logger
     ) async throws {
-        raiseOpenFileLimit(logger: logger)
-        let threads = min(config.eventLoops == 0 ? System.coreCount : config.eventLoops, ShardSet.capacity)
+        let openFiles = raiseOpenFileLimit(logger: logger)
+        if let openFiles, openFiles < UInt64(config.limits.maxClients) + openFileReserve {
+            logger.warning(
+                "the open-file limit allows fewer clients than limits.maxClients; raise LimitNOFILE= (or ulimit -n) to serve more",
+                metadata: [
+                    "openFileLimit": "\(openFiles)", "maxClients": "\(config.limits.maxClients)",
+                    "clientsPossible": "\(openFiles > openFileReserve ? openFiles - openFileReserve : 0)",
+                ])
+        }
+        let threads = config.eventLoopCount(cores: System.coreCount)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         logger.info("starting", metadata: ["version": "\(ChatServerInfo.version)", "eventLoops": "\(threads)", "pid": "\(getpid())"])
         let environment = ProcessInfo.processInfo.environment
@@ -77,16 +85,26 @@ public enum ChatDaemon {
     }
 
     /// Raises the soft open-file limit to the hard one, as ngIRCd does: each client is a file.
-    static func raiseOpenFileLimit(logger: Logger) {
+    /// Descriptors chatd needs besides its clients': listeners, the admin socket and its
+    /// connections, each loop's epoll and wake-up descriptors, logs and the state files.
+    static let openFileReserve: UInt64 = 64
+
+    /// Raises the soft open-file limit to the hard one (as ngIRCd does); returns the limit then
+    /// in force.
+    @discardableResult
+    static func raiseOpenFileLimit(logger: Logger) -> UInt64? {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
         if limit.rlim_cur < limit.rlim_max {
             let old = limit.rlim_cur
             limit.rlim_cur = limit.rlim_max
             if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
                 logger.debug("raised the open-file limit", metadata: ["from": "\(old)", "to": "\(limit.rlim_max)"])
+            } else {
+                limit.rlim_cur = old
             }
         }
+        return UInt64(limit.rlim_cur)
     }
 }
 

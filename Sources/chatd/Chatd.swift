@@ -58,6 +58,9 @@ struct Chatd: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Directory for state kept across restarts (overrides stateDirectory).", valueName: "path"))
     var stateDirectory: String?
 
+    @Option(name: .long, help: ArgumentHelp("Event-loop threads, 1 to 64 (overrides eventLoops).", valueName: "n"))
+    var eventLoops: Int?
+
     func run() async throws {
         let (loaded, source) = loadConfig()
         let config: Config
@@ -135,6 +138,13 @@ struct Chatd: AsyncParsableCommand {
                 config.stateDirectory = stateDirectory
             } else {
                 problems.append(ConfigIssue(path: "--state-directory", message: "must be an absolute path"))
+            }
+        }
+        if let eventLoops {
+            if (1...ShardSet.capacity).contains(eventLoops) {
+                config.eventLoops = eventLoops
+            } else {
+                problems.append(ConfigIssue(path: "--event-loops", message: "must be from 1 to \(ShardSet.capacity)"))
             }
         }
         return problems.isEmpty ? .success(config) : .failure(ConfigError(problems))

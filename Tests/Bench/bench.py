@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """make bench: chatd and its peers, side by side, under the same workloads (docs/BENCHMARKS.md).
 
-Starts each server in turn on a loopback port (chatd with config/bench.json, SwiftNIO's
+Starts each server in turn on a loopback port (chatd with config/bench.json, and again with one
+event loop per core, "chatd-percore"; SwiftNIO's
 NIOChatServer example, ngircd and InspIRCd with their flood limits raised), runs chat-bench's
 workloads against it (those of shared/BASELINES.md: max rate with a 16-message window at 100
 and 1,000 clients, fixed rate at 10 and 50 msg/s per sender with 1,000 clients, idle memory),
@@ -24,7 +25,7 @@ RELEASE = os.path.join(ROOT, ".build", "release")
 WORK = os.path.join(ROOT, ".build", "bench")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 IDLE = int(os.environ.get("BENCH_IDLE", "10000"))
-SERVERS = os.environ.get("BENCH_SERVERS", "chatd nio ngircd inspircd").split()
+SERVERS = os.environ.get("BENCH_SERVERS", "chatd chatd-percore nio ngircd inspircd").split()
 NIO = os.path.join(WORK, "swift-nio", ".build", "release", "NIOChatServer")
 
 
@@ -59,10 +60,13 @@ def config(template, port, directory):
 
 def start(server, port, directory):
     """Starts `server`; returns (process, protocol, pid whose memory is measured)."""
-    if server == "chatd":
+    if server in ("chatd", "chatd-percore"):
         argv = [os.path.join(RELEASE, "chatd"), "--config", os.path.join(ROOT, "config", "bench.json"),
                 "--listen", f"127.0.0.1:{port}", "--no-web", "--admin-socket", os.path.join(directory, "admin.sock"),
                 "--state-directory", directory, "--log-level", "warning"]
+        if server == "chatd-percore":
+            # One event loop per core, instead of the default's one per core but one.
+            argv += ["--event-loops", str(os.cpu_count() or 1)]
         protocol = "chatd"
     elif server == "nio":
         argv = [NIO, "127.0.0.1", str(port)]
@@ -92,13 +96,24 @@ def stop(process):
             process.wait()
 
 
+def cpu_seconds(pid):
+    """User and system CPU time `pid` has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench(port, protocol, pid, *arguments):
     argv = [os.path.join(RELEASE, "chat-bench"), "--port", str(port), "--protocol", protocol, "--pid", str(pid),
             "--json", *arguments]
+    started, cpu = time.monotonic(), cpu_seconds(pid)
     result = subprocess.run(argv, capture_output=True, text=True, timeout=SECONDS * 3 + 600)
     if result.returncode != 0:
         return {"error": (result.stderr or result.stdout).strip().splitlines()[-1:] or ["failed"]}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    parsed = json.loads(result.stdout.strip().splitlines()[-1])
+    # The server's share of a core over the whole run (connecting and warm-up included).
+    parsed["serverCPUPercent"] = 100 * (cpu_seconds(pid) - cpu) / (time.monotonic() - started)
+    return parsed
 
 
 WORKLOADS = [
@@ -132,8 +147,8 @@ def main():
                 shutil.rmtree(directory, ignore_errors=True)
             rows.append((server, name, result))
             print(f"{server:9} {name:36} {summary(result)}", file=sys.stderr, flush=True)
-    print("| server | workload | deliveries/s | loss % | latency p50 / p99 (ms) | RSS per connection (KiB) |")
-    print("|---|---|---|---|---|---|")
+    print("| server | workload | deliveries/s | loss % | latency p50 / p99 (ms) | RSS per connection (KiB) | server CPU % |")
+    print("|---|---|---|---|---|---|---|")
     for server, name, result in rows:
         print(f"| {server} | {name} | {summary(result, table=True)} |")
 
@@ -141,13 +156,14 @@ def main():
 def summary(result, table=False):
     if "error" in result:
         text = f"failed: {' '.join(result['error'])}"
-        return f"{text} | | | " if table else text
+        return f"{text} | | | | " if table else text
     latency = result.get("latencyMs")
     cells = [
         f"{result['deliveriesPerSecond']:,.0f}" if "deliveriesPerSecond" in result else "",
         f"{result['lossPercent']}" if "lossPercent" in result else "",
         f"{latency['p50']:.1f} / {latency['p99']:.1f}" if latency else "",
         f"{result['rssPerConnectionKiB']}" if "rssPerConnectionKiB" in result else "",
+        f"{result['serverCPUPercent']:.0f}" if "serverCPUPercent" in result else "",
     ]
     return " | ".join(cells) if table else "  ".join(c for c in cells if c)
 

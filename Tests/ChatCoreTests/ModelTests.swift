@@ -166,6 +166,14 @@ struct ConfigTests {
         #expect(try Config.parse("{}").get() == Config())
     }
 
+    @Test("automatic event loops: one per core but one, at least one; a set count is kept, up to 64")
+    func eventLoops() {
+        var config = Config()
+        #expect([1, 2, 4, 8, 200].map { config.eventLoopCount(cores: $0) } == [1, 1, 3, 7, 64])
+        config.eventLoops = 2
+        #expect(config.eventLoopCount(cores: 1) == 2)
+    }
+
     @Test("every problem is reported with its path")
     func problems() {
         let result = Config.parse(#"{"limits":{"maxLineBytes":1,"sendQueueBytes":1.5},"listen":[],"server":{"motd":[1]},"colour":"red"}"#)

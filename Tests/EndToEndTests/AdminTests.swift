@@ -91,7 +91,7 @@ struct AdminTests {
 
     @Test("reload applies a good config, refuses a broken one with its errors, and the old one keeps serving")
     func reload() throws {
-        let daemon = try Daemon(config: #"{"server": {"motd": ["first"]}}"#)
+        let daemon = try Daemon(config: #"{"server": {"motd": ["first"]}, "eventLoops": 3}"#)
         try #"{"server": {"motd": ["second"]}, "limits": {"maxLineBytes": 100}, "eventLoops": 1}"#.write(
             toFile: daemon.configPath, atomically: true, encoding: .utf8)
         let good = try daemon.chatctl(["reload"])

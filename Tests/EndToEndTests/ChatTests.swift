@@ -103,6 +103,7 @@ struct ChatTests {
         let carol = try daemon.connect()
         try carol.register("carol")
         try bob.line("/join #dev")
+        try bob.expect("*** #dev (1 user): bob")
         try carol.line("/join #dev")
         try bob.expect("*** carol has joined #dev")
         try alice.expectNothingElse()  // nor of carol joining the lobby

@@ -37,6 +37,9 @@ struct ConfigTests {
         let (status, output) = try Daemon.runToCompletion(["--config", path, "--check-config"])
         #expect(status == 78)
         #expect(output.contains("line 3, column 3"))
+        let loops = try Daemon.runToCompletion(["--config", try write("{}"), "--event-loops", "0", "--check-config"])
+        #expect(loops.status == 78)
+        #expect(loops.output.contains("--event-loops: must be from 1 to 64"))
         let missing = try Daemon.runToCompletion(["--config", "/nonexistent/chatd.json"])
         #expect(missing.status == 78)
         #expect(missing.output.contains("/nonexistent/chatd.json: no such file"))
@@ -58,10 +61,22 @@ struct ConfigTests {
         #expect(taken.output.contains("cannot listen on 127.0.0.1:\(running.port)"))
     }
 
+    @Test("a maxClients beyond the open-file limit is warned about at start-up")
+    func openFileWarning() throws {
+        // Linux caps open files at fs.nr_open (1,048,576 by default), so 10 million cannot fit.
+        let daemon = try Daemon(config: #"{"limits": {"maxClients": 10000000}}"#)
+        _ = try daemon.waitForLog("the open-file limit allows fewer clients than limits.maxClients")
+        #expect(daemon.output.contains("maxClients=10000000"))
+        let quiet = try Daemon()
+        _ = try quiet.waitForLog("starting")
+        #expect(!quiet.output.contains("open-file limit"))
+    }
+
     @Test("--listen takes IPv6 literals and several addresses")
     func listenOverrides() throws {
-        let daemon = try Daemon(extraArguments: ["--listen", "[::1]:0"])
+        let daemon = try Daemon(extraArguments: ["--listen", "[::1]:0", "--event-loops", "2"])
         _ = try daemon.waitForLog("listening for chat clients on [::1]:")
+        #expect(daemon.output.contains("eventLoops=2"))
         let client = try daemon.connect()
         try client.expect("*** Please choose a nickname:")
     }

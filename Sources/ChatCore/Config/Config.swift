@@ -6,7 +6,7 @@ public struct Config: Equatable, Sendable {
     public var server = Server()
     /// Addresses to accept chat clients on (`HOST:PORT`, IPv6 as `[::1]:PORT`; port 0 picks one).
     public var listen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 7777)]
-    /// Event loop threads; 0 means one per CPU core (at most 64).
+    /// Event loop threads; 0 means automatic (`eventLoopCount(cores:)`).
     public var eventLoops = 0
     /// On SIGTERM/SIGINT, how long clients get to receive the goodbye before they are cut off.
     public var shutdownTimeoutSeconds = 5.0
@@ -18,6 +18,15 @@ public struct Config: Equatable, Sendable {
     public var stateDirectory = ""
 
     public init() {}
+
+    /// The event loops to run on a machine with `cores` CPU cores: `eventLoops`, or when it is 0,
+    /// one per core but one, so that a machine of 2 or more cores keeps a core for the kernel's
+    /// TCP work and its other processes (at most 64). On a saturated 2-core machine a second loop
+    /// only competes with them: it raised chatd's p99 latency at 500k deliveries/s from 30 ms to
+    /// over 130 ms (docs/BENCHMARKS.md).
+    public func eventLoopCount(cores: Int) -> Int {
+        min(eventLoops > 0 ? eventLoops : max(1, cores - 1), ShardSet.capacity)
+    }
 
     public struct Admin: Equatable, Sendable {
         /// The admin socket's path; empty: the default (see `Paths`).

@@ -54,7 +54,10 @@ final class Daemon: Sendable {
             [
                 "--config", configPath, "--listen", "127.0.0.1:0", "--log-level", "debug", "--admin-socket", adminSocket,
                 "--state-directory", stateDirectory,
-            ] + (web ? [] : ["--web-listen", "127.0.0.1:0"]) + extraArguments
+            ] + (web ? [] : ["--web-listen", "127.0.0.1:0"])
+            // Several loops on any machine, so every test crosses loops (fan-out, ordering).
+            + (extraArguments.contains("--event-loops") || config.contains("\"eventLoops\"") ? [] : ["--event-loops", "3"])
+            + extraArguments
         let log = self.log
         let process = try ChildProcess(
             launcher + [Self.binary] + arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
