@@ -114,7 +114,9 @@ public struct LineFramer: Sendable {
                 if line.last == UInt8(ascii: "\r") { line.removeLast() }
                 emit(.line(line))
             }
-            line.removeAll(keepingCapacity: line.capacity <= 1024)
+            // The emitted line owns the storage now; keeping capacity here would only allocate a
+            // second buffer that an idle connection then holds for nothing.
+            line = []
             sniffing = false
             return
         }

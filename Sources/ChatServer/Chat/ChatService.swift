@@ -120,9 +120,9 @@ final class ChatService: Service {
     }
 
     /// A connection keeps its last receive buffer for the next read, for as long as it lives:
-    /// NIO's default starts at 2 KiB, a third of what an idle chat connection costs. Chat lines
-    /// are short, so start at 256 bytes; a client that sends more grows it (up to 64 KiB).
-    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536)
+    /// NIO's default starts at 2 KiB, a third of what an idle chat connection cost. Chat lines
+    /// are short, so start at 128 bytes; a client that sends more grows it (up to 64 KiB).
+    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 128, maximum: 65536)
 
     private func bootstrap() -> ServerBootstrap {
         let hub = self.hub

@@ -303,19 +303,24 @@ final class LocalMember {
 @available(*, unavailable)
 extension LocalMember: Sendable {}
 
-/// A member's position in each of its rooms' member arrays: a small array, not a dictionary (a
-/// client is in a few rooms, and an empty dictionary costs more than the array for most).
+/// A member's position in each of its rooms' member arrays. Most clients are in one room, kept
+/// inline; the others in a small array (a dictionary would cost more than either).
 struct RoomSlots {
-    private var entries: [(room: String, slot: Int)] = []
+    private var first: (room: String, slot: Int)?
+    private var others: [(room: String, slot: Int)] = []
 
     subscript(room: String) -> Int? {
-        get { entries.first { $0.room == room }?.slot }
+        get { first?.room == room ? first?.slot : others.first { $0.room == room }?.slot }
         set {
-            let index = entries.firstIndex { $0.room == room }
+            if first?.room == room {
+                if let newValue { first!.slot = newValue } else { first = others.popLast() }
+                return
+            }
+            let index = others.firstIndex { $0.room == room }
             switch (index, newValue) {
-            case (let index?, let slot?): entries[index].slot = slot
-            case (let index?, nil): entries.remove(at: index)
-            case (nil, let slot?): entries.append((room, slot))
+            case (let index?, let slot?): others[index].slot = slot
+            case (let index?, nil): others.remove(at: index)
+            case (nil, let slot?): if first == nil { first = (room, slot) } else { others.append((room, slot)) }
             case (nil, nil): break
             }
         }
@@ -326,7 +331,7 @@ struct RoomSlots {
         return self[room]
     }
 
-    var rooms: [String] { entries.map(\.room) }
+    var rooms: [String] { (first.map { [$0.room] } ?? []) + others.map(\.room) }
 }
 
 /// A loop's own tables. Only its loop reads or writes them.
