@@ -42,6 +42,8 @@ struct ChatBench: AsyncParsableCommand {
     @Option(help: "The server's pid, to report its memory (VmRSS).") var pid: Int32?
     @Flag(help: "Only connect and hold the clients; report memory per connection.") var idle = false
     @Flag(help: "Print the result as JSON.") var json = false
+    @Option(help: "With --idle: keep the clients connected this many seconds after the report (to inspect the machine).")
+    var hold: Double = 0
 
     func validate() throws {
         guard clients >= 2 else { throw ValidationError("--clients must be at least 2.") }
@@ -51,6 +53,7 @@ struct ChatBench: AsyncParsableCommand {
             throw ValidationError("--window, --duration, --warmup and --sources must be positive (--sources at most 254).")
         }
         if idle && pid == nil { throw ValidationError("--idle measures the server's memory: give --pid.") }
+        guard hold >= 0, hold == 0 || idle else { throw ValidationError("--hold is for --idle runs, and cannot be negative.") }
     }
 
     func run() async throws {
@@ -109,6 +112,7 @@ struct ChatBench: AsyncParsableCommand {
             try await Task.sleep(for: .seconds(2))  // let the server settle after the connection storm
             let rssAfter = pid.flatMap(Self.rss)
             report(idle: true, connectSeconds: connectSeconds, result: ClientResult(), rssBefore: rssBefore, rssAfter: rssAfter, plan: plan)
+            if hold > 0 { try await Task.sleep(for: .milliseconds(Int(hold * 1000))) }
             for channel in channels { try? await channel.close() }
             return
         }

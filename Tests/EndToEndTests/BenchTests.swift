@@ -44,7 +44,11 @@ struct BenchTests {
         }
         #expect((16...24).contains(messages))
         #expect(deliveries == messages * 3)
-        let idle = try bench(daemon, ["--clients", "20", "--idle", "--pid", "\(daemon.pid)"])
+        let idle = try bench(daemon, ["--clients", "20", "--idle", "--pid", "\(daemon.pid)", "--hold", "0.1"])
         #expect(idle["rssPerConnectionKiB"] != nil)
+        let misuse = try Daemon.run(
+            [Daemon.binDirectory.appendingPathComponent("chat-bench").path, "--port", "\(daemon.port)", "--hold", "1"])
+        #expect(misuse.status == 64)
+        #expect(misuse.err.contains("--hold is for --idle runs"))
     }
 }
