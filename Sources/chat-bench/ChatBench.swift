@@ -136,7 +136,11 @@ struct ChatBench: AsyncParsableCommand {
             let window = self.window
             handler.eventLoop.execute { handler.value.start(window: window) }
         }
-        try await Task.sleep(for: .nanoseconds(Int64(stopAt - UInt64.monotonicNow)))
+        // The server's CPU over the measured window only (not connecting, warm-up or the grace).
+        try await Task.sleep(for: .nanoseconds(Int64(measureFrom - min(measureFrom, UInt64.monotonicNow))))
+        let cpuBefore = pid.flatMap(Self.cpuSeconds)
+        try await Task.sleep(for: .nanoseconds(Int64(stopAt - min(stopAt, UInt64.monotonicNow))))
+        let cpuAfter = pid.flatMap(Self.cpuSeconds)
         run.stopped.store(true, ordering: .relaxed)
         // Let what is in flight arrive.
         try await Task.sleep(for: .seconds(2))
@@ -146,14 +150,21 @@ struct ChatBench: AsyncParsableCommand {
             total.merge(try await handler.eventLoop.submit { handler.value.result }.get())
         }
         let rssAfter = pid.flatMap(Self.rss)
-        report(idle: false, connectSeconds: connectSeconds, result: total, rssBefore: rssBefore, rssAfter: rssAfter, plan: plan)
+        let cpu = cpuBefore.flatMap { before in cpuAfter.map { ($0 - before) / duration * 100 } }
+        report(
+            idle: false, connectSeconds: connectSeconds, result: total, rssBefore: rssBefore, rssAfter: rssAfter, plan: plan,
+            serverCPUPercent: cpu)
         for channel in channels { try? await channel.close() }
     }
 
-    private func report(idle: Bool, connectSeconds: Double, result: ClientResult, rssBefore: Int?, rssAfter: Int?, plan: BenchClient.Plan) {
+    private func report(
+        idle: Bool, connectSeconds: Double, result: ClientResult, rssBefore: Int?, rssAfter: Int?, plan: BenchClient.Plan,
+        serverCPUPercent: Double? = nil
+    ) {
         var values: [String: Any] = [
             "protocol": self.protocol.rawValue, "clients": clients, "connectSeconds": (connectSeconds * 1000).rounded() / 1000,
         ]
+        if let serverCPUPercent { values["serverCPUPercent"] = serverCPUPercent.rounded() }
         if let rssBefore, let rssAfter {
             values["serverRSSKiB"] = rssAfter
             values["rssPerConnectionKiB"] = (Double(rssAfter - rssBefore) / Double(clients) * 100).rounded() / 100
@@ -181,6 +192,17 @@ struct ChatBench: AsyncParsableCommand {
         for key in values.keys.sorted() {
             print(key.padding(toLength: 22, withPad: " ", startingAt: 0) + "\(values[key]!)")
         }
+    }
+
+    /// The CPU time (user and system) a process has used, in seconds.
+    static func cpuSeconds(_ pid: Int32) -> Double? {
+        // Fields after the command name, which is in parentheses and may contain spaces.
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// A process's resident memory in KiB.

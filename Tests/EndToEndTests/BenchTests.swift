@@ -19,7 +19,8 @@ struct BenchTests {
     @Test("as fast as the window allows: every delivery arrives, each measured")
     func maxRate() throws {
         let daemon = try Daemon(config: try String(contentsOfFile: Self.benchConfig, encoding: .utf8))
-        let result = try bench(daemon, ["--clients", "6", "--senders", "2", "--duration", "1", "--warmup", "0.2"])
+        let result = try bench(
+            daemon, ["--clients", "6", "--senders", "2", "--duration", "1", "--warmup", "0.2", "--pid", "\(daemon.pid)"])
         #expect(result["lossPercent"] == .integer(0))
         guard case .integer(let messages)? = result["messagesPerSecond"], case .integer(let deliveries)? = result["deliveriesPerSecond"]
         else {
@@ -29,6 +30,7 @@ struct BenchTests {
         #expect(messages > 0)
         #expect(deliveries == messages * 5)  // every message reaches the 5 other clients
         #expect(result["latencyMs"]?["p99"] != nil)
+        #expect(result["serverCPUPercent"] != nil)  // over the measured second
     }
 
     @Test("at a fixed rate, and idle with memory per connection")
