@@ -84,14 +84,12 @@ public enum ChatDaemon {
         logger.notice("stopped")
     }
 
-    /// Raises the soft open-file limit to the hard one, as ngIRCd does: each client is a file.
     /// Descriptors chatd needs besides its clients': listeners, the admin socket and its
     /// connections, each loop's epoll and wake-up descriptors, logs and the state files.
     static let openFileReserve: UInt64 = 64
 
-    /// Raises the soft open-file limit to the hard one (as ngIRCd does); returns the limit then
-    /// in force.
-    @discardableResult
+    /// Raises the soft open-file limit to the hard one, as ngIRCd does: each client is a file.
+    /// Returns the limit then in force.
     static func raiseOpenFileLimit(logger: Logger) -> UInt64? {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }

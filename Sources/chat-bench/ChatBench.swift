@@ -137,9 +137,9 @@ struct ChatBench: AsyncParsableCommand {
             handler.eventLoop.execute { handler.value.start(window: window) }
         }
         // The server's CPU over the measured window only (not connecting, warm-up or the grace).
-        try await Task.sleep(for: .nanoseconds(Int64(measureFrom - min(measureFrom, UInt64.monotonicNow))))
+        try await Self.sleep(until: measureFrom)
         let cpuBefore = pid.flatMap(Self.cpuSeconds)
-        try await Task.sleep(for: .nanoseconds(Int64(stopAt - min(stopAt, UInt64.monotonicNow))))
+        try await Self.sleep(until: stopAt)
         let cpuAfter = pid.flatMap(Self.cpuSeconds)
         run.stopped.store(true, ordering: .relaxed)
         // Let what is in flight arrive.
@@ -192,6 +192,12 @@ struct ChatBench: AsyncParsableCommand {
         for key in values.keys.sorted() {
             print(key.padding(toLength: 22, withPad: " ", startingAt: 0) + "\(values[key]!)")
         }
+    }
+
+    /// Sleeps until the monotonic clock reaches `deadline` (not at all once it has).
+    static func sleep(until deadline: UInt64) async throws {
+        let now = UInt64.monotonicNow
+        if deadline > now { try await Task.sleep(for: .nanoseconds(Int64(deadline - now))) }
     }
 
     /// The CPU time (user and system) a process has used, in seconds.

@@ -162,10 +162,8 @@ struct AdminTests {
     @Test("stats counts what happened")
     func stats() throws {
         let daemon = try Daemon()
-        let alice = try daemon.connect()
-        try alice.register("alice")
-        let bob = try daemon.connect()
-        try bob.register("bob")
+        let alice = try daemon.registered("alice")
+        let bob = try daemon.registered("bob")
         try alice.line("one")
         try bob.expect("<alice> one")
         try alice.line("/msg bob two")

@@ -95,13 +95,10 @@ struct ChatTests {
     @Test("rooms above maxAnnouncedRoomSize are not told of joins and departures; smaller rooms still are")
     func quietBigRooms() throws {
         let daemon = try Daemon(config: #"{"limits": {"maxAnnouncedRoomSize": 2}}"#)
-        let alice = try daemon.connect()
-        try alice.register("alice")
-        let bob = try daemon.connect()
-        try bob.register("bob")
+        let alice = try daemon.registered("alice")
+        let bob = try daemon.registered("bob")
         try alice.expect("*** bob has joined #lobby")
-        let carol = try daemon.connect()
-        try carol.register("carol")
+        let carol = try daemon.registered("carol")
         try bob.line("/join #dev")
         try bob.expect("*** #dev (1 user): bob")
         try carol.line("/join #dev")
@@ -213,13 +210,10 @@ struct ChatTests {
     }
 
     private func threeClients(_ daemon: Daemon) throws -> (Client, Client, Client) {
-        let alice = try daemon.connect()
-        try alice.register("alice")
-        let bob = try daemon.connect()
-        try bob.register("bob")
+        let alice = try daemon.registered("alice")
+        let bob = try daemon.registered("bob")
         try alice.expect("*** bob has joined #lobby")
-        let carol = try daemon.connect()
-        try carol.register("carol")
+        let carol = try daemon.registered("carol")
         try alice.expect("*** carol has joined #lobby")
         try bob.expect("*** carol has joined #lobby")
         return (alice, bob, carol)

@@ -116,6 +116,13 @@ final class Daemon: Sendable {
 
     func connect(from source: String? = nil) throws -> Client { try Client(port: port, source: source) }
 
+    /// A new client, registered as `nick` (its greeting and member list read).
+    func registered(_ nick: String) throws -> Client {
+        let client = try connect()
+        try client.register(nick)
+        return client
+    }
+
     /// The web client's port (the first web listener), once chatd logged it.
     func webPort() throws -> Int {
         let line = try Self.waitFor(log: log, process: process, timeout: 20) { text in
