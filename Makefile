@@ -50,7 +50,8 @@ deps:
 	$(call apt_install,$(APT_PACKAGES))
 
 ## bench: chatd and its peers (NIOChatServer, ngircd, InspIRCd) under the same workloads, one table
-## (docs/BENCHMARKS.md). BENCH_SECONDS=20 per run, BENCH_SERVERS="chatd nio ngircd inspircd", BENCH_IDLE=10000.
+## (docs/BENCHMARKS.md). BENCH_SECONDS=20 per run, BENCH_SERVERS="chatd nio ngircd inspircd", BENCH_IDLE=10000,
+## BENCH_LOAD=0 for idle memory only.
 bench: deps
 	$(call apt_install,$(BENCH_APT_PACKAGES))
 	@# The Debian packages start their own services on 6667; the benchmark runs its own copies.

@@ -39,10 +39,14 @@ let package = Package(
         // libsystemd's sd-daemon API, and a small Swift API over it (notify, watchdog, listen fds, journal logging).
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "Systemd", dependencies: ["CSystemd", logging], swiftSettings: settings),
+        // Linux headers Swift's Glibc module leaves out (epoll).
+        .systemLibrary(name: "CLinux"),
         // SwiftNIO wiring: listeners, connection handlers, per-loop fan-out, lifecycle.
         .target(
             name: "ChatServer",
-            dependencies: ["ChatCore", "Systemd", nioCore, nioPosix, nioHTTP1, nioWebSocket, logging, serviceLifecycle, unixSignals],
+            dependencies: [
+                "ChatCore", "Systemd", "CLinux", nioCore, nioPosix, nioHTTP1, nioWebSocket, logging, serviceLifecycle, unixSignals,
+            ],
             exclude: ["Web/Assets"],
             swiftSettings: settings,
             plugins: ["EmbedAssetsPlugin"]

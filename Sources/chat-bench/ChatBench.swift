@@ -44,6 +44,8 @@ struct ChatBench: AsyncParsableCommand {
     @Flag(help: "Print the result as JSON.") var json = false
     @Option(help: "With --idle: keep the clients connected this many seconds after the report (to inspect the machine).")
     var hold: Double = 0
+    @Option(help: "With --idle: wait this many seconds after the last client is ready before measuring, for the server to settle.")
+    var settle: Double = 5
 
     func validate() throws {
         guard clients >= 2 else { throw ValidationError("--clients must be at least 2.") }
@@ -54,6 +56,7 @@ struct ChatBench: AsyncParsableCommand {
         }
         if idle && pid == nil { throw ValidationError("--idle measures the server's memory: give --pid.") }
         guard hold >= 0, hold == 0 || idle else { throw ValidationError("--hold is for --idle runs, and cannot be negative.") }
+        guard settle >= 0 else { throw ValidationError("--settle cannot be negative.") }
     }
 
     func run() async throws {
@@ -109,7 +112,7 @@ struct ChatBench: AsyncParsableCommand {
         let connectSeconds = Double(UInt64.monotonicNow - connectStart) / 1e9
 
         if idle {
-            try await Task.sleep(for: .seconds(2))  // let the server settle after the connection storm
+            try await Task.sleep(for: .milliseconds(Int(settle * 1000)))  // let the server settle after the connection storm
             let rssAfter = pid.flatMap(Self.rss)
             report(idle: true, connectSeconds: connectSeconds, result: ClientResult(), rssBefore: rssBefore, rssAfter: rssAfter, plan: plan)
             if hold > 0 { try await Task.sleep(for: .milliseconds(Int(hold * 1000))) }

@@ -242,7 +242,7 @@ struct Stats: AdminSubcommand {
         let rows = [
             ["uptime", formatDuration(stats.uptimeSeconds)],
             ["clients", "\(stats.clients) (peak \(stats.peakClients))"],
-            ["connections", String(stats.connections)],
+            ["connections", "\(stats.connections) (parked \(stats.parked))"],
             ["rooms", String(stats.rooms)],
             ["messages in", String(stats.messages)],
             ["delivered", String(stats.delivered)],

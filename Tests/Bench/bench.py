@@ -8,8 +8,8 @@ workloads against it (those of shared/BASELINES.md: max rate with a 16-message w
 and 1,000 clients, fixed rate at 10 and 50 msg/s per sender with 1,000 clients, idle memory),
 and prints one comparison table. BENCH_SECONDS (default 20) sets each run's length,
 BENCH_SERVERS which servers run, BENCH_IDLE how many idle clients (default 10000; 0 skips the
-idle run). Server CPU is chat-bench's measure: the server's share of a core over the measured
-window.
+idle run), BENCH_LOAD=0 skips the load workloads (idle memory only). Server CPU is chat-bench's
+measure: the server's share of a core over the measured window.
 """
 
 import json
@@ -27,6 +27,7 @@ RELEASE = os.path.join(ROOT, ".build", "release")
 WORK = os.path.join(ROOT, ".build", "bench")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 IDLE = int(os.environ.get("BENCH_IDLE", "10000"))
+LOAD = os.environ.get("BENCH_LOAD", "1") != "0"
 SERVERS = os.environ.get("BENCH_SERVERS", "chatd chatd-percore nio ngircd inspircd").split()
 NIO = os.path.join(WORK, "swift-nio", ".build", "release", "NIOChatServer")
 
@@ -120,7 +121,7 @@ def main():
     os.makedirs(WORK, exist_ok=True)
     rows = []
     for server in SERVERS:
-        for name, arguments in WORKLOADS + ([(f"idle, {IDLE:,} clients", None)] if IDLE > 0 else []):
+        for name, arguments in (WORKLOADS if LOAD else []) + ([(f"idle, {IDLE:,} clients", None)] if IDLE > 0 else []):
             directory = tempfile.mkdtemp(prefix=f"{server}-", dir=WORK)
             port = free_port()
             try:

@@ -157,6 +157,20 @@ struct SessionTests {
                         code: "bad_request", message: "Bad request: not valid JSON (line 1, column 1: unexpected 'p', expected a value)"),
                     re: nil))
     }
+
+    @Test("a resumed session is registered and keeps its format: a parked client carries on where it was")
+    func resumed() {
+        var text = Session.resumed(format: .text, maxLineBytes: 100)
+        #expect(text.phase == .registered)
+        #expect(text.receive(line: Array("alice".utf8)) == .perform(.say(text: "alice", room: nil), re: nil))
+        #expect(text.receive(line: Array("GET / HTTP/1.1".utf8)) == .perform(.say(text: "GET / HTTP/1.1", room: nil), re: nil))
+        var json = Session.resumed(format: .json, maxLineBytes: 100)
+        #expect(json.receive(line: Array(#"{"type":"who","id":"w"}"#.utf8)) == .perform(.who(room: nil), re: "w"))
+        #expect(json.receive(line: Array("plain".utf8)) != .perform(.say(text: "plain", room: nil), re: nil))
+        #expect(
+            json.overlongLine()
+                == .reply(.error(code: "line_too_long", message: "Line too long: at most 100 bytes. It was not sent."), re: nil))
+    }
 }
 
 @Suite("config")
@@ -172,6 +186,17 @@ struct ConfigTests {
         #expect([1, 2, 4, 8, 200].map { config.eventLoopCount(cores: $0) } == [1, 1, 3, 7, 64])
         config.eventLoops = 2
         #expect(config.eventLoopCount(cores: 1) == 2)
+    }
+
+    @Test("parkIdleSeconds: 0 turns parking off, a day at most")
+    func parkIdleSeconds() throws {
+        #expect(Config().limits.parkIdleSeconds == 1)
+        #expect(try Config.parse(#"{"limits":{"parkIdleSeconds":0}}"#).get().limits.parkIdleSeconds == 0)
+        guard case .failure(let error) = Config.parse(#"{"limits":{"parkIdleSeconds":86401}}"#) else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(error.issues.map(\.path) == ["limits.parkIdleSeconds"])
     }
 
     @Test("every problem is reported with its path")

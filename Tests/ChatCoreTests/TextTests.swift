@@ -41,6 +41,26 @@ struct LineFramerTests {
         // Exactly the limit, with CRLF, is fine.
         #expect(frame([Array("12345678\r\n".utf8)], max: 8) == [.line(Array("12345678".utf8))])
     }
+
+    @Test("a framer is between lines only with nothing held; a resumed one frames the same without sniffing")
+    func betweenLines() {
+        var framer = LineFramer(maxLineBytes: 8)
+        var outputs: [LineFramer.Output] = []
+        #expect(!framer.isBetweenLines)  // the first line is still to be sniffed
+        framer.feed(Array("nick\r\n".utf8)) { outputs.append($0) }
+        #expect(framer.isBetweenLines)
+        for partial: [UInt8] in [Array("hal".utf8), [255], [255, 250], Array("toolongline".utf8)] {
+            var held = framer
+            held.feed(partial) { outputs.append($0) }
+            #expect(!held.isBetweenLines, "after \(partial)")
+        }
+        var resumed = LineFramer.resumed(maxLineBytes: 8)
+        #expect(resumed.isBetweenLines)
+        outputs = []
+        // What a fresh framer would take for a TLS hello is, past the first line, just bytes.
+        resumed.feed([0x16, 0x03, 0x01, 10, 104, 105, 10]) { outputs.append($0) }
+        #expect(outputs == [.line([0x16, 0x03, 0x01]), .line([104, 105])])
+    }
 }
 
 @Suite("sanitizing")

@@ -72,6 +72,8 @@ public struct ServerStats: Equatable, Sendable {
     public var peakClients = 0
     /// Open connections, registered or not.
     public var connections = 0
+    /// Of those, the idle ones parked off their event loop (`limits.parkIdleSeconds`).
+    public var parked = 0
     public var rooms = 0
     /// Room and private messages received from clients and relayed.
     public var messages = 0
@@ -93,6 +95,7 @@ public struct ServerStats: Equatable, Sendable {
             JSONObject([
                 ("uptimeSeconds", .integer(Int64(uptimeSeconds))), ("clients", .integer(Int64(clients))),
                 ("peakClients", .integer(Int64(peakClients))), ("connections", .integer(Int64(connections))),
+                ("parked", .integer(Int64(parked))),
                 ("rooms", .integer(Int64(rooms))), ("messages", .integer(Int64(messages))), ("delivered", .integer(Int64(delivered))),
                 ("bytesIn", .integer(Int64(bytesIn))),
                 ("bytesOut", .integer(Int64(bytesOut))), ("accepted", .integer(Int64(accepted))), ("refused", .object(refusedObject)),
@@ -106,6 +109,7 @@ public struct ServerStats: Equatable, Sendable {
         clients = o.int("clients") ?? 0
         peakClients = o.int("peakClients") ?? 0
         connections = o.int("connections") ?? 0
+        parked = o.int("parked") ?? 0
         rooms = o.int("rooms") ?? 0
         messages = o.int("messages") ?? 0
         delivered = o.int("delivered") ?? 0

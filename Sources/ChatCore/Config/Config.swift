@@ -102,6 +102,10 @@ public struct Limits: Equatable, Sendable {
     /// Joins, parts and quits are told to the whole room only while it has at most this many
     /// members; in bigger rooms only the member concerned sees them (`/who` lists the room).
     public var maxAnnouncedRoomSize = 500
+    /// A registered TCP client that has sent nothing and has nothing waiting to be sent for this
+    /// many seconds is parked: its socket leaves its event loop for the parking lot, which keeps
+    /// what it needs in a few hundred bytes until it speaks again. 0 never parks.
+    public var parkIdleSeconds = 1
 
     public init() {}
 }

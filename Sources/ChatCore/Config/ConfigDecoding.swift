@@ -65,6 +65,7 @@ extension Config {
                 r.integer(&o, "limits.connectBurstPerAddress", into: &config.limits.connectBurstPerAddress, in: 1...10_000_000)
                 r.integer(&o, "limits.nickTimeoutSeconds", into: &config.limits.nickTimeoutSeconds, in: 1...86_400)
                 r.integer(&o, "limits.maxAnnouncedRoomSize", into: &config.limits.maxAnnouncedRoomSize, in: 0...10_000_000)
+                r.integer(&o, "limits.parkIdleSeconds", into: &config.limits.parkIdleSeconds, in: 0...86_400)
             }
         }
         if reader.issues.isEmpty {

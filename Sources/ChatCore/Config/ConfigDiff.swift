@@ -32,6 +32,7 @@ extension Config {
             "limits.connectBurstPerAddress": String(limits.connectBurstPerAddress),
             "limits.nickTimeoutSeconds": String(limits.nickTimeoutSeconds),
             "limits.maxAnnouncedRoomSize": String(limits.maxAnnouncedRoomSize),
+            "limits.parkIdleSeconds": String(limits.parkIdleSeconds),
         ]
     }
 

@@ -55,6 +55,18 @@ public struct Session: Sendable {
         }
     }
 
+    /// The session of a registered connection that has already spoken in `format`: the one a
+    /// parked connection resumes with.
+    public static func resumed(format: WireFormat, maxLineBytes: Int) -> Session {
+        var session = Session(maxLineBytes: maxLineBytes)
+        session.phase = .registered
+        session.format = format
+        session.hasSpoken = true
+        return session
+    }
+
+    private init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
+
     /// The server granted the nickname.
     public mutating func registered() { phase = .registered }
 

@@ -39,7 +39,7 @@ public struct LineFramer: Sendable {
     static let DONT: UInt8 = 254, DO: UInt8 = 253, WONT: UInt8 = 252, WILL: UInt8 = 251
     static let SB: UInt8 = 250, SE: UInt8 = 240
 
-    private enum TelnetState: Sendable {
+    private enum TelnetState: Equatable, Sendable {
         case data, command, option(verb: UInt8), subnegotiation, subnegotiationCommand
     }
 
@@ -58,6 +58,21 @@ public struct LineFramer: Sendable {
 
     public init(maxLineBytes: Int) {
         self.maxLineBytes = maxLineBytes
+    }
+
+    /// A framer for a connection that has already sent its first line and is between lines:
+    /// the one a parked connection resumes with.
+    public static func resumed(maxLineBytes: Int) -> LineFramer {
+        var framer = LineFramer(maxLineBytes: maxLineBytes)
+        framer.sniffing = false
+        return framer
+    }
+
+    /// True when the framer holds nothing: past the first line, between lines, outside any
+    /// telnet sequence. Such a framer can be dropped and replaced by `resumed` without a byte
+    /// of difference.
+    public var isBetweenLines: Bool {
+        line.isEmpty && !discarding && telnet == .data && !sniffing && !rejected
     }
 
     /// Bytes of a partial line held so far.

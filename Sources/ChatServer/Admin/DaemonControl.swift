@@ -194,6 +194,7 @@ final class DaemonControl: Sendable {
             stats.messages = Int(directory.messagesRelayed)
         }
         stats.connections = counters.connections
+        stats.parked = counters.parked
         stats.bytesIn = counters.bytesIn
         stats.bytesOut = counters.bytesOut
         stats.delivered = counters.linesOut

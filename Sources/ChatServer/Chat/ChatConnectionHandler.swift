@@ -60,8 +60,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// Why the connection is ending, once it is: the reason the rooms are told.
     private var closeReason: String?
     private var notifyOnClose = true
-    /// The peer's address bytes while it counts against the connection limits.
-    private var admitted: [UInt8]?
+    /// Whether the connection counts against the connection limits (released when it closes).
+    private var admitted = false
     /// Closes the connection if no nickname is chosen in time.
     private var nickTimer: Scheduled<Void>?
     /// The text greeting waits briefly for the client to speak first: a browser's HTTP request
@@ -79,17 +79,45 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     private var refused = false
     private let transport: ChatTransport
     private var started = false
+    /// Set when this handler takes over a parked connection, until it starts.
+    private var resumed: ParkedConnection?
+    /// The channel is closing because the connection is being parked, not ending.
+    private var parking = false
 
-    init(hub: Hub, shard: Shard, channel: any Channel, logger: Logger, transport: ChatTransport = .tcp) {
+    /// A new connection. `descriptor` is its socket when chatd accepted it itself (TCP): such a
+    /// connection can be parked.
+    init(hub: Hub, shard: Shard, channel: any Channel, descriptor: Int32? = nil, logger: Logger, transport: ChatTransport = .tcp) {
         self.hub = hub
         self.shard = shard
         self.transport = transport
         (settings, settingsGeneration) = hub.settings
-        self.member = LocalMember(id: hub.makeSessionID(), channel: channel, sendQueueLimit: settings.limits.sendQueueBytes)
+        self.member = LocalMember(
+            id: hub.makeSessionID(), channel: channel, descriptor: descriptor, sendQueueLimit: settings.limits.sendQueueBytes)
         self.framer = LineFramer(maxLineBytes: settings.limits.maxLineBytes)
         self.session = Session(limits: settings.limits, jsonOnly: transport == .webSocket)
         self.bucket = TokenBucket(rate: settings.limits.floodRate, burst: Double(settings.limits.floodBurst), now: Hub.monotonicNow)
         address = channel.remoteAddress.map(ChatService.describe) ?? "unknown"
+        self.logger = logger
+    }
+
+    /// A parked connection coming back: the same member (session, rooms, format), with the
+    /// state it was parked with.
+    init(resuming member: LocalMember, _ parked: ParkedConnection, hub: Hub, shard: Shard, channel: any Channel, logger: Logger) {
+        self.hub = hub
+        self.shard = shard
+        self.transport = .tcp
+        (settings, settingsGeneration) = hub.settings
+        self.member = member
+        member.sendQueueLimit = settings.limits.sendQueueBytes
+        self.framer = LineFramer.resumed(maxLineBytes: settings.limits.maxLineBytes)
+        self.session = Session.resumed(format: member.format, maxLineBytes: settings.limits.maxLineBytes)
+        self.bucket = TokenBucket(rate: settings.limits.floodRate, burst: Double(settings.limits.floodBurst), now: Hub.monotonicNow)
+        self.address = parked.peer
+        self.nick = parked.nick
+        self.admitted = parked.admitted
+        self.overlongLines = parked.overlongLines
+        self.greeted = true
+        self.resumed = parked
         self.logger = logger
     }
 
@@ -107,6 +135,17 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         guard !started else { return }
         started = true
         member.context = context
+        if let parked = resumed {
+            resumed = nil
+            member.channel = context.channel
+            log(.debug, "resumed from the parking lot")
+            shard.flush(member)  // what arrived while it was coming back
+            if let request = parked.pendingClose {
+                notifyOnClose = request.notify
+                sayGoodbyeAndClose(request.reason, request.kind, context)
+            }
+            return
+        }
         shard.attach(member)
         if transport == .webSocket {
             // JSON from the start: the hello goes out at once, with nothing to wait for.
@@ -114,11 +153,12 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             greeted = true
         }
         let ip = context.channel.remoteAddress?.ipBytes
+        member.address = ip
         if let refusal = hub.admit(address: ip) {
             refuse(refusal.reason, saying: refusal.message, context)
             return
         }
-        admitted = ip
+        admitted = ip != nil
         shard.counters.accepted += 1
         log(.debug, "connection accepted", ["transport": "\(transport)"])
         if transport == .webSocket {
@@ -168,6 +208,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         shard.counters.bytesIn += buffer.readableBytes
+        member.lastInput = Hub.monotonicNow
         guard closeReason == nil else { return }  // saying goodbye: input is ignored
         if hub.generation != settingsGeneration { applyReloadedSettings(context) }
         var outputs: [LineFramer.Output] = []
@@ -242,33 +283,73 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        shard.detach(member.id)
+        if parking {
+            // The socket lives on in the parking lot; so does the member.
+            context.fireChannelInactive()
+            return
+        }
         session.closed()
         nickTimer?.cancel()
         releaseTimer?.cancel()
         cancelGreeting()
         held.removeAll()
-        if let admitted { hub.release(address: admitted) }
-        admitted = nil
         let reason = closeReason ?? "Connection closed"
-        if nick != nil {
-            let id = member.id
-            let notify = notifyOnClose
-            hub.perform { directory, now in directory.disconnect(id, reason: reason, notify: notify, at: now) }
-        }
+        Self.ended(member, admitted, registered: nick != nil, reason: reason, notify: notifyOnClose, hub: hub, shard: shard)
+        admitted = false
         log(refused ? .debug : .info, "disconnected", ["reason": "\(reason)"])
         context.fireChannelInactive()
+    }
+
+    /// A connection has ended: its loop forgets it, its address stops counting against the
+    /// limits, and the directory lets its rooms know (unless `notify` is false).
+    static func ended(
+        _ member: LocalMember, _ admitted: Bool, registered: Bool = true, reason: String, notify: Bool, hub: Hub, shard: Shard
+    ) {
+        shard.detach(member.id)
+        if admitted, let address = member.address { hub.release(address: address) }
+        if registered {
+            let id = member.id
+            hub.perform { directory, now in directory.disconnect(id, reason: reason, notify: notify, at: now) }
+        }
+    }
+
+    // MARK: Parking
+
+    /// Parks the connection if it is idle: registered, over TCP, nothing half-read, held or
+    /// waiting to be sent, its flood bucket full. The socket is duplicated into the parking lot
+    /// and the channel closed; the member stays in its rooms. True if it was parked.
+    func parkIfIdle(_ parking: Parking) -> Bool {
+        guard transport == .tcp, started, let context = member.context, let descriptor = member.descriptor, let nick,
+            closeReason == nil, held.isEmpty, releaseTimer == nil, greetTimer == nil, framer.isBetweenLines,
+            !member.hasOutput, member.replyBytes == 0, bucket.isFull(now: Hub.monotonicNow), context.channel.isWritable
+        else { return false }
+        let options = context.channel.syncOptions
+        guard (try? options?.getOption(.bufferedWritableBytes)) == 0, (try? options?.getOption(.autoRead)) == true else { return false }
+        let spare = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
+        guard spare >= 0 else { return false }  // out of descriptors: it stays on the loop
+        guard parking.watch(spare, shard: shard.index, id: member.id) else {
+            close(spare)
+            return false
+        }
+        self.parking = true
+        member.parked = ParkedConnection(nick: nick, peer: address, admitted: admitted, overlongLines: overlongLines)
+        member.descriptor = spare
+        member.context = nil
+        member.channel = nil
+        log(.debug, "parked")
+        context.close(promise: nil)
+        return true
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             // The backlog drained: read the client's requests again.
             context.channel.setOption(.autoRead, value: true).whenFailure { _ in }
-        } else if member.isOverSendQueue {
-            cutOffSlowConsumer(context)
         } else {
-            // Over the mark because of the client's own replies: hold its further requests until
-            // it has read them (backpressure), instead of disconnecting it.
+            // Over the mark: hold the client's further requests until it has read its backlog
+            // (backpressure). Whether it is a slow consumer is decided by the flush that made it
+            // unwritable, once the socket has taken what it could (`LocalMember.flush`): NIO says
+            // "unwritable" as a big write is queued, before it is offered to the socket.
             context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
         }
         context.fireChannelWritabilityChanged()

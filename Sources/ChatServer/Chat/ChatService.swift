@@ -8,6 +8,8 @@ import ServiceLifecycle
 /// accepting, tells every client why, and closes them within the configured time.
 final class ChatService: Service {
     let hub: Hub
+    /// Accepts chat connections and parks the idle ones.
+    private let parking: Parking
     private let group: MultiThreadedEventLoopGroup
     private let config: Config
     private let logger: Logger
@@ -30,15 +32,17 @@ final class ChatService: Service {
         self.onListening = onListening
         let shards = group.makeIterator().enumerated().map { Shard(index: $0.offset, eventLoop: $0.element) }
         self.hub = Hub(shards: shards, settings: ConnectionSettings(config), defaultRoom: config.defaultRoomName)
+        self.parking = Parking(hub: hub, logger: logger)
     }
 
     func run() async throws {
-        var listeners: [any Channel] = []
+        // The chat listeners are plain sockets: the parking lot accepts (see `ParkingLot`).
+        var listeners: [(descriptor: Int32, address: SocketAddress)] = []
         do {
             if inherited.isEmpty {
                 for address in config.listen {
                     do {
-                        listeners.append(try await bootstrap().bind(host: address.host, port: address.port).get())
+                        listeners.append(try Listening.bind(host: address.host, port: address.port))
                     } catch {
                         throw StartupError("cannot listen on \(address): \(error)")
                     }
@@ -47,17 +51,17 @@ final class ChatService: Service {
                 logger.info("using \(inherited.count) chat socket(s) passed by systemd; the config's listen addresses are not bound")
                 for descriptor in inherited {
                     do {
-                        listeners.append(try await bootstrap().withBoundSocket(descriptor).get())
+                        listeners.append((descriptor, try Listening.adopt(descriptor)))
                     } catch {
                         throw StartupError("cannot use the socket systemd passed (fd \(descriptor)): \(error)")
                     }
                 }
             }
         } catch {
-            for listener in listeners { try? await listener.close() }
+            for listener in listeners { close(listener.descriptor) }
             throw error
         }
-        let addresses = listeners.compactMap(\.localAddress)
+        let addresses = listeners.map(\.address)
         for address in addresses {
             logger.notice("listening for chat clients on \(Self.describe(address))")
         }
@@ -65,14 +69,20 @@ final class ChatService: Service {
         do {
             webListeners = try await bindWeb()
         } catch {
-            for listener in listeners { try? await listener.close() }
+            for listener in listeners { close(listener.descriptor) }
             throw error
         }
         for address in webListeners.compactMap(\.localAddress) {
             logger.notice("serving the web client on http://\(Self.describe(address))/")
         }
         hub.webPort = webListeners.first?.localAddress?.port
-        listeners += webListeners
+        do {
+            try parking.start(listeners: listeners.map(\.descriptor))
+        } catch {
+            for listener in listeners { close(listener.descriptor) }
+            for listener in webListeners { try? await listener.close() }
+            throw StartupError("cannot start accepting chat clients: \(error)")
+        }
         onListening(addresses)
 
         // Serve until graceful shutdown (SIGTERM, SIGINT) or cancellation, forgetting idle
@@ -85,8 +95,10 @@ final class ChatService: Service {
         }
 
         logger.notice("shutting down", metadata: ["clients": "\(hub.stats.clients)"])
-        for listener in listeners { try? await listener.close() }
+        await parking.closeListeners()
+        for listener in webListeners { try? await listener.close() }
         await closeAllClients(reason: "Server shutting down")
+        await parking.stop()
         logger.notice("all clients closed")
     }
 
@@ -123,31 +135,6 @@ final class ChatService: Service {
     /// NIO's default starts at 2 KiB, a third of what an idle chat connection cost. Chat lines
     /// are short, so start at 128 bytes; a client that sends more grows it (up to 64 KiB).
     static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 128, maximum: 65536)
-
-    private func bootstrap() -> ServerBootstrap {
-        let hub = self.hub
-        let logger = self.logger
-        let queue = config.limits.sendQueueBytes
-        return ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            // Keepalive finds half-open connections (a peer gone without a FIN) within about
-            // 4 minutes: probes after 2 idle minutes, every 30 s, 4 unanswered probes.
-            .childChannelOption(.socketOption(.so_keepalive), value: 1)
-            .childChannelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPIDLE)), value: 120)
-            .childChannelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPINTVL)), value: 30)
-            .childChannelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPCNT)), value: 4)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: queue / 2, high: queue))
-            .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let shard = hub.shard(for: channel.eventLoop)
-                    let handler = ChatConnectionHandler(hub: hub, shard: shard, channel: channel, logger: logger)
-                    try channel.pipeline.syncOperations.addHandler(handler)
-                }
-            }
-    }
 
     /// Sends every client its goodbye and waits for the connections to close, up to
     /// `shutdownTimeoutSeconds`; whatever is still open then is cut off.
@@ -194,21 +181,27 @@ public enum ChatServerInfo {
 }
 
 extension Shard {
-    /// Asks every connection on this loop to say goodbye and close; completes when all closed.
+    /// Asks every connection on this loop to say goodbye and close (bringing parked ones back
+    /// to do it); completes when all are closed.
     func closeAll(_ request: CloseRequest) -> EventLoopFuture<Void> {
         eventLoop.flatSubmit {
-            let channels = self.members.map(\.channel)
-            for channel in channels {
-                channel.pipeline.syncOperations.fireUserInboundEventTriggered(request)
+            let closed = self.members.map { member in
+                self.request(request, of: member).flatMap(\.closeFuture)
             }
-            return EventLoopFuture.andAllComplete(channels.map(\.closeFuture), on: self.eventLoop)
+            return EventLoopFuture.andAllComplete(closed, on: self.eventLoop)
         }
     }
 
     /// Closes every connection on this loop at once.
     func forceCloseAll() {
         eventLoop.execute {
-            for channel in self.members.map(\.channel) { channel.close(promise: nil) }
+            for member in Array(self.members) {
+                if let channel = member.channel {
+                    channel.close(promise: nil)
+                } else {
+                    _ = self.request(CloseRequest(reason: "Server shutting down", notify: false, kind: .goingAway), of: member)
+                }
+            }
         }
     }
 }

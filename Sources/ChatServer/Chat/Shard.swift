@@ -1,4 +1,6 @@
+import CLinux
 import ChatCore
+import Glibc
 import NIOCore
 import Synchronization
 
@@ -42,11 +44,22 @@ final class Shard: Sendable {
         local.value.members[member.id] = member
     }
 
+    /// Asks `member` to say goodbye and close (see `LocalTables.request`); on the loop.
+    func request(_ request: CloseRequest, of member: LocalMember) -> EventLoopFuture<any Channel> {
+        local.value.request(request, of: member) ?? eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+    }
+
+    /// Writes what is waiting for `member` now (a resumed connection's backlog).
+    func flush(_ member: LocalMember) {
+        member.flush(local.value)
+    }
+
     /// Forgets a closed connection and its room memberships on this loop.
     func detach(_ id: SessionID) {
         let tables = local.value
         guard let member = tables.members.removeValue(forKey: id) else { return }
         member.context = nil  // the context holds the handler, which holds the member
+        if member.parked != nil { tables.counters.parked -= 1 }
         for room in member.roomSlots.rooms { tables.remove(member, from: room) }
     }
 
@@ -107,24 +120,81 @@ final class Shard: Sendable {
                     member.write(payload.buffer(for: member.format, inCurrentRoom: true), tables)
                 }
             case .close(let id, let request):
-                tables.members[id]?.channel.pipeline.syncOperations.fireUserInboundEventTriggered(request)
+                guard let member = tables.members[id] else { continue }
+                tables.request(request, of: member)
             case .closeMatching(let pattern, let request):
                 for member in Array(tables.members.values) {
-                    guard let address = member.channel.remoteAddress?.ipBytes, pattern.contains(address) else { continue }
-                    member.channel.pipeline.syncOperations.fireUserInboundEventTriggered(request)
+                    guard let address = member.address, pattern.contains(address) else { continue }
+                    tables.request(request, of: member)
                 }
             case .direct(let id, let buffer):
                 tables.members[id]?.writeReply(buffer, tables)
             case .goodbye(let id, let buffer):
-                // Close once the goodbye (and everything queued before it) is flushed.
-                guard let member = tables.members[id] else { continue }
-                member.flush()
-                let channel = member.channel
+                // Close once the goodbye (and everything queued before it) is flushed. Only an
+                // open connection says goodbye (a closing one is never parked).
+                guard let member = tables.members[id], let channel = member.channel else { continue }
+                member.flush(tables)
                 tables.counters.bytesOut += buffer.readableBytes
                 channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
+            case .parkedReady(let id):
+                // The parked client spoke or hung up: back onto the loop (a stale wake-up for a
+                // connection already back, or gone, is ignored).
+                guard let member = tables.members[id], member.parked != nil else { continue }
+                tables.resume(member)
             }
         }
         tables.flushDirty()
+    }
+
+    // MARK: Parking
+
+    /// Starts parking this loop's idle connections with `parking`: checks every second for
+    /// connections idle for `limits.parkIdleSeconds`.
+    func startParking(_ parking: Parking) {
+        eventLoop.execute {
+            let tables = self.local.value
+            tables.parking = parking
+            tables.sweep = self.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
+                self.parkIdle()
+            }
+        }
+    }
+
+    /// Stops parking (at shutdown, once every connection is closed).
+    func stopParking() -> EventLoopFuture<Void> {
+        eventLoop.submit {
+            let tables = self.local.value
+            tables.sweep?.cancel()
+            tables.sweep = nil
+            tables.parking = nil
+        }
+    }
+
+    private func parkIdle() {
+        let tables = local.value
+        guard let parking = tables.parking else { return }
+        let idleSeconds = parking.idleSeconds
+        guard idleSeconds > 0 else { return }
+        let idleSince = Hub.monotonicNow - Int64(idleSeconds) * 1_000_000_000
+        var parkedNow = 0
+        for member in tables.members.values where member.parked == nil && member.lastInput <= idleSince {
+            guard let handler = member.context?.handler as? ChatConnectionHandler, handler.parkIfIdle(parking) else { continue }
+            parkedNow += 1
+        }
+        tables.counters.parked += parkedNow
+        if parkedNow >= Self.trimAfterParking {
+            // The channels just closed freed their memory to the allocator; hand whole free
+            // pages back to the system, or an idle crowd keeps the memory its arrival took.
+            malloc_trim(0)
+        }
+    }
+
+    /// Parking this many connections in one sweep returns free memory to the system.
+    static let trimAfterParking = 64
+
+    /// Called from the parking lot's thread: a parked connection has input or hung up.
+    func parkedReady(_ id: SessionID) {
+        post(.parkedReady(id))
     }
 }
 
@@ -137,12 +207,14 @@ struct ShardCounters: Sendable {
     /// Lines (events) written to clients.
     var linesOut = 0
     var connections = 0
+    /// Connections parked now.
+    var parked = 0
 
     static func + (lhs: ShardCounters, rhs: ShardCounters) -> ShardCounters {
         ShardCounters(
             accepted: lhs.accepted + rhs.accepted, refused: lhs.refused.merging(rhs.refused, uniquingKeysWith: +),
             bytesIn: lhs.bytesIn + rhs.bytesIn, bytesOut: lhs.bytesOut + rhs.bytesOut, linesOut: lhs.linesOut + rhs.linesOut,
-            connections: lhs.connections + rhs.connections)
+            connections: lhs.connections + rhs.connections, parked: lhs.parked + rhs.parked)
     }
 }
 
@@ -170,6 +242,8 @@ enum ShardMessage: Sendable {
     case close(SessionID, CloseRequest)
     /// Asks every connection from a matching address to close (address ban).
     case closeMatching(AddressPattern, CloseRequest)
+    /// A parked connection has input, or hung up (from the parking lot).
+    case parkedReady(SessionID)
 }
 
 /// One event, encoded once per wire format; every recipient shares these buffers.
@@ -201,18 +275,29 @@ struct Payload: Sendable {
 }
 
 /// A connection as its loop's fan-out sees it. Loop-confined, shared by the connection's
-/// handler and its shard's tables.
+/// handler and its shard's tables. It outlives the handler while the connection is parked.
 ///
 /// What one drain of the mailbox sends a connection is gathered here and handed to the channel
 /// once, as one buffer with one `writeAndFlush`: a single event goes out as the shared buffer
 /// itself (no copy); several are copied into one. That is one trip through the pipeline and one
-/// `writev` per connection per drain, however many events the drain carried.
+/// `writev` per connection per drain, however many events the drain carried. A parked
+/// connection gets the same buffer with one `send` straight to its socket.
 final class LocalMember {
     let id: SessionID
-    let channel: any Channel
+    /// The channel while the connection is on the loop (nil while parked or being resumed).
+    var channel: (any Channel)?
     /// The connection handler's context: fan-out is written from there, which skips the walk
     /// from the channel's tail (and, over WebSocket, still passes the frame adapter).
     var context: ChannelHandlerContext?
+    /// The socket of a TCP connection (nil over WebSocket: those are never parked). NIO's while
+    /// the channel is open; the parking lot's while parked.
+    var descriptor: Int32?
+    /// What a parked connection's handler will need back; nil while it is on the loop.
+    var parked: ParkedConnection?
+    /// The peer's IP address bytes, for address bans.
+    var address: [UInt8]?
+    /// When the client last sent anything (monotonic nanoseconds).
+    var lastInput: Int64
     var format = WireFormat.text
     var currentRoom: String?
     /// Position in each room's member array on this loop, for O(1) removal.
@@ -231,10 +316,12 @@ final class LocalMember {
     /// `limits.sendQueueBytes` for this client.
     var sendQueueLimit: Int
 
-    init(id: SessionID, channel: any Channel, sendQueueLimit: Int) {
+    init(id: SessionID, channel: any Channel, descriptor: Int32?, sendQueueLimit: Int) {
         self.id = id
         self.channel = channel
+        self.descriptor = descriptor
         self.sendQueueLimit = sendQueueLimit
+        self.lastInput = Hub.monotonicNow
     }
 
     /// Queues fan-out traffic for the end of the drain.
@@ -248,11 +335,23 @@ final class LocalMember {
         enqueue(buffer, tables)
     }
 
+    /// Whether output is waiting here (for a connection being resumed, until its channel is up).
+    var hasOutput: Bool { first != nil || gathered != nil }
+
     /// Hands this drain's output to the channel, in one write and one flush. A client whose
-    /// unsent fan-out traffic then passes its limit is a slow consumer.
-    func flush() {
+    /// unsent fan-out traffic then passes its limit is a slow consumer. A parked client gets it
+    /// with one `send`; what its socket cannot take at once brings it back onto the loop.
+    func flush(_ tables: LocalTables) {
         needsFlush = false
         guard let output = gathered ?? first else { return }
+        if parked != nil {
+            first = nil
+            gathered = nil
+            pendingReplyBytes = 0
+            sendWhileParked(output, tables)
+            return
+        }
+        guard let channel else { return }  // being resumed: kept until the channel is up
         first = nil
         gathered = nil
         var promise: EventLoopPromise<Void>?
@@ -273,9 +372,23 @@ final class LocalMember {
         }
     }
 
+    private func sendWhileParked(_ output: ByteBuffer, _ tables: LocalTables) {
+        guard let descriptor else { return }
+        let sent = output.withUnsafeReadableBytes { bytes in
+            Glibc.send(descriptor, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+        }
+        if sent == output.readableBytes { return }
+        // The socket is full, or failed: the rest goes through a channel, which waits for the
+        // socket to drain (or meets the error and closes the connection as usual).
+        var rest = output
+        if sent > 0 { rest.moveReaderIndex(forwardBy: sent) }
+        first = rest
+        tables.resume(self)
+    }
+
     /// Whether the unsent output, not counting the client's own replies, exceeds its limit.
     var isOverSendQueue: Bool {
-        let buffered = (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+        let buffered = (try? channel?.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
         return buffered - replyBytes > sendQueueLimit
     }
 
@@ -285,7 +398,7 @@ final class LocalMember {
         if gathered != nil {
             gathered!.writeImmutableBuffer(buffer)
         } else if let previous = first {
-            var combined = channel.allocator.buffer(capacity: previous.readableBytes + buffer.readableBytes * 4)
+            var combined = ByteBufferAllocator().buffer(capacity: previous.readableBytes + buffer.readableBytes * 4)
             combined.writeImmutableBuffer(previous)
             combined.writeImmutableBuffer(buffer)
             gathered = combined
@@ -298,6 +411,20 @@ final class LocalMember {
             tables.dirty.append(self)
         }
     }
+}
+
+/// What a parked connection's handler needs to carry on exactly where it left off. Everything
+/// else it had is either in its `LocalMember` or back to its starting value (an idle client's
+/// flood bucket is full, its framer between lines, its timers done).
+struct ParkedConnection {
+    /// The registered nick, as shown, and the peer as logged.
+    var nick: String
+    var peer: String
+    /// Whether the connection counts against the connection limits (`Hub.release` on close).
+    var admitted: Bool
+    var overlongLines: Int
+    /// A close asked for while parked (kick, ban, shutdown), carried out once it is back.
+    var pendingClose: CloseRequest?
 }
 
 @available(*, unavailable)
@@ -340,6 +467,31 @@ final class LocalTables {
     var members: [SessionID: LocalMember] = [:]
     var rooms: [String: [LocalMember]] = [:]
     var dirty: [LocalMember] = []
+    /// Set while idle connections are parked (`Shard.startParking`).
+    var parking: Parking?
+    var sweep: RepeatedTask?
+
+    /// Brings a parked connection back onto the loop. Its output so far waits in the member
+    /// until the channel is up.
+    @discardableResult
+    func resume(_ member: LocalMember) -> EventLoopFuture<any Channel>? {
+        guard member.parked != nil, let parking else { return nil }
+        counters.parked -= 1
+        return parking.resume(member, tables: self)
+    }
+
+    /// Asks a connection to say goodbye and close; a parked one is brought back to do it.
+    /// Returns its channel, once it has one.
+    @discardableResult
+    func request(_ request: CloseRequest, of member: LocalMember) -> EventLoopFuture<any Channel>? {
+        if member.parked != nil {
+            member.parked!.pendingClose = request
+            return resume(member)
+        }
+        guard let channel = member.channel else { return nil }
+        channel.pipeline.syncOperations.fireUserInboundEventTriggered(request)
+        return channel.eventLoop.makeSucceededFuture(channel)
+    }
 
     func add(_ member: LocalMember, to room: String) {
         guard member.roomSlots[room] == nil else { return }
@@ -359,7 +511,7 @@ final class LocalTables {
     }
 
     func flushDirty() {
-        for member in dirty { member.flush() }
+        for member in dirty { member.flush(self) }
         dirty.removeAll(keepingCapacity: true)
     }
 }

@@ -1,0 +1,127 @@
+import ChatCore
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// How chat connections reach an event loop, and leave it while idle: accepted sockets are
+/// spread over the shards, idle connections parked in the `ParkingLot`, and resumed onto their
+/// own loop when they speak.
+final class Parking: Sendable {
+    let hub: Hub
+    private let logger: Logger
+    private let lot = Mutex<ParkingLot?>(nil)
+    private let nextShard = Atomic<Int>(0)
+
+    init(hub: Hub, logger: Logger) {
+        self.hub = hub
+        self.logger = logger
+    }
+
+    /// Starts accepting on `listeners` (taking them over) and parking idle connections.
+    func start(listeners: [Int32]) throws {
+        let hub = self.hub
+        let lot = try ParkingLot(
+            listeners: listeners, logger: logger,
+            accepted: { [self] descriptor in accept(descriptor) },
+            ready: { shard, id in
+                guard shard < hub.shards.count else { return }
+                hub.shards[shard].parkedReady(id)
+            })
+        self.lot.withLock { $0 = lot }
+        lot.start()
+        for shard in hub.shards { shard.startParking(self) }
+    }
+
+    /// Stops accepting new connections.
+    func closeListeners() async {
+        await lot.withLock { $0 }?.closeListeners()
+    }
+
+    /// Stops parking and ends the lot's thread (at shutdown, once every client is closed).
+    func stop() async {
+        for shard in hub.shards { try? await shard.stopParking().get() }
+        lot.withLock { lot in
+            lot?.stop()
+            lot = nil
+        }
+    }
+
+    /// `limits.parkIdleSeconds` now.
+    var idleSeconds: Int { hub.settings.0.limits.parkIdleSeconds }
+
+    /// Watches a parked connection's socket. False if it cannot be parked now.
+    func watch(_ descriptor: Int32, shard: Int, id: SessionID) -> Bool {
+        lot.withLock { $0 }?.watch(descriptor, shard: shard, id: id) ?? false
+    }
+
+    // MARK: Accepting
+
+    /// A new connection, on the lot's thread: onto the next shard's loop.
+    private func accept(_ descriptor: Int32) {
+        let shards = hub.shards
+        let shard = shards[nextShard.wrappingAdd(1, ordering: .relaxed).oldValue % shards.count]
+        let hub = self.hub
+        let logger = self.logger
+        Self.bootstrap(shard, sendQueueBytes: hub.settings.0.limits.sendQueueBytes, socketOptions: true)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = ChatConnectionHandler(hub: hub, shard: shard, channel: channel, descriptor: descriptor, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .withConnectedSocket(descriptor)
+            .whenFailure { error in logger.debug("could not set up an accepted connection", metadata: ["error": "\(error)"]) }
+    }
+
+    /// Channel options for a chat connection. The socket options are set once, at accept; a
+    /// resumed connection's socket still has them.
+    private static func bootstrap(_ shard: Shard, sendQueueBytes: Int, socketOptions: Bool) -> ClientBootstrap {
+        var bootstrap = ClientBootstrap(group: shard.eventLoop)
+            .channelOption(.writeBufferWaterMark, value: .init(low: sendQueueBytes / 2, high: sendQueueBytes))
+            .channelOption(.recvAllocator, value: ChatService.receiveAllocator)
+        if socketOptions {
+            // Keepalive finds half-open connections (a peer gone without a FIN) within about
+            // 4 minutes: probes after 2 idle minutes, every 30 s, 4 unanswered probes.
+            bootstrap =
+                bootstrap
+                .channelOption(.socketOption(.so_keepalive), value: 1)
+                .channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPIDLE)), value: 120)
+                .channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPINTVL)), value: 30)
+                .channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPCNT)), value: 4)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+        }
+        return bootstrap
+    }
+
+    // MARK: Resuming
+
+    /// Brings `member`'s parked socket back onto its loop (on that loop), with a handler that
+    /// carries on where the parked one stopped.
+    func resume(_ member: LocalMember, tables: LocalTables) -> EventLoopFuture<any Channel>? {
+        guard let parked = member.parked, let descriptor = member.descriptor else { return nil }
+        lot.withLock { $0 }?.unwatch(descriptor)
+        member.parked = nil
+        let shard = hub.shards.first { $0.eventLoop.inEventLoop } ?? hub.shards[0]
+        let hub = self.hub
+        let logger = self.logger
+        let loopMember = NIOLoopBound(member, eventLoop: shard.eventLoop)
+        let future = Self.bootstrap(shard, sendQueueBytes: member.sendQueueLimit, socketOptions: false)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = ChatConnectionHandler(
+                        resuming: loopMember.value, parked, hub: hub, shard: shard, channel: channel, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .withConnectedSocket(descriptor)
+        future.whenFailure { error in
+            // The socket could not be put back (it is closed by now): the connection ends here.
+            let member = loopMember.value
+            logger.info("disconnected", metadata: ["session": "\(member.id)", "nick": "\(parked.nick)", "error": "\(error)"])
+            ChatConnectionHandler.ended(member, parked.admitted, reason: "Connection error", notify: true, hub: hub, shard: shard)
+        }
+        return future
+    }
+}
