@@ -208,7 +208,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         shard.counters.bytesIn += buffer.readableBytes
-        member.lastInput = Hub.monotonicNow
+        member.lastActive = Hub.monotonicNow
         guard closeReason == nil else { return }  // saying goodbye: input is ignored
         if hub.generation != settingsGeneration { applyReloadedSettings(context) }
         var outputs: [LineFramer.Output] = []

@@ -177,7 +177,7 @@ final class Shard: Sendable {
         guard idleSeconds > 0 else { return }
         let idleSince = Hub.monotonicNow - Int64(idleSeconds) * 1_000_000_000
         var parkedNow = 0
-        for member in tables.members.values where member.parked == nil && member.lastInput <= idleSince {
+        for member in tables.members.values where member.parked == nil && member.lastActive <= idleSince {
             guard let handler = member.context?.handler as? ChatConnectionHandler, handler.parkIfIdle(parking) else { continue }
             parkedNow += 1
         }
@@ -296,8 +296,9 @@ final class LocalMember {
     var parked: ParkedConnection?
     /// The peer's IP address bytes, for address bans.
     var address: [UInt8]?
-    /// When the client last sent anything (monotonic nanoseconds).
-    var lastInput: Int64
+    /// When the client last sent anything, or last could not take what it was sent at once
+    /// (monotonic nanoseconds): parking waits for `parkIdleSeconds` past it.
+    var lastActive: Int64
     var format = WireFormat.text
     var currentRoom: String?
     /// Position in each room's member array on this loop, for O(1) removal.
@@ -321,7 +322,7 @@ final class LocalMember {
         self.channel = channel
         self.descriptor = descriptor
         self.sendQueueLimit = sendQueueLimit
-        self.lastInput = Hub.monotonicNow
+        self.lastActive = Hub.monotonicNow
     }
 
     /// Queues fan-out traffic for the end of the drain.
@@ -379,10 +380,13 @@ final class LocalMember {
         }
         if sent == output.readableBytes { return }
         // The socket is full, or failed: the rest goes through a channel, which waits for the
-        // socket to drain (or meets the error and closes the connection as usual).
+        // socket to drain (or meets the error and closes the connection as usual). A reader
+        // that falls behind counts as active, so that under load it is not parked and resumed
+        // over and over: it is parked again after `parkIdleSeconds` without such a stall.
         var rest = output
         if sent > 0 { rest.moveReaderIndex(forwardBy: sent) }
         first = rest
+        lastActive = Hub.monotonicNow
         tables.resume(self)
     }
 
