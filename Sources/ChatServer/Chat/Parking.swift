@@ -97,13 +97,15 @@ final class Parking: Sendable {
 
     // MARK: Resuming
 
-    /// Brings `member`'s parked socket back onto its loop (on that loop), with a handler that
-    /// carries on where the parked one stopped.
-    func resume(_ member: LocalMember, tables: LocalTables) -> EventLoopFuture<any Channel>? {
-        guard let parked = member.parked, let descriptor = member.descriptor else { return nil }
+    /// Brings `member`'s parked socket back onto its loop (called on that loop), with a handler
+    /// that carries on where the parked one stopped.
+    func resume(_ member: LocalMember) -> EventLoopFuture<any Channel>? {
+        guard let parked = member.parked, let descriptor = member.descriptor,
+            let loop = MultiThreadedEventLoopGroup.currentEventLoop
+        else { return nil }
+        let shard = hub.shard(for: loop)
         lot.withLock { $0 }?.unwatch(descriptor)
         member.parked = nil
-        let shard = hub.shards.first { $0.eventLoop.inEventLoop } ?? hub.shards[0]
         let hub = self.hub
         let logger = self.logger
         let loopMember = NIOLoopBound(member, eventLoop: shard.eventLoop)

@@ -148,7 +148,7 @@ final class Shard: Sendable {
 
     // MARK: Parking
 
-    /// Starts parking this loop's idle connections with `parking`: checks every second for
+    /// Starts parking this loop's idle connections with `parking`: every 250 ms, looks for
     /// connections idle for `limits.parkIdleSeconds`.
     func startParking(_ parking: Parking) {
         eventLoop.execute {
@@ -481,7 +481,7 @@ final class LocalTables {
     func resume(_ member: LocalMember) -> EventLoopFuture<any Channel>? {
         guard member.parked != nil, let parking else { return nil }
         counters.parked -= 1
-        return parking.resume(member, tables: self)
+        return parking.resume(member)
     }
 
     /// Asks a connection to say goodbye and close; a parked one is brought back to do it.

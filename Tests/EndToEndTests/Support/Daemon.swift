@@ -96,6 +96,11 @@ final class Daemon: Sendable {
         try Self.waitFor(log: log, process: process, timeout: timeout) { $0.contains(text) ? text : nil }
     }
 
+    /// Waits until the whole log so far satisfies `condition` (checked again at each new output).
+    func waitForLog(timeout: Double = 10, until condition: (String) -> Bool) throws {
+        _ = try Self.waitFor(log: log, process: process, timeout: timeout) { condition($0) ? "" : nil }
+    }
+
     private static func waitFor(
         log: LogBuffer, process: ChildProcess, timeout: Double, _ match: (String) -> String?
     ) throws -> String {
