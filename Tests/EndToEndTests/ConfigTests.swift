@@ -3,9 +3,20 @@ import Testing
 
 /// The config as an operator meets it: --check-config, and start-up refusals.
 @Suite("configuration")
-struct ConfigTests {
+final class ConfigTests {
+    /// This test's config files; removed with it.
+    private let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("chatd-config-\(UUID().uuidString.prefix(8))")
+
+    init() throws {
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
     private func write(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("chatd-\(UUID().uuidString).json").path
+        let path = scratch.appendingPathComponent("\(UUID().uuidString.prefix(8)).json").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
