@@ -209,6 +209,93 @@ struct ChatTests {
         #expect(daemon.output.contains("all clients closed"))
     }
 
+    @Test("lines sent together reach members in the room, members elsewhere and JSON members once each, in order")
+    func linesSentTogether() throws {
+        // One write of several lines: the sender's loop fans them out in one drain, together.
+        let daemon = try Daemon(config: #"{"limits": {"floodRate": 1000, "floodBurst": 100}}"#)
+        let sender = try daemon.registered("sender")
+        // Three of each kind, connected one after another, so that each kind has a member on
+        // every one of the test daemon's three loops, the sender's included.
+        let here = try (0..<3).map { try daemon.registered("here\($0)") }
+        let away = try (0..<3).map { i in
+            let client = try daemon.registered("away\(i)")
+            try client.line("/join #side")
+            try client.expect(containing: "*** #side (\(i + 1) user")
+            return client
+        }
+        let robots = try (0..<3).map { i in
+            let client = try daemon.connect()
+            try client.send(#"{"type":"hello","nick":"robot\#(i)"}"# + "\n")
+            try client.expectJSON(type: "welcome")
+            return client
+        }
+        // Everything before this point (join notices) is read past: the pong comes after it.
+        for (i, client) in ([sender] + here + away).enumerated() {
+            try client.line("/ping settled\(i)")
+            try client.expect("*** pong settled\(i)")
+        }
+        for robot in robots {
+            try robot.send(#"{"type":"ping","token":"settled"}"# + "\n")
+            try robot.expectJSON(type: "pong")
+        }
+
+        let texts = ["one", "two", "three", "four", "five"]
+        try sender.send(texts.map { $0 + "\r\n" }.joined())
+        for client in here {
+            for text in texts { #expect(try client.readLine() == "<sender> \(text)") }
+            try client.expectNothingElse()
+        }
+        for client in away {
+            for text in texts { #expect(try client.readLine() == "[#lobby] <sender> \(text)") }
+            try client.expectNothingElse()
+        }
+        for robot in robots {
+            for text in texts {
+                let message = try robot.expectJSON(type: "message")
+                #expect(message["text"] == .string(text))
+                #expect(message["from"] == .string("sender"))
+            }
+            try robot.expectNothingElse(json: true)
+        }
+        try sender.expectNothingElse()
+    }
+
+    @Test("text members all see the room in one order, without their own lines, while everyone sends at once")
+    func textRoomOrder() throws {
+        let daemon = try Daemon(config: #"{"limits": {"floodRate": 10000, "floodBurst": 1000}}"#)
+        let clients = try (0..<6).map { try daemon.registered("t\($0)") }
+        for (i, client) in clients.enumerated() {
+            try client.line("/ping settled\(i)")
+            try client.expect("*** pong settled\(i)")
+        }
+        let perSender = 30
+        for round in 0..<perSender {
+            for (i, client) in clients.enumerated() {
+                try client.send((0..<2).map { "m\(i)-\(round)-\($0)\r\n" }.joined())
+            }
+        }
+        let expected = (clients.count - 1) * perSender * 2
+        var orders: [[String]] = []
+        for (i, client) in clients.enumerated() {
+            var seen: [String] = []
+            while seen.count < expected {
+                guard let line = try client.readLine() else { throw TestFailure("t\(i) was closed after \(seen)") }
+                seen.append(line)
+            }
+            #expect(!seen.contains { $0.hasPrefix("<t\(i)>") }, "t\(i) was sent its own lines")
+            orders.append(seen)
+        }
+        // Any two members see the same order once each one's own lines are set aside.
+        for i in clients.indices {
+            for j in clients.indices where j > i {
+                let withoutJ = orders[i].filter { !$0.hasPrefix("<t\(j)>") }
+                let withoutI = orders[j].filter { !$0.hasPrefix("<t\(i)>") }
+                #expect(withoutJ == withoutI, "t\(i) and t\(j) disagree on the order")
+            }
+        }
+        for client in clients { try client.expectNothingElse() }
+    }
+
     private func threeClients(_ daemon: Daemon) throws -> (Client, Client, Client) {
         let alice = try daemon.registered("alice")
         let bob = try daemon.registered("bob")

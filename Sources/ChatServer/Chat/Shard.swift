@@ -88,10 +88,24 @@ final class Shard: Sendable {
             return batch
         }
         let tables = local.value
-        for message in batch {
+        var index = batch.startIndex
+        while index < batch.endIndex {
+            let message = batch[index]
+            index += 1
             switch message {
             case .room(let room, let payload, let sender):
-                guard let members = tables.rooms[room] else { continue }
+                // Consecutive messages to the same room go out together (see `fanOut(run:)`).
+                var end = index
+                while end < batch.endIndex, case .room(let next, _, _) = batch[end], next == room { end += 1 }
+                guard let members = tables.rooms[room] else {
+                    index = end
+                    continue
+                }
+                if end > index {
+                    fanOut(run: batch[(index - 1)..<end], to: room, members: members, tables)
+                    index = end
+                    continue
+                }
                 for member in members {
                     if member.id == sender && member.format == .text { continue }
                     member.write(payload.buffer(for: member.format, inCurrentRoom: member.currentRoom == room), tables)
@@ -144,6 +158,49 @@ final class Shard: Sendable {
             }
         }
         tables.flushDirty()
+    }
+
+    /// Fans out consecutive messages to one room (`run`, all `.room` to `room`, two or more).
+    ///
+    /// Under load a drain carries many messages to the same room, and every member gets all of
+    /// them: copying each into each member's gathered output costs a copy per delivery, and the
+    /// stores to a thousand cold buffers cost more than the sends. Instead the run is encoded
+    /// once per way of seeing it (JSON; text in the member's current room; text from another
+    /// room), built the first time a member needs it, and each member is handed that one shared
+    /// buffer. Only a text-mode member who sent some of the run (it is not echoed its own
+    /// lines) takes the run message by message. The room's order is the run's order either way.
+    private func fanOut(run: ArraySlice<ShardMessage>, to room: String, members: [LocalMember], _ tables: LocalTables) {
+        tables.runMark &+= 1
+        let mark = tables.runMark
+        for case .room(_, _, let sender?) in run { tables.members[sender]?.runMark = mark }
+        var shared: (json: ByteBuffer?, here: ByteBuffer?, elsewhere: ByteBuffer?)
+        func concatenated(_ format: WireFormat, inCurrentRoom: Bool) -> ByteBuffer {
+            var size = 0
+            for case .room(_, let payload, _) in run { size += payload.buffer(for: format, inCurrentRoom: inCurrentRoom).readableBytes }
+            var buffer = ByteBufferAllocator().buffer(capacity: size)
+            for case .room(_, let payload, _) in run {
+                buffer.writeImmutableBuffer(payload.buffer(for: format, inCurrentRoom: inCurrentRoom))
+            }
+            return buffer
+        }
+        for member in members {
+            let inCurrentRoom = member.currentRoom == room
+            switch member.format {
+            case .text where member.runMark == mark:
+                for case .room(_, let payload, let sender) in run where sender != member.id {
+                    member.write(payload.buffer(for: .text, inCurrentRoom: inCurrentRoom), tables)
+                }
+            case .text where inCurrentRoom:
+                if shared.here == nil { shared.here = concatenated(.text, inCurrentRoom: true) }
+                member.write(shared.here!, lines: run.count, tables)
+            case .text:
+                if shared.elsewhere == nil { shared.elsewhere = concatenated(.text, inCurrentRoom: false) }
+                member.write(shared.elsewhere!, lines: run.count, tables)
+            case .json:
+                if shared.json == nil { shared.json = concatenated(.json, inCurrentRoom: true) }
+                member.write(shared.json!, lines: run.count, tables)
+            }
+        }
     }
 
     // MARK: Parking
@@ -279,7 +336,8 @@ struct Payload: Sendable {
 ///
 /// What one drain of the mailbox sends a connection is gathered here and handed to the channel
 /// once, as one buffer with one `writeAndFlush`: a single event goes out as the shared buffer
-/// itself (no copy); several are copied into one. That is one trip through the pipeline and one
+/// itself (no copy), and so does a run of messages to one room (`Shard.fanOut`); several are
+/// copied into one. That is one trip through the pipeline and one
 /// `writev` per connection per drain, however many events the drain carried. A parked
 /// connection gets the same buffer with one `send` straight to its socket.
 final class LocalMember {
@@ -300,6 +358,9 @@ final class LocalMember {
     /// (monotonic nanoseconds): parking waits for `parkIdleSeconds` past it.
     var lastActive: Int64
     var format = WireFormat.text
+    /// Marks a member that sent part of the run of messages being fanned out (`Shard.fanOut`).
+    /// (Declared here, it fits in the padding after `format`.)
+    var runMark: UInt32 = 0
     var currentRoom: String?
     /// Position in each room's member array on this loop, for O(1) removal.
     var roomSlots = RoomSlots()
@@ -325,15 +386,15 @@ final class LocalMember {
         self.lastActive = Hub.monotonicNow
     }
 
-    /// Queues fan-out traffic for the end of the drain.
-    func write(_ buffer: ByteBuffer, _ tables: LocalTables) {
-        enqueue(buffer, tables)
+    /// Queues fan-out traffic (`lines` lines) for the end of the drain.
+    func write(_ buffer: ByteBuffer, lines: Int = 1, _ tables: LocalTables) {
+        enqueue(buffer, lines: lines, tables)
     }
 
     /// Queues a reply to this client's own request.
     func writeReply(_ buffer: ByteBuffer, _ tables: LocalTables) {
         pendingReplyBytes += buffer.readableBytes
-        enqueue(buffer, tables)
+        enqueue(buffer, lines: 1, tables)
     }
 
     /// Whether output is waiting here (for a connection being resumed, until its channel is up).
@@ -396,8 +457,8 @@ final class LocalMember {
         return buffered - replyBytes > sendQueueLimit
     }
 
-    private func enqueue(_ buffer: ByteBuffer, _ tables: LocalTables) {
-        tables.counters.linesOut += 1
+    private func enqueue(_ buffer: ByteBuffer, lines: Int, _ tables: LocalTables) {
+        tables.counters.linesOut += lines
         tables.counters.bytesOut += buffer.readableBytes
         if gathered != nil {
             gathered!.writeImmutableBuffer(buffer)
@@ -471,6 +532,8 @@ final class LocalTables {
     var members: [SessionID: LocalMember] = [:]
     var rooms: [String: [LocalMember]] = [:]
     var dirty: [LocalMember] = []
+    /// Tells apart the runs of room messages fanned out (`Shard.fanOut`).
+    var runMark: UInt32 = 0
     /// Set while idle connections are parked (`Shard.startParking`).
     var parking: Parking?
     var sweep: RepeatedTask?
