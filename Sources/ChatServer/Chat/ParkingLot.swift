@@ -38,7 +38,11 @@ final class ParkingLot: Sendable {
 
     private let epoll: Int32
     private let wake: (read: Int32, write: Int32)
-    private let commands = Mutex<[Command]>([])
+    /// Commands for the lot's thread; nil once the thread has ended (commands then run at once,
+    /// on the caller's thread, so that shutdown never waits on a thread that is gone).
+    private let commands = Mutex<[Command]?>([])
+    /// Set once the epoll instance and the wake pipe are closed (`stop`, once only).
+    private let closed = Atomic<Bool>(false)
     /// Touched by the lot's thread only, after `start`.
     private let listeners: Mutex<[Int32]>
     private let accepted: Accepted
@@ -100,9 +104,16 @@ final class ParkingLot: Sendable {
     func stop() { send(.stop) }
 
     private func send(_ command: Command) {
-        commands.withLock { $0.append(command) }
-        var byte: UInt8 = 1
-        _ = write(wake.write, &byte, 1)
+        let queued = commands.withLock { pending in
+            pending?.append(command)
+            return pending != nil
+        }
+        if queued {
+            var byte: UInt8 = 1
+            _ = write(wake.write, &byte, 1)
+        } else {
+            _ = perform(command)
+        }
     }
 
     // MARK: The lot's thread
@@ -122,6 +133,11 @@ final class ParkingLot: Sendable {
             if count < 0 {
                 if errno == EINTR { continue }
                 logger.critical("the parking lot's epoll_wait failed; parked clients are no longer served", metadata: ["errno": "\(errno)"])
+                for command in commands.withLock({ pending in
+                    defer { pending = nil }; return pending ?? []
+                }) {
+                    _ = perform(command)
+                }
                 return
             }
             if let until = acceptPausedUntil, Hub.monotonicNow >= until {
@@ -179,25 +195,35 @@ final class ParkingLot: Sendable {
         var byte: UInt8 = 0
         while read(wake.read, &byte, 1) > 0 {}
         for command in commands.withLock({ pending in
-            defer { pending.removeAll() }; return pending
+            defer { pending?.removeAll() }; return pending ?? []
         }) {
-            switch command {
-            case .closeListeners(let done):
-                for listener in listeners.withLock({ list in
-                    defer { list.removeAll() }; return list
-                }) {
-                    _ = epoll_ctl(epoll, EPOLL_CTL_DEL, listener, nil)
-                    close(listener)
-                }
-                done()
-            case .stop:
-                close(epoll)
-                close(wake.read)
-                close(wake.write)
+            if !perform(command) {
+                commands.withLock { $0 = nil }
                 return false
             }
         }
         return true
+    }
+
+    /// Carries out one command; false for `stop`.
+    private func perform(_ command: Command) -> Bool {
+        switch command {
+        case .closeListeners(let done):
+            for listener in listeners.withLock({ list in
+                defer { list.removeAll() }; return list
+            }) {
+                _ = epoll_ctl(epoll, EPOLL_CTL_DEL, listener, nil)
+                close(listener)
+            }
+            done()
+            return true
+        case .stop:
+            guard !closed.exchange(true, ordering: .relaxed) else { return false }
+            close(epoll)
+            close(wake.read)
+            close(wake.write)
+            return false
+        }
     }
 
     private static func control(_ epoll: Int32, _ operation: Int32, _ descriptor: Int32, events: UInt32, tag: UInt64) throws {
