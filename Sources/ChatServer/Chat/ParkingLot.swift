@@ -133,11 +133,7 @@ final class ParkingLot: Sendable {
             if count < 0 {
                 if errno == EINTR { continue }
                 logger.critical("the parking lot's epoll_wait failed; parked clients are no longer served", metadata: ["errno": "\(errno)"])
-                for command in commands.withLock({ pending in
-                    defer { pending = nil }; return pending ?? []
-                }) {
-                    _ = perform(command)
-                }
+                endCommands()
                 return
             }
             if let until = acceptPausedUntil, Hub.monotonicNow >= until {
@@ -194,15 +190,24 @@ final class ParkingLot: Sendable {
     private func runCommands() -> Bool {
         var byte: UInt8 = 0
         while read(wake.read, &byte, 1) > 0 {}
+        var running = true
         for command in commands.withLock({ pending in
             defer { pending?.removeAll() }; return pending ?? []
         }) {
-            if !perform(command) {
-                commands.withLock { $0 = nil }
-                return false
-            }
+            if !perform(command) { running = false }
         }
-        return true
+        if !running { endCommands() }
+        return running
+    }
+
+    /// The thread is ending: what is still queued runs now, and later commands run at once on
+    /// their caller's thread (`send`), so no caller waits on a thread that is gone.
+    private func endCommands() {
+        for command in commands.withLock({ pending in
+            defer { pending = nil }; return pending ?? []
+        }) {
+            _ = perform(command)
+        }
     }
 
     /// Carries out one command; false for `stop`.

@@ -336,10 +336,10 @@ struct Payload: Sendable {
 ///
 /// What one drain of the mailbox sends a connection is gathered here and handed to the channel
 /// once, as one buffer with one `writeAndFlush`: a single event goes out as the shared buffer
-/// itself (no copy), and so does a run of messages to one room (`Shard.fanOut`); several are
-/// copied into one. That is one trip through the pipeline and one
-/// `writev` per connection per drain, however many events the drain carried. A parked
-/// connection gets the same buffer with one `send` straight to its socket.
+/// itself (no copy), and so does a run of messages to one room (`Shard.fanOut`); anything else
+/// is copied into one. That is one trip through the pipeline and one `writev` per connection
+/// per drain, however many events the drain carried. A parked connection gets the same buffer
+/// with one `send` straight to its socket.
 final class LocalMember {
     let id: SessionID
     /// The channel while the connection is on the loop (nil while parked or being resumed).
