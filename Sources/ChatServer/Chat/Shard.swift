@@ -93,23 +93,12 @@ final class Shard: Sendable {
             let message = batch[index]
             index += 1
             switch message {
-            case .room(let room, let payload, let sender):
+            case .room(let room, _, _):
                 // Consecutive messages to the same room go out together (see `fanOut(run:)`).
                 var end = index
                 while end < batch.endIndex, case .room(let next, _, _) = batch[end], next == room { end += 1 }
-                guard let members = tables.rooms[room] else {
-                    index = end
-                    continue
-                }
-                if end > index {
-                    fanOut(run: batch[(index - 1)..<end], to: room, members: members, tables)
-                    index = end
-                    continue
-                }
-                for member in members {
-                    if member.id == sender && member.format == .text { continue }
-                    member.write(payload.buffer(for: member.format, inCurrentRoom: member.currentRoom == room), tables)
-                }
+                if let members = tables.rooms[room] { fanOut(run: batch[(index - 1)..<end], to: room, members: members, tables) }
+                index = end
             case .session(let id, let payload):
                 guard let member = tables.members[id] else { continue }
                 member.write(payload.buffer(for: member.format, inCurrentRoom: true), tables)
@@ -160,7 +149,7 @@ final class Shard: Sendable {
         tables.flushDirty()
     }
 
-    /// Fans out consecutive messages to one room (`run`, all `.room` to `room`, two or more).
+    /// Fans out consecutive messages to one room (`run`, all `.room` to `room`, one or more).
     ///
     /// Under load a drain carries many messages to the same room, and every member gets all of
     /// them: copying each into each member's gathered output costs a copy per delivery, and the
@@ -169,12 +158,16 @@ final class Shard: Sendable {
     /// room), built the first time a member needs it, and each member is handed that one shared
     /// buffer. Only a text-mode member who sent some of the run (it is not echoed its own
     /// lines) takes the run message by message. The room's order is the run's order either way.
+    /// A run of one is the message's own shared buffer, not a copy.
     private func fanOut(run: ArraySlice<ShardMessage>, to room: String, members: [LocalMember], _ tables: LocalTables) {
         tables.runMark &+= 1
         let mark = tables.runMark
         for case .room(_, _, let sender?) in run { tables.members[sender]?.runMark = mark }
         var shared: (json: ByteBuffer?, here: ByteBuffer?, elsewhere: ByteBuffer?)
         func concatenated(_ format: WireFormat, inCurrentRoom: Bool) -> ByteBuffer {
+            if run.count == 1, case .room(_, let payload, _) = run[run.startIndex] {
+                return payload.buffer(for: format, inCurrentRoom: inCurrentRoom)
+            }
             var size = 0
             for case .room(_, let payload, _) in run { size += payload.buffer(for: format, inCurrentRoom: inCurrentRoom).readableBytes }
             var buffer = ByteBufferAllocator().buffer(capacity: size)
