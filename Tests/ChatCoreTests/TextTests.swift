@@ -30,6 +30,23 @@ struct LineFramerTests {
         #expect(frame(input.map { [$0] }) == frame([input]))
     }
 
+    @Test("each option is refused once: a repeated DO or WILL gets no second reply, so replies stay bounded")
+    func telnetRefusesOnce() {
+        var framer = LineFramer(maxLineBytes: 64)
+        var replies: [[UInt8]] = []
+        // Every option asked for with DO and WILL, four times over.
+        for _ in 0..<4 {
+            for option in 0...255 {
+                framer.feed([255, 253, UInt8(option), 255, 251, UInt8(option)]) {
+                    if case .reply(let bytes) = $0 { replies.append(bytes) }
+                }
+            }
+        }
+        #expect(replies.count == 512)
+        #expect(replies.prefix(2) == [[255, 252, 0], [255, 254, 0]])
+        #expect(Set(replies).count == 512)
+    }
+
     @Test("an overlong line is reported once and discarded to its end; memory stays bounded")
     func overlong() {
         var framer = LineFramer(maxLineBytes: 8)

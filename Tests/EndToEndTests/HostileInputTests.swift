@@ -98,6 +98,56 @@ struct HostileInputTests {
         withExtendedLifetime(members) {}
     }
 
+    @Test("telnet negotiation from clients that never read is answered once per option: memory stays bounded")
+    func telnetNegotiationFlood() throws {
+        let daemon = try Daemon(config: #"{"limits": {"floodRate": 1000, "floodBurst": 1000}}"#)
+        let observer = try daemon.registered("observer")
+        // Twenty registered connections from one address (the per-address limit), none reading.
+        var attackers: [Client] = []
+        for i in 0..<20 {
+            let attacker = try daemon.connect(from: "127.0.0.2")
+            var small: Int32 = 4096
+            setsockopt(attacker.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+            try attacker.register("attacker\(i)")
+            attackers.append(attacker)
+        }
+        try observer.expect("*** attacker19 has joined #lobby")
+        let before = Self.rss(daemon.pid)
+        // 512 KiB of IAC DO x and IAC WILL x each, every option over and over: 10 MB in all, which
+        // answered each time would queue 10 MB of refusals that nobody reads.
+        var burst: [UInt8] = []
+        for i in 0..<(512 * 1024 / 6) {
+            let option = UInt8(truncatingIfNeeded: i)
+            burst += [255, 253, option, 255, 251, option]
+        }
+        for (i, attacker) in attackers.enumerated() {
+            try attacker.send(burst)
+            try attacker.line("done \(i)")
+        }
+        // Each line comes after its burst: once all are relayed, every byte was read.
+        var pending = Set((0..<20).map { "<attacker\($0)> done \($0)" })
+        while !pending.isEmpty { pending.remove(try observer.expect(timeout: 30, "\(pending)") { pending.contains($0) }) }
+        let after = Self.rss(daemon.pid)
+        #expect(after - before < 4096, "RSS grew from \(before) KiB to \(after) KiB")
+        // The first attacker got one refusal per option and verb among its text, and no more.
+        let first = attackers[0]
+        try first.line("/ping sync")
+        var refusals: [[UInt8]] = []
+        var text: [UInt8] = []
+        while !text.reversed().starts(with: "*** pong sync\r\n".utf8.reversed()) {
+            let byte = try #require(try first.readBytes(1, timeout: 20))
+            if byte == [255] {
+                refusals.append(byte + (try #require(try first.readBytes(2))))
+            } else {
+                text += byte
+            }
+        }
+        #expect(refusals.count == 512)
+        #expect(Set(refusals).count == 512)
+        #expect(refusals.allSatisfy { $0[1] == 252 || $0[1] == 254 })
+        withExtendedLifetime(attackers) {}
+    }
+
     @Test("flooding is delayed, then cut off, while the others' messages still flow")
     func flood() throws {
         let daemon = try Daemon(config: #"{"limits": {"floodRate": 4, "floodBurst": 3, "floodQueueLines": 4}}"#)

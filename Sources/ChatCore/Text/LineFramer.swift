@@ -2,8 +2,8 @@
 ///
 /// ```
 ///   bytes ──► telnet filter ──► line splitter ──► .line(bytes)      (LF ends a line; a CR before it is dropped)
-///               │ IAC DO x   ──► .reply(IAC WONT x)                 (we refuse every option)
-///               │ IAC WILL x ──► .reply(IAC DONT x)
+///               │ IAC DO x   ──► .reply(IAC WONT x)                 (we refuse every option, each once:
+///               │ IAC WILL x ──► .reply(IAC DONT x)                  a repeated request is not answered)
 ///               │ IAC SB … IAC SE, IAC <cmd>, IAC WONT/DONT x ──► consumed
 ///               │ IAC IAC    ──► a literal 0xFF data byte
 ///               ├ longer than maxLineBytes ──► .overlong once, the rest of that line is discarded
@@ -12,6 +12,11 @@
 ///
 /// The framer holds at most `maxLineBytes` of a partial line, so a client that never sends a
 /// newline costs bounded memory. Telnet sequences may be split across reads at any byte.
+///
+/// A refusal is sent once per option and verb, as RFC 854 asks ("a request to enter a mode it is
+/// already in should not be acknowledged"): the options stay off, so repeating the refusal
+/// would only let a client that sends `IAC DO x` over and over, and never reads, queue replies
+/// without bound. At most 512 replies (1,536 bytes) are ever sent on a connection.
 public struct LineFramer: Sendable {
     public enum Output: Equatable, Sendable {
         /// A complete line, without its terminator; not yet sanitized.
@@ -55,6 +60,9 @@ public struct LineFramer: Sendable {
     private var previous: UInt8 = 0
     /// After `.notText`, input is ignored.
     private var rejected = false
+    /// The options already refused: bit `x` of words 0–3 for `DO x`, of words 4–7 for `WILL x`.
+    /// Empty (no allocation) until a client negotiates, as most never do.
+    private var refused: [UInt64] = []
 
     public init(maxLineBytes: Int) {
         self.maxLineBytes = maxLineBytes
@@ -103,9 +111,9 @@ public struct LineFramer: Sendable {
                 }
             case .option(let verb):
                 telnet = .data
-                if verb == Self.DO {
+                if verb == Self.DO, firstRefusal(of: byte, offset: 0) {
                     emit(.reply([Self.IAC, Self.WONT, byte]))
-                } else if verb == Self.WILL {
+                } else if verb == Self.WILL, firstRefusal(of: byte, offset: 4) {
                     emit(.reply([Self.IAC, Self.DONT, byte]))
                 }
             case .subnegotiation:
@@ -118,6 +126,17 @@ public struct LineFramer: Sendable {
 
     public mutating func feed(_ bytes: [UInt8], _ emit: (Output) -> Void) {
         bytes.withUnsafeBytes { feed($0, emit) }
+    }
+
+    /// True the first time `option` is refused in its half of `refused` (`offset` 0 for DO, 4
+    /// for WILL), marking it refused.
+    private mutating func firstRefusal(of option: UInt8, offset: Int) -> Bool {
+        if refused.isEmpty { refused = Array(repeating: 0, count: 8) }
+        let word = offset + Int(option >> 6)
+        let bit = UInt64(1) << (option & 63)
+        guard refused[word] & bit == 0 else { return false }
+        refused[word] |= bit
+        return true
     }
 
     private mutating func data(_ byte: UInt8, _ emit: (Output) -> Void) {
