@@ -43,9 +43,77 @@ struct WebTests {
         #expect(post.status == "HTTP/1.1 405 Method Not Allowed" && post.headers["allow"] == "GET, HEAD")
         let plain = try http(port, "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(plain.status == "HTTP/1.1 426 Upgrade Required" && plain.headers["upgrade"] == "websocket")
+        // A request that cannot be parsed gets its 400 and the connection closes at once (the
+        // request deadline is 30 s), whatever the client sends after it.
         let garbage = try Client(port: port)
         try garbage.send("NOT HTTP AT ALL\r\n\r\n")
         #expect(try garbage.readLine()?.hasPrefix("HTTP/1.1 400") == true)
+        try? garbage.send("more garbage\r\n")
+        #expect(try garbage.readUntilClosed(timeout: 5).contains("Connection: close"))
+    }
+
+    @Test("web connections count against the connection limits, with chat's, and a trickled request is cut at its deadline")
+    func webLimits() throws {
+        let daemon = try Daemon(
+            config: #"{"web": {"listen": ["127.0.0.1:0"], "requestTimeoutSeconds": 2}, "limits": {"maxClientsPerAddress": 3, "maxClients": 5}}"#)
+        let port = try daemon.webPort()
+        // Three connections from one address, each answered once (so admitted) and now half-way
+        // through a second request, fill the address's share, for the chat port too.
+        func heldOpen(from source: String? = nil) throws -> Client {
+            let client = try Client(port: port, source: source)
+            try client.send("HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            try client.expect("HTTP/1.1 200 OK")
+            try client.expect("")
+            try client.send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            return client
+        }
+        let held = try (0..<3).map { _ in try heldOpen() }
+        let refused = try Client(port: port).readUntilClosed()
+        #expect(refused.first == "HTTP/1.1 503 Service Unavailable")
+        #expect(refused.last == "Too many connections from your address (at most 3).")
+        #expect(try daemon.connect().readUntilClosed() == ["*** Too many connections from your address (at most 3)."])
+        // Two more from another address reach the total of 5; a sixth anywhere is refused.
+        let others = try (0..<2).map { _ in try heldOpen(from: "127.0.0.2") }
+        #expect(try Client(port: port, source: "127.0.0.3").readUntilClosed().last?.hasPrefix("The server is full (5 connections)") == true)
+        #expect(try daemon.connect(from: "127.0.0.3").readUntilClosed().last?.hasPrefix("*** The server is full") == true)
+
+        // A header byte now and then does not keep a request alive past its deadline.
+        let start = Date()
+        try held[0].send("X")
+        #expect(try held[0].readUntilClosed(timeout: 10) == [])
+        let lasted = Date().timeIntervalSince(start)
+        #expect(lasted < 5, "closed after \(lasted) s")
+        for client in held.dropFirst() + others { #expect(try client.readUntilClosed(timeout: 10) == []) }
+        // Their places are free again.
+        #expect(try http(port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").status == "HTTP/1.1 200 OK")
+        try daemon.registered("chatter").line("/quit")
+        let stats = try daemon.chatctl(["--json", "stats"])
+        #expect(stats.out.contains(#""too_many_from_address":2"#) && stats.out.contains(#""server_full":2"#), "\(stats.out)")
+    }
+
+    @Test("running out of file descriptors through the web port pauses accepting instead of spinning a loop")
+    func outOfDescriptors() throws {
+        let daemon = try Daemon(
+            config:
+                #"{"web": {"listen": ["127.0.0.1:0"]}, "limits": {"maxClients": 100000, "maxClientsPerAddress": 100000, "connectBurstPerAddress": 100000, "connectsPerAddressPerMinute": 100000}}"#,
+            launcher: ["/usr/bin/prlimit", "--nofile=100:100", "--"])
+        let port = try daemon.webPort()
+        let flood = try (0..<150).map { _ in try Client(port: port) }
+        try daemon.waitForLog("cannot accept connections: Too many open files")
+        // With accepting paused, the daemon is all but idle: a spinning loop would use a core.
+        func cpuTicks() throws -> Int {
+            let stat = try String(contentsOfFile: "/proc/\(daemon.pid)/stat", encoding: .utf8)
+            let fields = stat[stat.range(of: ")")!.upperBound...].split(separator: " ")
+            return Int(fields[11])! + Int(fields[12])!  // utime, stime
+        }
+        let before = try cpuTicks()
+        Thread.sleep(forTimeInterval: 2)  // a measuring window, not a wait for an event
+        let used = try cpuTicks() - before
+        #expect(used < 60, "chatd used \(used) ticks of CPU in 2 s")
+        // Once descriptors are free again, chat clients are served.
+        for client in flood { Glibc.shutdown(client.fd, Int32(SHUT_RDWR)) }
+        let chatter = try daemon.connect()
+        try chatter.expect("*** Please choose a nickname:", timeout: 20)
     }
 
     @Test("a WebSocket client and a TCP client meet in the same room")

@@ -48,6 +48,10 @@ public struct Config: Equatable, Sendable {
         /// Seconds a WebSocket client has to answer (with a pong or anything else) before it is
         /// disconnected ("Ping timeout").
         public var pingTimeoutSeconds = 30
+        /// Seconds an HTTP connection has to send a whole request, from connecting or from the
+        /// previous response: an idle keep-alive connection, or a request trickling in a byte at
+        /// a time, is closed then.
+        public var requestTimeoutSeconds = 30
     }
 
     public struct Server: Equatable, Sendable {

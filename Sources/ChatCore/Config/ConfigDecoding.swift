@@ -45,6 +45,7 @@ extension Config {
                 }
                 r.integer(&o, "web.pingIntervalSeconds", into: &config.web.pingIntervalSeconds, in: 1...86_400)
                 r.integer(&o, "web.pingTimeoutSeconds", into: &config.web.pingTimeoutSeconds, in: 1...86_400)
+                r.integer(&o, "web.requestTimeoutSeconds", into: &config.web.requestTimeoutSeconds, in: 1...3_600)
             }
             r.string(&o, "stateDirectory", into: &config.stateDirectory) { path in
                 path.isEmpty || path.hasPrefix("/") ? nil : "must be an absolute path"

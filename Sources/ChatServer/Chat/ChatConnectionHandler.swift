@@ -154,11 +154,15 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         }
         let ip = context.channel.remoteAddress?.ipBytes
         member.address = ip
-        if let refusal = hub.admit(address: ip) {
-            refuse(refusal.reason, saying: refusal.message, context)
-            return
+        if transport == .tcp {
+            // A WebSocket was admitted as a web connection (`WebAdmissionHandler`), which
+            // counts it until it closes.
+            if let refusal = hub.admit(address: ip) {
+                refuse(refusal.reason, saying: refusal.message, context)
+                return
+            }
+            admitted = ip != nil
         }
-        admitted = ip != nil
         shard.counters.accepted += 1
         log(.debug, "connection accepted", ["transport": "\(transport)"])
         if transport == .webSocket {
@@ -192,10 +196,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// Refuses this connection: counts and logs it (throttled), says why (`goodbye`, when given,
     /// is sent as it is instead of the usual line or `bye` event), closes.
     private func refuse(_ reason: String, saying message: String, goodbye: ByteBuffer? = nil, _ context: ChannelHandlerContext) {
-        shard.counters.refused[reason, default: 0] += 1
-        if let suppressed = hub.refusalLog.shouldLog(reason) {
-            log(.info, "connection refused", ["reason": "\(reason)", "alsoRefusedSinceLastLog": "\(suppressed)"])
-        }
+        shard.countRefusal(reason, hub: hub, logger: logger, peer: address, session: member.id)
         closeReason = "Refused: \(reason)"
         refused = true
         let kind: ClosingConnection.Kind = reason == "banned" ? .policy : .tryAgainLater

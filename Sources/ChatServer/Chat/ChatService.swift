@@ -36,54 +36,30 @@ final class ChatService: Service {
     }
 
     func run() async throws {
-        // The chat listeners are plain sockets: the parking lot accepts (see `ParkingLot`).
+        // The listeners are plain sockets: the parking lot accepts (see `ParkingLot`).
         var listeners: [(descriptor: Int32, address: SocketAddress)] = []
+        var webListeners: [(descriptor: Int32, address: SocketAddress)] = []
         do {
-            if inherited.isEmpty {
-                for address in config.listen {
-                    do {
-                        listeners.append(try Listening.bind(host: address.host, port: address.port))
-                    } catch {
-                        throw StartupError("cannot listen on \(address): \(error)")
-                    }
-                }
-            } else {
-                logger.info("using \(inherited.count) chat socket(s) passed by systemd; the config's listen addresses are not bound")
-                for descriptor in inherited {
-                    do {
-                        listeners.append((descriptor, try Listening.adopt(descriptor)))
-                    } catch {
-                        throw StartupError("cannot use the socket systemd passed (fd \(descriptor)): \(error)")
-                    }
-                }
+            listeners = try Self.listeners(inherited: inherited, configured: config.listen, what: "chat", logger: logger)
+            if !inheritedWeb.isEmpty || config.web.enabled {
+                webListeners = try Self.listeners(inherited: inheritedWeb, configured: config.web.listen, what: "web", logger: logger)
+            }
+            for listener in listeners { logger.notice("listening for chat clients on \(Self.describe(listener.address))") }
+            for listener in webListeners { logger.notice("serving the web client on http://\(Self.describe(listener.address))/") }
+            hub.webPort = webListeners.first?.address.port
+            var kinds: [Int32: ParkingLot.ListenerKind] = [:]
+            for listener in listeners { kinds[listener.descriptor] = .chat }
+            for listener in webListeners { kinds[listener.descriptor] = .web }
+            do {
+                try parking.start(listeners: kinds)
+            } catch {
+                throw StartupError("cannot start accepting clients: \(error)")
             }
         } catch {
-            for listener in listeners { close(listener.descriptor) }
+            for listener in listeners + webListeners { close(listener.descriptor) }
             throw error
         }
-        let addresses = listeners.map(\.address)
-        for address in addresses {
-            logger.notice("listening for chat clients on \(Self.describe(address))")
-        }
-        let webListeners: [any Channel]
-        do {
-            webListeners = try await bindWeb()
-        } catch {
-            for listener in listeners { close(listener.descriptor) }
-            throw error
-        }
-        for address in webListeners.compactMap(\.localAddress) {
-            logger.notice("serving the web client on http://\(Self.describe(address))/")
-        }
-        hub.webPort = webListeners.first?.localAddress?.port
-        do {
-            try parking.start(listeners: listeners.map(\.descriptor))
-        } catch {
-            for listener in listeners { close(listener.descriptor) }
-            for listener in webListeners { try? await listener.close() }
-            throw StartupError("cannot start accepting chat clients: \(error)")
-        }
-        onListening(addresses)
+        onListening(listeners.map(\.address))
 
         // Serve until graceful shutdown (SIGTERM, SIGINT) or cancellation, forgetting idle
         // per-address admission entries now and then.
@@ -96,36 +72,39 @@ final class ChatService: Service {
 
         logger.notice("shutting down", metadata: ["clients": "\(hub.stats.clients)"])
         await parking.closeListeners()
-        for listener in webListeners { try? await listener.close() }
         await closeAllClients(reason: "Server shutting down")
         await parking.stop()
         logger.notice("all clients closed")
     }
 
-    /// The web client's listeners: systemd's `web` sockets, or `web.listen` when it is enabled.
-    private func bindWeb() async throws -> [any Channel] {
-        let bootstrap = WebListener.bootstrap(group: group, hub: hub, logger: logger)
-        var bound: [any Channel] = []
+    /// The sockets passed by systemd for `what` ("chat" or "web") when there are any, else
+    /// `configured` bound; on failure none is left open.
+    private static func listeners(
+        inherited: [Int32], configured: [ListenAddress], what: String, logger: Logger
+    ) throws -> [(descriptor: Int32, address: SocketAddress)] {
+        var bound: [(descriptor: Int32, address: SocketAddress)] = []
         do {
-            if !inheritedWeb.isEmpty {
-                for descriptor in inheritedWeb {
+            if inherited.isEmpty {
+                for address in configured {
                     do {
-                        bound.append(try await bootstrap.withBoundSocket(descriptor).get())
+                        bound.append(try Listening.bind(host: address.host, port: address.port))
                     } catch {
-                        throw StartupError("cannot use the web socket systemd passed (fd \(descriptor)): \(error)")
+                        throw StartupError(
+                            what == "web" ? "cannot serve the web client on \(address): \(error)" : "cannot listen on \(address): \(error)")
                     }
                 }
-            } else if config.web.enabled {
-                for address in config.web.listen {
+            } else {
+                logger.info("using \(inherited.count) \(what) socket(s) passed by systemd; the config's \(what) addresses are not bound")
+                for descriptor in inherited {
                     do {
-                        bound.append(try await bootstrap.bind(host: address.host, port: address.port).get())
+                        bound.append((descriptor, try Listening.adopt(descriptor)))
                     } catch {
-                        throw StartupError("cannot serve the web client on \(address): \(error)")
+                        throw StartupError("cannot use the \(what) socket systemd passed (fd \(descriptor)): \(error)")
                     }
                 }
             }
         } catch {
-            for listener in bound { try? await listener.close() }
+            for listener in bound { close(listener.descriptor) }
             throw error
         }
         return bound
@@ -181,6 +160,16 @@ public enum ChatServerInfo {
 }
 
 extension Shard {
+    /// Counts a refused connection on this loop and logs it, at most once per reason every 10 s.
+    func countRefusal(_ reason: String, hub: Hub, logger: Logger, peer: String, session: SessionID? = nil) {
+        counters.refused[reason, default: 0] += 1
+        if let suppressed = hub.refusalLog.shouldLog(reason) {
+            var metadata: Logger.Metadata = ["reason": "\(reason)", "peer": "\(peer)", "alsoRefusedSinceLastLog": "\(suppressed)"]
+            if let session { metadata["session"] = "\(session)" }
+            logger.info("connection refused", metadata: metadata)
+        }
+    }
+
     /// Asks every connection on this loop to say goodbye and close (bringing parked ones back
     /// to do it); completes when all are closed.
     func closeAll(_ request: CloseRequest) -> EventLoopFuture<Void> {

@@ -20,11 +20,11 @@ final class Parking: Sendable {
     }
 
     /// Starts accepting on `listeners` (taking them over) and parking idle connections.
-    func start(listeners: [Int32]) throws {
+    func start(listeners: [Int32: ParkingLot.ListenerKind]) throws {
         let hub = self.hub
         let lot = try ParkingLot(
             listeners: listeners, logger: logger,
-            accepted: { [self] descriptor in accept(descriptor) },
+            accepted: { [self] descriptor, kind in accept(descriptor, kind) },
             ready: { shard, id in
                 guard shard < hub.shards.count else { return }
                 hub.shards[shard].parkedReady(id)
@@ -58,8 +58,9 @@ final class Parking: Sendable {
 
     // MARK: Accepting
 
-    /// A new connection, on the lot's thread: onto the next shard's loop.
-    private func accept(_ descriptor: Int32) {
+    /// A new connection, on the lot's thread: onto the next shard's loop, as a chat connection
+    /// or a web one.
+    private func accept(_ descriptor: Int32, _ kind: ParkingLot.ListenerKind) {
         let shards = hub.shards
         let shard = shards[nextShard.wrappingAdd(1, ordering: .relaxed).oldValue % shards.count]
         let hub = self.hub
@@ -67,8 +68,14 @@ final class Parking: Sendable {
         Self.bootstrap(shard, sendQueueBytes: hub.settings.0.limits.sendQueueBytes, socketOptions: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = ChatConnectionHandler(hub: hub, shard: shard, channel: channel, descriptor: descriptor, logger: logger)
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    switch kind {
+                    case .chat:
+                        let handler = ChatConnectionHandler(
+                            hub: hub, shard: shard, channel: channel, descriptor: descriptor, logger: logger)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    case .web:
+                        try WebListener.configure(channel, hub: hub, logger: logger)
+                    }
                 }
             }
             .withConnectedSocket(descriptor)

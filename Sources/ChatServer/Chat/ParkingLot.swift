@@ -6,8 +6,8 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// One thread and one epoll instance for the sockets that are not on an event loop: the chat
-/// listeners (it accepts) and the parked connections (it notices when one has something to
+/// One thread and one epoll instance for the sockets that are not on an event loop: the
+/// listeners, chat and web (it accepts), and the parked connections (it notices when one has something to
 /// say, or hangs up).
 ///
 /// An idle registered client costs a NIO `Channel` (about 2 KiB of NIO's own state) and its
@@ -18,12 +18,22 @@ import Synchronization
 ///
 /// Accepting here rather than through NIO's server channel is what makes parking possible: a
 /// connection created with `withConnectedSocket` has a descriptor chatd knows, so it can take
-/// the socket back (a `dup`) when it parks the connection.
+/// the socket back (a `dup`) when it parks the connection. It also pauses accepting for a second
+/// when the process is out of descriptors: NIO's server channel keeps retrying `accept` then
+/// (its read stays pending after EMFILE, so `AcceptBackoffHandler` never gets to act), which
+/// spins an event loop. So the web listeners are accepted here too.
 final class ParkingLot: Sendable {
     /// A ready parked connection: its shard and session.
     typealias Ready = @Sendable (_ shard: Int, _ id: SessionID) -> Void
-    /// A new connection's socket (non-blocking, close-on-exec), to hand to an event loop.
-    typealias Accepted = @Sendable (_ descriptor: Int32) -> Void
+    /// A new connection's socket (non-blocking, close-on-exec), to hand to an event loop, and
+    /// which kind of listener took it.
+    typealias Accepted = @Sendable (_ descriptor: Int32, _ kind: ListenerKind) -> Void
+
+    /// What a listening socket serves.
+    enum ListenerKind: Sendable {
+        case chat
+        case web
+    }
 
     private enum Tag {
         static let wake: UInt64 = 0xFE << 56
@@ -44,13 +54,13 @@ final class ParkingLot: Sendable {
     /// Set once the epoll instance and the wake pipe are closed (`stop`, once only).
     private let closed = Atomic<Bool>(false)
     /// Touched by the lot's thread only, after `start`.
-    private let listeners: Mutex<[Int32]>
+    private let listeners: Mutex<[Int32: ListenerKind]>
     private let accepted: Accepted
     private let ready: Ready
     private let logger: Logger
 
     /// Takes ownership of `listeners` (listening sockets); they are closed by `closeListeners`.
-    init(listeners: [Int32], logger: Logger, accepted: @escaping Accepted, ready: @escaping Ready) throws {
+    init(listeners: [Int32: ListenerKind], logger: Logger, accepted: @escaping Accepted, ready: @escaping Ready) throws {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epoll >= 0 else { throw IOError(errnoCode: errno, reason: "epoll_create1") }
         var pipeEnds: [Int32] = [0, 0]
@@ -69,7 +79,7 @@ final class ParkingLot: Sendable {
         self.ready = ready
         self.logger = logger
         try Self.control(epoll, EPOLL_CTL_ADD, wake.read, events: EPOLLIN.rawValue, tag: Tag.wake)
-        for listener in listeners {
+        for listener in listeners.keys {
             try Self.control(epoll, EPOLL_CTL_ADD, listener, events: EPOLLIN.rawValue, tag: Tag.listener | UInt64(listener))
         }
     }
@@ -138,7 +148,7 @@ final class ParkingLot: Sendable {
             }
             if let until = acceptPausedUntil, Hub.monotonicNow >= until {
                 acceptPausedUntil = nil
-                for listener in listeners.withLock({ $0 }) {
+                for listener in listeners.withLock({ $0.keys }) {
                     try? Self.control(epoll, EPOLL_CTL_MOD, listener, events: EPOLLIN.rawValue, tag: Tag.listener | UInt64(listener))
                 }
             }
@@ -149,10 +159,10 @@ final class ParkingLot: Sendable {
                     if !runCommands() { return }
                 case Tag.listener:
                     let listener = Int32(truncatingIfNeeded: tag & Tag.idMask)
-                    guard listeners.withLock({ $0.contains(listener) }), let error = acceptAll(listener) else { continue }
+                    guard let kind = listeners.withLock({ $0[listener] }), let error = acceptAll(listener, kind) else { continue }
                     // Out of descriptors or memory: stop accepting for a moment rather than spin.
                     acceptPausedUntil = Hub.monotonicNow + Self.acceptBackoffNanoseconds
-                    for listener in listeners.withLock({ $0 }) {
+                    for listener in listeners.withLock({ $0.keys }) {
                         try? Self.control(epoll, EPOLL_CTL_MOD, listener, events: 0, tag: Tag.listener | UInt64(listener))
                     }
                     if Hub.monotonicNow - lastResourceWarning > 10_000_000_000 {
@@ -170,11 +180,11 @@ final class ParkingLot: Sendable {
 
     /// Accepts what the listener has (a bounded batch, so parked clients are not starved).
     /// Returns the errno when accepting must pause for lack of resources.
-    private func acceptAll(_ listener: Int32) -> Int32? {
+    private func acceptAll(_ listener: Int32, _ kind: ListenerKind) -> Int32? {
         for _ in 0..<128 {
             let descriptor = clinux_accept4(listener, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
             if descriptor >= 0 {
-                accepted(descriptor)
+                accepted(descriptor, kind)
                 continue
             }
             switch errno {
@@ -216,7 +226,7 @@ final class ParkingLot: Sendable {
         case .closeListeners(let done):
             for listener in listeners.withLock({ list in
                 defer { list.removeAll() }; return list
-            }) {
+            }).keys {
                 _ = epoll_ctl(epoll, EPOLL_CTL_DEL, listener, nil)
                 close(listener)
             }
@@ -239,7 +249,7 @@ final class ParkingLot: Sendable {
     }
 }
 
-/// Listening sockets for the chat port, made here rather than by NIO's `ServerBootstrap`
+/// Listening sockets for the chat and web ports, made here rather than by NIO's `ServerBootstrap`
 /// because the parking lot accepts (see `ParkingLot`).
 enum Listening {
     /// Binds and listens on `host:port`; returns the socket and the address it is bound to.

@@ -27,12 +27,12 @@ final class WebHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)  // an idle keep-alive connection
-        } else {
-            context.fireUserInboundEventTriggered(event)
-        }
+    /// A request that cannot be parsed got its `400` from NIO's error handler, which leaves
+    /// the closing to the pipeline: close, rather than read whatever else the client sends.
+    /// (A refused WebSocket upgrade is reported here too, but its request comes on to
+    /// `respond`, which says why.)
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError { context.close(promise: nil) }
     }
 
     private func respond(to head: HTTPRequestHead, _ context: ChannelHandlerContext) {

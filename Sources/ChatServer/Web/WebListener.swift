@@ -2,36 +2,17 @@ import ChatCore
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOPosix
 import NIOWebSocket
 
 /// The web listener's pipeline: HTTP/1.1 for the page, upgraded to a WebSocket at `/ws` when the
 /// Origin is allowed; the WebSocket then carries the JSON protocol through the same connection
 /// handler as TCP clients.
 enum WebListener {
-    /// Seconds an HTTP connection may sit idle (keep-alive) before it is closed.
-    static let idleSeconds: Int64 = 30
-
-    static func bootstrap(group: any EventLoopGroup, hub: Hub, logger: Logger) -> ServerBootstrap {
-        ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.so_keepalive), value: 1)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.recvAllocator, value: ChatService.receiveAllocator)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try configure(channel, hub: hub, logger: logger)
-                }
-            }
-    }
-
-    private static func configure(_ channel: any Channel, hub: Hub, logger: Logger) throws {
+    /// Sets up an accepted web connection's pipeline (the parking lot accepts; see `ParkingLot`).
+    static func configure(_ channel: any Channel, hub: Hub, logger: Logger) throws {
         let settings = hub.settings.0
-        let queue = settings.limits.sendQueueBytes
-        channel.setOption(.writeBufferWaterMark, value: .init(low: queue / 2, high: queue)).whenFailure { _ in }
+        let admission = WebAdmissionHandler(hub: hub, logger: logger)
         let http = WebHTTPHandler(allowedOrigins: settings.web.allowedOrigins)
-        let idle = IdleStateHandler(readTimeout: .seconds(idleSeconds))
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: settings.limits.maxLineBytes,
             automaticErrorHandling: true,
@@ -55,16 +36,16 @@ enum WebListener {
                 }
             }
         )
-        let afterUpgrade = NIOLoopBound((http, idle), eventLoop: channel.eventLoop)
-        try channel.pipeline.syncOperations.addHandler(idle)
+        let afterUpgrade = NIOLoopBound((http, admission), eventLoop: channel.eventLoop)
+        try channel.pipeline.syncOperations.addHandler(admission)
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             withServerUpgrade: (
                 upgraders: [upgrader],
                 completionHandler: { context in
-                    // The WebSocket has its own keepalive; the page handler has nothing left to do.
-                    let (http, idle) = afterUpgrade.value
+                    // The page handler has nothing left to do, nor has the request deadline.
+                    let (http, admission) = afterUpgrade.value
                     context.pipeline.syncOperations.removeHandler(http, promise: nil)
-                    context.pipeline.syncOperations.removeHandler(idle, promise: nil)
+                    admission.upgradedToWebSocket()
                 }
             )
         )
