@@ -35,7 +35,9 @@ let package = Package(
     ],
     targets: [
         // Pure, I/O-free: protocol, rules, model, config. Shared by the daemon and the clients.
-        .target(name: "ChatCore", swiftSettings: settings),
+        .target(name: "ChatCore", dependencies: ["CICU"], swiftSettings: settings),
+        // The system's ICU (libicu-dev): NFKC normalization and UTS #39 confusable skeletons for names.
+        .target(name: "CICU", linkerSettings: [.linkedLibrary("icui18n"), .linkedLibrary("icuuc")]),
         // libsystemd's sd-daemon API, and a small Swift API over it (notify, watchdog, listen fds, journal logging).
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "Systemd", dependencies: ["CSystemd", logging], swiftSettings: settings),

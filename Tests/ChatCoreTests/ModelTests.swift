@@ -28,6 +28,14 @@ struct DirectoryTests {
                 .event(Event(id: 2, time: t0, .join(room: "#lobby", nick: "alice")), to: .room("#lobby", sender: nil, shards: [0])),
             ])
         #expect(d.register(b, nick: "ALICE", shard: 1, at: t0) == .failure(.inUse("alice")))
+        // Look-alikes by skeleton, either way round: a capital I for the l, and all-Cyrillic.
+        #expect(d.register(b, nick: "aIice", shard: 1, at: t0) == .failure(.inUse("alice")))
+        #expect(d.register(b, nick: "\u{430}\u{4CF}\u{456}\u{441}\u{435}", shard: 1, at: t0) == .failure(.inUse("alice")))
+        _ = try d.register(c, nick: "BIanca", shard: 1, at: t0).get()
+        #expect(d.register(b, nick: "blanca", shard: 1, at: t0) == .failure(.inUse("BIanca")))
+        #expect(d.privateMessage(a, to: "blanca", text: "hi", at: t0).count == 2, "found by its shape")
+        _ = d.disconnect(c, reason: "bye", at: t0)
+        #expect(d.nicks.isEmpty == false && d.nicks.values.allSatisfy { $0 == a }, "both keys released")
         _ = try d.register(b, nick: "bob", shard: 1, at: t0).get()
         #expect(d.rooms["#lobby"]?.shardCounts == [1, 1])
     }

@@ -129,6 +129,46 @@ struct NameTests {
         #expect(try Nickname.validate("Ａｌｉｃｅ", maxLength: 24).get().display == "Ａｌｉｃｅ")
     }
 
+    @Test("look-alikes are found by their UTS #39 skeleton, not a hand-kept table")
+    func confusables() throws {
+        let alice = try Nickname.validate("alice", maxLength: 24).get()
+        // Latin with a dental click (U+01C0); all-Cyrillic with a palochka (U+04CF), which
+        // Unicode's data takes for an i, so it is caught by its shape.
+        #expect(try Nickname.validate("a\u{1C0}ice", maxLength: 24).get().key == alice.key)
+        #expect(try Nickname.validate("\u{430}\u{4CF}\u{456}\u{441}\u{435}", maxLength: 24).get().shapeKey == alice.key)
+        // A capital I for an l: a different nick once folded, the same shape before.
+        let capitalI = try Nickname.validate("aIice", maxLength: 24).get()
+        #expect(capitalI.key != alice.key && capitalI.shapeKey == alice.key)
+        #expect(try Nickname.validate("rnodern", maxLength: 24).get().key == Nickname.validate("modern", maxLength: 24).get().key)
+        // The reserved names are found the same way: all-Cyrillic "server".
+        #expect(Nickname.validate("\u{455}\u{435}\u{433}\u{475}\u{435}\u{433}", maxLength: 24) == .failure(.reserved))
+        #expect(Nickname.validate("R00T", maxLength: 24) == .failure(.reserved))
+        // Distinct nicks stay distinct.
+        #expect(try Nickname.validate("alicia", maxLength: 24).get().keys.allSatisfy { !alice.keys.contains($0) })
+    }
+
+    @Test("invisible characters, blank letters and stacked marks are refused; length counts bytes too")
+    func invisibles() {
+        for nick in [
+            "alice\u{34F}", "alice\u{FE0F}", "alice\u{180B}", "root\u{34F}", "admin\u{FE0F}", "spammer\u{34F}", "al\u{200D}ice",
+            "\u{3164}", "\u{115F}", "a\u{3164}b", "x\u{2800}",
+        ] {
+            guard case .failure(.invalidCharacter(let c)) = Nickname.validate(nick, maxLength: 24) else {
+                Issue.record("\(nick.unicodeScalars.map(\.value)) was not refused as an invalid character")
+                continue
+            }
+            #expect(NickError.invalidCharacter(c).description.contains("U+"), "shown by code point")
+        }
+        #expect(Nickname.validate("a" + String(repeating: "\u{301}", count: 2000), maxLength: 24) == .failure(.tooManyMarks))
+        #expect(Nickname.validate("a\u{301}\u{302}\u{303}", maxLength: 24) == .failure(.tooManyMarks))
+        #expect((try? Nickname.validate("a\u{301}\u{302}b", maxLength: 24).get()) != nil, "two marks are fine")
+        // Twenty characters of five bytes each: within the characters, past the bytes.
+        #expect(Nickname.validate(String(repeating: "a\u{301}\u{302}", count: 20), maxLength: 20) == .failure(.tooLong(max: 20)))
+        #expect(RoomName.validate("#dev\u{34F}", maxLength: 32) == .failure(.invalidCharacter("\u{34F}")))
+        #expect(RoomName.validate("#a" + String(repeating: "\u{301}", count: 2000), maxLength: 32) == .failure(.tooManyMarks))
+        #expect(RoomName.validate("#" + String(repeating: "\u{1F600}", count: 10), maxLength: 32) == .failure(.invalidCharacter("\u{1F600}")))
+    }
+
     @Test(
         "refusals say exactly why",
         arguments: [

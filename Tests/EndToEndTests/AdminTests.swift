@@ -143,6 +143,11 @@ struct AdminTests {
         try evil.expect("*** Please choose a nickname:")
         try evil.line("EVIL")
         try evil.expect("*** Error: That nickname is banned: impersonation")
+        // Nor can it come back with an invisible character added, or by its look-alike.
+        try evil.line("Evil\u{34F}")
+        #expect(try evil.expect(containing: "Error").contains("cannot contain 'U+34F'"))
+        try evil.line("EviI")  // a capital I for the l
+        try evil.expect("*** Error: That nickname is banned: impersonation")
         #expect(try daemon.chatctl(["ban", "not a target!"]).status == 1)
 
         #expect(try daemon.stop() == 0)

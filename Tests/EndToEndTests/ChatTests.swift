@@ -15,7 +15,9 @@ struct ChatTests {
 
         let impostor = try daemon.connect()
         try impostor.expect("*** Please choose a nickname:")
-        for taken in ["alice", "ALICE", "Ａｌｉｃｅ"] {  // the same, upper case, full-width
+        // The same, upper case, full-width, a capital I for the l, all-Cyrillic with a palochka,
+        // a Latin dental click for the l.
+        for taken in ["alice", "ALICE", "Ａｌｉｃｅ", "aIice", "\u{430}\u{4CF}\u{456}\u{441}\u{435}", "a\u{1C0}ice"] {
             try impostor.line(taken)
             #expect(try impostor.expect(containing: "Error") == "*** Error: The nickname alice is already in use.", "\(taken)")
             try impostor.expect("*** Please choose a nickname:")
@@ -23,6 +25,19 @@ struct ChatTests {
         try impostor.line("аlice")  // a Cyrillic а among Latin letters
         #expect(try impostor.expect(containing: "Error").contains("cannot mix alphabets"))
         try impostor.expect("*** Please choose a nickname:")
+        // Invisible additions, blank letters, look-alikes of reserved names, stacked marks.
+        for (nick, error) in [
+            ("alice\u{34F}", "*** Error: A nickname cannot contain 'U+34F': use letters, digits and _-[]{}\\|^`."),
+            ("alice\u{FE0F}", "*** Error: A nickname cannot contain 'U+FE0F': use letters, digits and _-[]{}\\|^`."),
+            ("root\u{180B}", "*** Error: A nickname cannot contain 'U+180B': use letters, digits and _-[]{}\\|^`."),
+            ("\u{3164}", "*** Error: A nickname cannot contain 'U+1160': use letters, digits and _-[]{}\\|^`."),  // its NFKC form
+            ("\u{455}\u{435}\u{433}\u{475}\u{435}\u{433}", "*** Error: That nickname is reserved for the server."),
+            ("a" + String(repeating: "\u{301}", count: 1000), "*** Error: A nickname cannot stack more than 2 accents on one letter."),
+        ] {
+            try impostor.line(nick)
+            #expect(try impostor.expect(containing: "Error") == error, "\(nick.unicodeScalars.prefix(8).map(\.value))")
+            try impostor.expect("*** Please choose a nickname:")
+        }
         try impostor.line("bad nick")
         #expect(try impostor.expect(containing: "Error") == "*** Error: A nickname cannot contain spaces.")
         try impostor.expect("*** Please choose a nickname:")

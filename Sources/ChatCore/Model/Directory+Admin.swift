@@ -17,7 +17,7 @@ extension Directory {
 
     /// The registered client called `rawNick` (under nick folding), and its loop.
     public func session(named rawNick: String) -> (id: SessionID, shard: Int, nick: String)? {
-        guard case .success(let nick) = Nickname.validate(rawNick, maxLength: 1000), let id = nicks[nick.key],
+        guard case .success(let nick) = Nickname.validate(rawNick, maxLength: 1000), let id = holder(of: nick),
             let client = clients[id]
         else { return nil }
         return (id, client.shard, client.nick.display)

@@ -102,6 +102,7 @@ public struct Directory: Sendable {
     public var defaultRoom: RoomName
     public let shardCount: Int
     public private(set) var clients: [SessionID: Client] = [:]
+    /// Every key of every registered nick (`Nickname.keys`: one or two each) → its holder.
     public private(set) var nicks: [String: SessionID] = [:]
     public private(set) var rooms: [String: Room] = [:]
     /// Nick and address bans; registration and nick changes consult it.
@@ -139,7 +140,7 @@ public struct Directory: Sendable {
         case .success(let n): nick = n
         case .failure(let error): return .failure(error)
         }
-        nicks[nick.key] = id
+        for key in nick.keys { nicks[key] = id }
         clients[id] = Client(
             nick: nick, shard: shard, rooms: [], currentRoom: nil, connectedAt: now, address: address, kind: kind, lastMessageAt: now)
         peakClients = max(peakClients, clients.count)
@@ -152,12 +153,19 @@ public struct Directory: Sendable {
         switch Nickname.validate(rawNick, maxLength: limits.maxNickLength) {
         case .failure(let error): return .failure(error)
         case .success(let nick):
-            if let ban = bans.matching(nickKey: nick.key, at: now) { return .failure(.banned(reason: ban.reason)) }
-            if let holder = nicks[nick.key], holder != id, let client = clients[holder] {
+            if let ban = nick.keys.lazy.compactMap({ self.bans.matching(nickKey: $0, at: now) }).first {
+                return .failure(.banned(reason: ban.reason))
+            }
+            if let holder = nick.keys.lazy.compactMap({ self.nicks[$0] }).first(where: { $0 != id }), let client = clients[holder] {
                 return .failure(.inUse(client.nick.display))
             }
             return .success(nick)
         }
+    }
+
+    /// Who holds `nick`: by its key, else by its shape (`aIice` finds `alice`).
+    func holder(of nick: Nickname) -> SessionID? {
+        nicks[nick.key] ?? nicks[nick.shapeKey]
     }
 
     /// Changes a registered client's nick; everyone sharing a room with it is told once.
@@ -172,8 +180,8 @@ public struct Directory: Sendable {
             return [.event(event(.notice(text: "You are already \(nick.display)."), at: now, re: re), to: .session(id))]
         }
         let old = client.nick
-        nicks[old.key] = nil
-        nicks[nick.key] = id
+        for key in old.keys { nicks[key] = nil }
+        for key in nick.keys { nicks[key] = id }
         client.nick = nick
         clients[id] = client
         let change = event(.nickChange(old: old.display, new: nick.display), at: now, re: re)
@@ -340,7 +348,7 @@ public struct Directory: Sendable {
         _ id: SessionID, to rawNick: String, text: String, at now: Timestamp, re: String? = nil
     ) -> [Delivery] {
         guard let client = clients[id] else { return [] }
-        guard case .success(let target) = Nickname.validate(rawNick, maxLength: 1000), let targetID = nicks[target.key],
+        guard case .success(let target) = Nickname.validate(rawNick, maxLength: 1000), let targetID = holder(of: target),
             let recipient = clients[targetID]
         else {
             return [refusal("no_such_nick", "There is nobody called \(Sanitizer.cleanArgument(rawNick)) here.", id, now, re)]
@@ -406,7 +414,7 @@ public struct Directory: Sendable {
         // No `.removed` deliveries: the session's own loop drops it from every table on close.
         for room in client.rooms { _ = removeMembership(id, room) }
         clients[id] = nil
-        nicks[client.nick.key] = nil
+        for key in client.nick.keys { nicks[key] = nil }
         guard notify else { return [] }
         let audience: Audience
         if client.rooms.count == 1 {

@@ -1,17 +1,22 @@
-import Foundation  // NFKC normalization only (precomposedStringWithCompatibilityMapping)
-
-/// A nickname that passed the rules: what it looks like, and the key that decides uniqueness.
+/// A nickname that passed the rules: what it looks like, and the keys that decide uniqueness.
 ///
-/// Two nicknames are the same person's if their keys are equal. The key is the nick under NFKC
-/// normalization, full Unicode lower-casing, and a fold of the Cyrillic and Greek letters that
-/// render like Latin ones, so `Alice`, `ＡＬＩＣＥ` (full-width) and `Аlice` (Cyrillic А) are
-/// one nick. A nick may not mix scripts (Latin with Cyrillic, say), which is how most look-alike
-/// spoofs are built.
+/// Two nicknames are the same person's if they share a key. `key` is the UTS #39 confusable
+/// skeleton of the nick under NFKC case folding, so `Alice`, `ＡＬＩＣＥ` (full-width), `Аlice`
+/// (Cyrillic А) and `aǀice` (U+01C0) are one nick. Case folding first hides one classic spoof,
+/// a capital I for an l (`aIice`), so `shapeKey` takes the skeleton before folding too (and
+/// counts the Cyrillic palochka of `аӏісе` as the stroke it looks like). A nick may not mix scripts (Latin with Cyrillic, say), hold invisible
+/// characters, blank-looking letters, or more than two combining marks on a letter.
 public struct Nickname: Hashable, Sendable, CustomStringConvertible {
     /// As the user typed it (after sanitizing): what everyone sees.
     public let display: String
-    /// The folded form that decides uniqueness.
+    /// The folded skeleton that decides uniqueness.
     public let key: String
+    /// The skeleton of the nick as it looks before case folding (`aIice` → `alice`); usually
+    /// `key`. A nick is taken if either of its keys is either key of another's.
+    public let shapeKey: String
+
+    /// Both keys, without repeats.
+    public var keys: [String] { key == shapeKey ? [key] : [key, shapeKey] }
 
     public var description: String { display }
 
@@ -30,7 +35,7 @@ public struct Nickname: Hashable, Sendable, CustomStringConvertible {
         if display.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
             return .failure(.containsSpace)
         }
-        let normalized = display.precomposedStringWithCompatibilityMapping
+        let normalized = ICU.nfkc(display)
         if normalized.count > maxLength { return .failure(.tooLong(max: maxLength)) }
         if let first = normalized.unicodeScalars.first {
             let category = first.properties.generalCategory
@@ -40,12 +45,17 @@ public struct Nickname: Hashable, Sendable, CustomStringConvertible {
         switch Names.check(normalized, punctuation: punctuation) {
         case .invalid(let c): return .failure(.invalidCharacter(c))
         case .mixedScripts: return .failure(.mixedScripts)
+        case .tooManyMarks: return .failure(.tooManyMarks)
         case .valid: break
         }
-        let key = Names.fold(normalized)
-        if reserved.contains(key) { return .failure(.reserved) }
-        return .success(Nickname(display: display, key: key))
+        if display.utf8.count > Names.maxBytes(forLength: maxLength) { return .failure(.tooLong(max: maxLength)) }
+        let nick = Nickname(display: display, key: Names.key(normalized), shapeKey: Names.shapeKey(normalized))
+        if nick.keys.contains(where: reservedKeys.contains) { return .failure(.reserved) }
+        return .success(nick)
     }
+
+    /// The reserved names' keys (both kinds).
+    static let reservedKeys: Set<String> = Set(reserved.flatMap { [Names.key($0), Names.shapeKey($0)] })
 }
 
 /// Why a nickname was refused. `description` is the sentence shown to the user.
@@ -56,6 +66,7 @@ public enum NickError: Error, Equatable, Sendable, CustomStringConvertible {
     case badFirstCharacter(Character)
     case invalidCharacter(Character)
     case mixedScripts
+    case tooManyMarks
     case reserved
     case inUse(String)
     case banned(reason: String?)
@@ -69,6 +80,7 @@ public enum NickError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidCharacter(let c):
             "A nickname cannot contain '\(Names.visible(c))': use letters, digits and _-[]{}\\|^`."
         case .mixedScripts: "A nickname cannot mix alphabets (e.g. Latin and Cyrillic letters)."
+        case .tooManyMarks: "A nickname cannot stack more than \(Names.maxMarks) accents on one letter."
         case .reserved: "That nickname is reserved for the server."
         case .inUse(let holder): "The nickname \(holder) is already in use."
         case .banned(let reason): "That nickname is banned" + (reason.map { ": \($0)" } ?? ".")
@@ -101,14 +113,16 @@ public struct RoomName: Hashable, Sendable, CustomStringConvertible {
         var name = Sanitizer.cleanArgument(raw)
         if name.hasPrefix("#") { name.removeFirst() }
         if name.isEmpty { return .failure(.empty) }
-        let normalized = name.precomposedStringWithCompatibilityMapping
+        let normalized = ICU.nfkc(name)
         if normalized.count > maxLength { return .failure(.tooLong(max: maxLength)) }
         switch Names.check(normalized, punctuation: ["-", "_", "."]) {
         case .invalid(let c): return .failure(.invalidCharacter(c))
         case .mixedScripts: return .failure(.mixedScripts)
+        case .tooManyMarks: return .failure(.tooManyMarks)
         case .valid: break
         }
-        return .success(RoomName(display: "#" + name, key: "#" + Names.fold(normalized)))
+        if name.utf8.count > Names.maxBytes(forLength: maxLength) { return .failure(.tooLong(max: maxLength)) }
+        return .success(RoomName(display: "#" + name, key: "#" + Names.key(normalized)))
     }
 }
 
@@ -118,6 +132,7 @@ public enum RoomError: Error, Equatable, Sendable, CustomStringConvertible {
     case tooLong(max: Int)
     case invalidCharacter(Character)
     case mixedScripts
+    case tooManyMarks
 
     public var description: String {
         switch self {
@@ -126,6 +141,7 @@ public enum RoomError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidCharacter(let c):
             "A room name cannot contain '\(Names.visible(c))': use letters, digits, '-', '_' and '.'."
         case .mixedScripts: "A room name cannot mix alphabets."
+        case .tooManyMarks: "A room name cannot stack more than \(Names.maxMarks) accents on one letter."
         }
     }
 }
@@ -152,17 +168,44 @@ enum Names {
         case valid
         case invalid(Character)
         case mixedScripts
+        case tooManyMarks
     }
 
+    /// Combining marks one letter may carry (Vietnamese needs two on a few letters even
+    /// composed); more is "Zalgo" text, drawn over the lines around it.
+    static let maxMarks = 2
+
+    /// The most UTF-8 bytes a name of `length` characters may take: four a character, which
+    /// any letter of any script fits, so only stacked marks and the like reach it.
+    static func maxBytes(forLength length: Int) -> Int { length * 4 }
+
+    /// Letters that render as nothing at all: Hangul fillers and the Braille blank. (Most are
+    /// default-ignorable too; the Braille blank is not.)
+    static let blankLetters: Set<Unicode.Scalar> = ["\u{115F}", "\u{1160}", "\u{3164}", "\u{FFA0}", "\u{2800}"]
+
     /// The rule nicks and room names share: letters (of one alphabet), digits, combining marks
-    /// and the given punctuation.
+    /// (at most `maxMarks` on a letter, counted decomposed) and the given punctuation; nothing
+    /// invisible.
     static func check(_ normalized: String, punctuation: Set<Unicode.Scalar>) -> Check {
+        var marks = 0
+        for scalar in ICU.nfd(normalized).unicodeScalars {
+            let category = scalar.properties.generalCategory
+            let isMark = category == .nonspacingMark || category == .spacingMark || category == .enclosingMark
+            marks = isMark ? marks + 1 : 0
+            if marks > maxMarks { return .tooManyMarks }
+        }
         var script: Script?
         for scalar in normalized.unicodeScalars {
             let properties = scalar.properties
+            // Default-ignorable code points (joiners, U+034F, fillers) and variation selectors
+            // draw nothing: `alice` with one appended would look exactly like `alice`.
+            if properties.isDefaultIgnorableCodePoint || properties.isVariationSelector || blankLetters.contains(scalar) {
+                return .invalid(Character(scalar))
+            }
             let isLetter = properties.isAlphabetic && properties.numericType == nil
             let isDigit = properties.numericType == .decimal
             let isMark = properties.generalCategory == .nonspacingMark || properties.generalCategory == .spacingMark
+                || properties.generalCategory == .enclosingMark
             guard isLetter || isDigit || isMark || punctuation.contains(scalar) else { return .invalid(Character(scalar)) }
             if isLetter, let letterScript = Script(scalar) {
                 if let script, script != letterScript { return .mixedScripts }
@@ -172,29 +215,30 @@ enum Names {
         return .valid
     }
 
-    /// NFKC-normalized input → lower-cased, re-normalized, with Latin look-alikes folded to Latin.
-    static func fold(_ normalized: String) -> String {
-        let lowered = normalized.lowercased().precomposedStringWithCompatibilityMapping
-        var folded = String.UnicodeScalarView()
-        for scalar in lowered.unicodeScalars {
-            folded.append(lookAlikes[scalar] ?? scalar)
-        }
-        return String(folded)
+    /// The key that decides whether two names are the same: the UTS #39 skeleton of the name
+    /// under NFKC case folding (`Аlice` with a Cyrillic А, `ＡＬＩＣＥ` → `alice`).
+    static func key(_ normalized: String) -> String {
+        ICU.skeleton(ICU.nfkcCasefold(normalized))
     }
 
-    /// Lower-case Cyrillic and Greek letters that render like a Latin letter in common fonts.
-    static let lookAlikes: [Unicode.Scalar: Unicode.Scalar] = [
-        "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
-        "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "ԛ": "q", "ԝ": "w",
-        "ο": "o", "α": "a", "ν": "v", "ρ": "p", "τ": "t", "κ": "k", "ι": "i", "υ": "u", "χ": "x",
-        "ϲ": "c", "ϳ": "j",
-    ]
+    /// The key of the name as it looks before case folding: a capital I is an l (`aIice` →
+    /// `alice`), which folding alone would make an i. The Cyrillic palochka, a full-height
+    /// stroke drawn like I and l, is one too here: Unicode's confusables data (as of 15) makes
+    /// it an i, so all-Cyrillic `аӏісе` would otherwise pass for `alice`.
+    static func shapeKey(_ normalized: String) -> String {
+        var strokes = String.UnicodeScalarView()
+        for scalar in normalized.unicodeScalars { strokes.append(scalar == "\u{4CF}" || scalar == "\u{4C0}" ? "l" : scalar) }
+        return key(ICU.skeleton(String(strokes)))
+    }
 
-    /// A character as shown inside an error message: controls and invisible characters by code point.
+    /// A character as shown inside an error message: controls, marks and invisible characters
+    /// by code point.
     static func visible(_ c: Character) -> String {
         guard let scalar = c.unicodeScalars.first else { return "" }
-        if scalar.properties.isWhitespace || scalar.properties.generalCategory == .format
-            || scalar.properties.generalCategory == .control
+        let properties = scalar.properties
+        if properties.isWhitespace || properties.generalCategory == .format || properties.generalCategory == .control
+            || properties.isDefaultIgnorableCodePoint || properties.isVariationSelector || blankLetters.contains(scalar)
+            || properties.generalCategory == .nonspacingMark || properties.generalCategory == .enclosingMark
         {
             return "U+" + String(scalar.value, radix: 16, uppercase: true)
         }
