@@ -51,7 +51,7 @@ public struct ClientSession: Sendable {
     private var triedAlternateNick = false
     private var jsonMode = false
     private var nextID = 1
-    private var outstanding: Set<String> = []
+    private var outstanding: Set<RequestID> = []
     private var queue: [JSONRequest] = []
     /// Requests in flight at most. The server answers every request with an `id`, and holds lines
     /// beyond its flood burst, up to `floodQueueLines`; when its bucket is empty, every request in
@@ -185,7 +185,7 @@ public struct ClientSession: Sendable {
     // MARK: Requests and pacing
 
     private mutating func request(_ kind: JSONRequest.Kind, force: Bool = false) -> [Effect] {
-        let id = "c\(nextID)"
+        let id = RequestID.string("c\(nextID)")
         nextID += 1
         let request = JSONRequest(kind, correlation: id)
         if let maxLineBytes, request.encoded.count + 1 > maxLineBytes {
@@ -199,7 +199,7 @@ public struct ClientSession: Sendable {
         return []
     }
 
-    private mutating func answered(_ re: String) -> [Effect] {
+    private mutating func answered(_ re: RequestID) -> [Effect] {
         guard outstanding.remove(re) != nil else { return [] }
         var effects: [Effect] = []
         while !queue.isEmpty && outstanding.count < window {

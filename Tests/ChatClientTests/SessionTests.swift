@@ -3,7 +3,7 @@ import ChatCore
 import Testing
 
 /// A server event as the daemon would send it.
-private func line(_ kind: Event.Kind, re: String? = nil, id: UInt64 = 1) -> [UInt8] {
+private func line(_ kind: Event.Kind, re: RequestID? = nil, id: UInt64 = 1) -> [UInt8] {
     var bytes = JSONFormat.render(Event(id: id, time: Timestamp(milliseconds: 1_763_770_000_000), re: re, kind))
     bytes.removeLast()  // the newline
     return bytes

@@ -41,7 +41,7 @@ struct CommandTests {
     }
 
     @Test("JSON requests parse, with their correlation id")
-    func json() {
+    func json() throws {
         func parse(_ s: String) -> Result<JSONRequest, CommandError> { JSONRequest.parse(Array(s.utf8)) }
         #expect(parse(#"{"type":"hello","nick":"bot"}"#) == .success(JSONRequest(.hello(nick: "bot"))))
         #expect(
@@ -52,7 +52,15 @@ struct CommandTests {
                 == .success(JSONRequest(.command(.privateMessage(to: "bob", text: "hi")))))
         #expect(parse(#"{"type":"message"}"#) == .failure(.badRequest(#"missing member "text" for type "message""#)))
         #expect(parse(#"{"type":"rooms","extra":1}"#) == .failure(.badRequest(#"unknown member "extra" for type "rooms""#)))
-        #expect(parse(#"{"type":"fly"}"#) == .failure(.unknownCommand("fly")))
+        #expect(parse(#"{"type":"fly"}"#) == .failure(.unknownType("fly")))
+        #expect(!CommandError.unknownType("fly").description.contains("//"), "JSON's own wording, not text mode's")
+        #expect(try parse(#"{"type":"rooms","id":42}"#).get().correlation == .integer(42))
+        let longest = String(repeating: "x", count: 64)
+        #expect(try parse(#"{"type":"rooms","id":"\#(longest)"}"#).get().correlation == .string(longest))
+        #expect(parse(#"{"type":"rooms","id":"\#(longest)y"}"#) == .failure(.badRequest(#""id" is too long: at most 64 characters"#)))
+        // A request encodes its id with its type, and parses back the same.
+        let request = JSONRequest(.command(.rooms), correlation: .integer(-3))
+        #expect(JSONRequest.parse(request.encoded) == .success(request))
         #expect(parse(##"{"type":"join","room":"#a","room":"#b"}"##).isFailure)
     }
 }

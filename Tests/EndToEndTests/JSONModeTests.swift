@@ -39,7 +39,7 @@ struct JSONModeTests {
         try human.expect(#"<bot> beep "quoted""#)
         let own = try bot.expectJSON(type: "message")
         #expect(own["from"] == .string("bot"))
-        #expect(own["re"] == .string("7"))
+        #expect(own["re"] == .integer(7), "an integer id comes back an integer")
 
         try bot.send(#"{"type":"private","to":"human","text":"psst"}"# + "\n")
         try human.expect("*bot* psst")
@@ -69,7 +69,16 @@ struct JSONModeTests {
         try bot.send(#"{"type":"nick","nick":"has space","id":1}"# + "\n")
         let invalid = try bot.expectJSON(type: "error")
         #expect(invalid["code"] == .string("nick_invalid"))
-        #expect(invalid["re"] == .string("1"))
+        #expect(invalid["re"] == .integer(1))
+        // An id is echoed whole, up to 64 characters; a longer one is refused, not cut.
+        let longest = String(repeating: "é", count: 64)
+        try bot.send(#"{"type":"ping","id":"\#(longest)"}"# + "\n")
+        #expect(try bot.expectJSON(type: "pong")["re"] == .string(longest))
+        try bot.send(#"{"type":"ping","id":"\#(longest)x"}"# + "\n")
+        #expect(try bot.expectJSON(type: "error")["message"] == .string(#"Bad request: "id" is too long: at most 64 characters"#))
+        try bot.send(#"{"type":"launch"}"# + "\n")
+        let unknown = try bot.expectJSON(type: "error")
+        #expect(unknown["message"]?.stringValue?.hasPrefix(#"Unknown request type "launch". The types are action, hello"#) == true, "\(unknown)")
         try bot.send(#"{"type":"nick","nick":"bot"}"# + "\n")
         try bot.expectJSON(type: "welcome")
         for (request, code) in [

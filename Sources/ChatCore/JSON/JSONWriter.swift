@@ -55,6 +55,14 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    /// A request id with its JSON type.
+    public mutating func requestID(_ id: RequestID) {
+        switch id {
+        case .string(let text): string(text)
+        case .integer(let number): integer(number)
+        }
+    }
+
     public mutating func integer<I: BinaryInteger>(_ value: I) {
         separate()
         bytes.append(contentsOf: String(value).utf8)

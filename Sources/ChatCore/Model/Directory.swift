@@ -121,7 +121,7 @@ public struct Directory: Sendable {
     }
 
     /// A new event with the next id.
-    public mutating func event(_ kind: Event.Kind, at now: Timestamp, re: String? = nil) -> Event {
+    public mutating func event(_ kind: Event.Kind, at now: Timestamp, re: RequestID? = nil) -> Event {
         lastEventID += 1
         return Event(id: lastEventID, time: now, re: re, kind)
     }
@@ -131,7 +131,7 @@ public struct Directory: Sendable {
     /// Registers a connection under `rawNick` and puts it in the default room.
     public mutating func register(
         _ id: SessionID, nick rawNick: String, shard: Int, address: String = "", kind: String = "line", at now: Timestamp,
-        re: String? = nil
+        re: RequestID? = nil
     ) -> Result<[Delivery], NickError> {
         precondition(clients[id] == nil, "session \(id) registered twice")
         precondition(shard < shardCount, "shard \(shard) out of range")
@@ -169,7 +169,7 @@ public struct Directory: Sendable {
     }
 
     /// Changes a registered client's nick; everyone sharing a room with it is told once.
-    public mutating func changeNick(_ id: SessionID, to rawNick: String, at now: Timestamp, re: String? = nil) -> [Delivery] {
+    public mutating func changeNick(_ id: SessionID, to rawNick: String, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
         guard var client = clients[id] else { return [] }
         let nick: Nickname
         switch claimable(rawNick, for: id, at: now) {
@@ -192,7 +192,7 @@ public struct Directory: Sendable {
     // MARK: Rooms
 
     /// Joins a room (creating it), or makes it the current room if already a member.
-    public mutating func join(_ id: SessionID, room rawRoom: String, at now: Timestamp, re: String? = nil) -> [Delivery] {
+    public mutating func join(_ id: SessionID, room rawRoom: String, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
         guard let client = clients[id] else { return [] }
         let room: RoomName
         switch RoomName.validate(rawRoom, maxLength: limits.maxRoomNameLength) {
@@ -218,7 +218,7 @@ public struct Directory: Sendable {
         return out
     }
 
-    private mutating func enter(_ id: SessionID, _ requested: RoomName, at now: Timestamp, re: String? = nil, into out: inout [Delivery]) {
+    private mutating func enter(_ id: SessionID, _ requested: RoomName, at now: Timestamp, re: RequestID? = nil, into out: inout [Delivery]) {
         guard var client = clients[id] else { return }
         var room = rooms[requested.key] ?? Room(name: requested, members: [], shardCounts: Array(repeating: 0, count: shardCount))
         room.members.insert(id)
@@ -256,7 +256,7 @@ public struct Directory: Sendable {
     public static let memberListOnJoinLimit = 200
 
     /// Leaves a room: the current one when `rawRoom` is nil.
-    public mutating func part(_ id: SessionID, room rawRoom: String?, reason: String?, at now: Timestamp, re: String? = nil) -> [Delivery] {
+    public mutating func part(_ id: SessionID, room rawRoom: String?, reason: String?, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
         guard let client = clients[id] else { return [] }
         let room: RoomName
         switch resolve(rawRoom, for: client) {
@@ -325,7 +325,7 @@ public struct Directory: Sendable {
 
     /// A message or action to a room the client is in (its current room when `rawRoom` is nil).
     public mutating func say(
-        _ id: SessionID, text: String, room rawRoom: String?, action: Bool = false, at now: Timestamp, re: String? = nil
+        _ id: SessionID, text: String, room rawRoom: String?, action: Bool = false, at now: Timestamp, re: RequestID? = nil
     ) -> [Delivery] {
         guard let client = clients[id] else { return [] }
         let room: RoomName
@@ -345,7 +345,7 @@ public struct Directory: Sendable {
 
     /// A private message to the client registered as `rawNick`.
     public mutating func privateMessage(
-        _ id: SessionID, to rawNick: String, text: String, at now: Timestamp, re: String? = nil
+        _ id: SessionID, to rawNick: String, text: String, at now: Timestamp, re: RequestID? = nil
     ) -> [Delivery] {
         guard let client = clients[id] else { return [] }
         guard case .success(let target) = Nickname.validate(rawNick, maxLength: 1000), let targetID = holder(of: target),
@@ -363,7 +363,7 @@ public struct Directory: Sendable {
 
     // MARK: Queries
 
-    public mutating func who(_ id: SessionID, room rawRoom: String?, at now: Timestamp, re: String? = nil) -> [Delivery] {
+    public mutating func who(_ id: SessionID, room rawRoom: String?, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
         guard let client = clients[id] else { return [] }
         let name: RoomName
         if let rawRoom {
@@ -382,14 +382,14 @@ public struct Directory: Sendable {
         return [.event(whoEvent(room, at: now, re: re), to: .session(id))]
     }
 
-    private mutating func whoEvent(_ room: Room, at now: Timestamp, re: String?) -> Event {
+    private mutating func whoEvent(_ room: Room, at now: Timestamp, re: RequestID?) -> Event {
         let members = room.members.compactMap { clients[$0]?.nick.display }.sorted {
             $0.lowercased() == $1.lowercased() ? $0 < $1 : $0.lowercased() < $1.lowercased()
         }
         return event(.who(room: room.name.display, members: members), at: now, re: re)
     }
 
-    public mutating func listRooms(_ id: SessionID, at now: Timestamp, re: String? = nil) -> [Delivery] {
+    public mutating func listRooms(_ id: SessionID, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
         [.event(event(.rooms(roomSummaries), at: now, re: re), to: .session(id))]
     }
 
@@ -446,7 +446,7 @@ public struct Directory: Sendable {
         .room(key, sender: sender, shards: ShardSet(counts: rooms[key]?.shardCounts ?? []))
     }
 
-    private mutating func refusal(_ code: String, _ message: String, _ id: SessionID, _ now: Timestamp, _ re: String?) -> Delivery {
+    private mutating func refusal(_ code: String, _ message: String, _ id: SessionID, _ now: Timestamp, _ re: RequestID?) -> Delivery {
         .event(event(.error(code: code, message: message), at: now, re: re), to: .session(id))
     }
 }

@@ -18,11 +18,11 @@ public struct Session: Sendable {
         /// Nothing (a blank line).
         case none
         /// Answer this connection only; no shared state is involved.
-        case reply(Event.Kind, re: String?)
+        case reply(Event.Kind, re: RequestID?)
         /// Claim `nick` and enter the default room.
-        case register(nick: String, re: String?)
+        case register(nick: String, re: RequestID?)
         /// Carry out a command against the directory.
-        case perform(Command, re: String?)
+        case perform(Command, re: RequestID?)
         /// The client leaves.
         case quit(reason: String)
         /// The first line is an HTTP request: a browser or HTTP client on the chat port.
@@ -125,7 +125,7 @@ public struct Session: Sendable {
     }
 
     /// Commands that need no shared state are answered here; the rest need a nickname first.
-    private func decide(_ command: Command, re: String?) -> Action {
+    private func decide(_ command: Command, re: RequestID?) -> Action {
         switch command {
         case .help(let topic): return .reply(.help(Self.help(topic)), re: re)
         case .ping(let token): return .reply(.pong(token: token), re: re)

@@ -23,6 +23,8 @@ public enum Command: Equatable, Sendable {
 /// Why a request could not be parsed. `description` is the sentence shown to the user.
 public enum CommandError: Error, Equatable, Sendable, CustomStringConvertible {
     case unknownCommand(String)
+    /// A JSON request's unknown `type`.
+    case unknownType(String)
     case usage(command: String, usage: String)
     case badRequest(String)
 
@@ -30,6 +32,8 @@ public enum CommandError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .unknownCommand(let name):
             "Unknown command /\(name). Type /help for the list (start a line with // to send one that begins with /)."
+        case .unknownType(let type):
+            "Unknown request type \"\(type)\". The types are \(JSONRequest.types.keys.sorted().joined(separator: ", ")) (docs/PROTOCOL.md)."
         case .usage(let command, let usage): "Usage: /\(command) \(usage)"
         case .badRequest(let reason): "Bad request: \(reason)"
         }
@@ -37,7 +41,7 @@ public enum CommandError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var code: String {
         switch self {
-        case .unknownCommand: "unknown_command"
+        case .unknownCommand, .unknownType: "unknown_command"
         case .usage: "usage"
         case .badRequest: "bad_request"
         }
@@ -133,9 +137,9 @@ public struct JSONRequest: Equatable, Sendable {
     }
 
     public var kind: Kind
-    public var correlation: String?
+    public var correlation: RequestID?
 
-    public init(_ kind: Kind, correlation: String? = nil) {
+    public init(_ kind: Kind, correlation: RequestID? = nil) {
         self.kind = kind
         self.correlation = correlation
     }
@@ -167,11 +171,16 @@ public struct JSONRequest: Equatable, Sendable {
         guard case .object(let object) = value else {
             return .failure(.badRequest("expected a JSON object, got \(value.typeName)"))
         }
-        var correlation: String?
+        var correlation: RequestID?
         switch object["id"] {
         case nil: break
-        case .string(let s)?: correlation = Sanitizer.clean(String(s.prefix(64)))
-        case .integer(let i)?: correlation = String(i)
+        case .string(let s)?:
+            // Echoed whole or not at all: a client could not match a shortened id.
+            guard s.count <= RequestID.maxLength else {
+                return .failure(.badRequest("\"id\" is too long: at most \(RequestID.maxLength) characters"))
+            }
+            correlation = .string(s)
+        case .integer(let i)?: correlation = .integer(i)
         case let other?: return .failure(.badRequest("\"id\" must be a string or an integer, got \(other.typeName)"))
         }
         func fail(_ reason: String) -> Result<JSONRequest, CommandError> {
@@ -182,7 +191,7 @@ public struct JSONRequest: Equatable, Sendable {
             return fail("\"type\" must be a string, got \(typeValue.typeName)")
         }
         guard let shape = types[type] else {
-            return .failure(.unknownCommand(Sanitizer.clean(String(type.prefix(32)))))
+            return .failure(.unknownType(Sanitizer.clean(String(type.prefix(32)))))
         }
         var strings: [String: String] = [:]
         for key in object.keys where key != "id" && key != "type" {
@@ -232,10 +241,14 @@ extension JSONRequest {
         json.beginObject()
         json.key("type")
         json.string(type)
-        for (key, value) in members + [("id", correlation)] {
+        for (key, value) in members {
             guard let value else { continue }
             json.key(key)
             json.string(value)
+        }
+        if let correlation {
+            json.key("id")
+            json.requestID(correlation)
         }
         json.endObject()
         return json.bytes

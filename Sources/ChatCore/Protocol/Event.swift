@@ -5,10 +5,10 @@ public struct Event: Equatable, Sendable {
     public var id: UInt64
     public var time: Timestamp
     /// The JSON request id this event answers, if any.
-    public var re: String?
+    public var re: RequestID?
     public var kind: Kind
 
-    public init(id: UInt64, time: Timestamp, re: String? = nil, _ kind: Kind) {
+    public init(id: UInt64, time: Timestamp, re: RequestID? = nil, _ kind: Kind) {
         self.id = id
         self.time = time
         self.re = re
@@ -108,5 +108,24 @@ public struct Timestamp: Comparable, Hashable, Sendable {
         }
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
             + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(ms, 3))Z"
+    }
+}
+
+/// A JSON request's `id`, echoed as the answer's `re` exactly as it came, with its JSON type: a
+/// string of up to `maxLength` characters, or an integer.
+public enum RequestID: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
+    case string(String)
+    case integer(Int64)
+
+    /// The longest string id, in characters.
+    public static let maxLength = 64
+
+    public init(stringLiteral value: String) { self = .string(value) }
+
+    public var description: String {
+        switch self {
+        case .string(let text): text
+        case .integer(let number): String(number)
+        }
     }
 }

@@ -91,6 +91,13 @@ extension JSONFormat {
         case "bye": kind = .bye(reason: try string("reason"))
         default: throw problem("unknown event type \"\(String(type.prefix(32)))\"")
         }
-        return Event(id: UInt64(id), time: time, re: try optionalString("re"), kind)
+        let re: RequestID?
+        switch object["re"] {
+        case nil: re = nil
+        case .string(let text)?: re = .string(text)
+        case .integer(let number)?: re = .integer(number)
+        case let other?: throw problem("member \"re\" must be a string or an integer, got \(other.typeName)")
+        }
+        return Event(id: UInt64(id), time: time, re: re, kind)
     }
 }

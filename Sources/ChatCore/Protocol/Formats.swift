@@ -190,7 +190,7 @@ public enum JSONFormat {
         }
         if let re = event.re {
             w.key("re")
-            w.string(re)
+            w.requestID(re)
         }
         w.endObject()
         var bytes = w.bytes

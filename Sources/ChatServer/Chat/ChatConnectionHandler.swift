@@ -430,7 +430,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    private func perform(_ command: Command, re: String?) {
+    private func perform(_ command: Command, re: RequestID?) {
         let id = member.id
         switch command {
         case .say(let text, let room), .action(let text, let room):

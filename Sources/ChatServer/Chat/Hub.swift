@@ -116,7 +116,7 @@ final class Hub: Sendable {
     }
 
     /// An event for one connection that involves no shared state (greeting, errors, help).
-    func event(_ kind: Event.Kind, re: String? = nil) -> Event {
+    func event(_ kind: Event.Kind, re: RequestID? = nil) -> Event {
         let now = clock()
         return directory.withLock { $0.event(kind, at: now, re: re) }
     }
@@ -135,7 +135,7 @@ final class Hub: Sendable {
     }
 
     /// Registers a connection; on success its welcome and join arrive through its mailbox.
-    func register(_ id: SessionID, nick: String, shard: Int, address: String, kind: String, re: String?) -> Result<Nickname, NickError> {
+    func register(_ id: SessionID, nick: String, shard: Int, address: String, kind: String, re: RequestID?) -> Result<Nickname, NickError> {
         let now = clock()
         return directory.withLock { directory in
             switch directory.register(id, nick: nick, shard: shard, address: address, kind: kind, at: now, re: re) {
