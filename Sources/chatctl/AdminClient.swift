@@ -17,7 +17,28 @@ struct AdminClient {
         case protocolError(String)
     }
 
+    /// Says plainly what is at `path` when it is not a socket, and will not talk to a socket in
+    /// the per-user fallback directory under /tmp unless that directory is this user's own and
+    /// nobody else's to write: another user could have made it first and be listening there.
+    private func checkPath() throws(Failure) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }  // connect says why (no such file)
+        switch info.st_mode & S_IFMT {
+        case S_IFSOCK: break
+        case S_IFDIR: throw .unreachable("\(path) is a directory, not chatd's admin socket (the socket is usually admin.sock inside it)")
+        default: throw .unreachable("\(path) is not a socket, so not chatd's admin socket")
+        }
+        guard Paths.isFallbackAdminSocket(path, uid: getuid()) else { return }
+        let directory = String(path.dropLast("/admin.sock".count))
+        var folder = stat()
+        guard lstat(directory, &folder) == 0 else { return }
+        if let problem = Paths.unsafeSocketDirectory(directory, owner: folder.st_uid, mode: folder.st_mode, uid: getuid()) {
+            throw .unreachable("refusing to use \(path): \(problem)")
+        }
+    }
+
     func send(_ request: AdminRequest) throws(Failure) -> AdminResponse {
+        try checkPath()
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw .unreachable("cannot create a socket: \(Self.errorText(errno))") }
         defer { close(fd) }

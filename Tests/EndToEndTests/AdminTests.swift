@@ -1,5 +1,6 @@
 import ChatCore
 import Foundation
+import Glibc
 import Synchronization
 import Testing
 
@@ -164,6 +165,23 @@ struct AdminTests {
         try restarted.connect(from: "127.0.0.2").expect("*** Please choose a nickname:")
     }
 
+    @Test("an unwritable state directory is warned about at start, and a ban says plainly that it is in force but not saved")
+    func unwritableStateDirectory() throws {
+        let directory = "/tmp/chatd-test-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try "a file where the state directory should be".write(toFile: directory + "/state", atomically: false, encoding: .utf8)
+        let daemon = try Daemon(directory: directory)
+        let problem = "the state directory \(directory)/state is not a directory"
+        try daemon.waitForLog(problem + ": bans will take effect but not survive a restart")
+        let remote = try daemon.connect(from: "127.0.0.2")
+        try remote.register("mallory")
+        let ban = try daemon.chatctl(["ban", "127.0.0.2"])
+        #expect(ban.status == 1)
+        #expect(ban.err == "chatctl: The change is in force until chatd restarts, but it could not be saved: \(problem).\n", "\(ban.err)")
+        try remote.expect("*** Closing connection: Banned by an operator")
+        #expect(try daemon.connect(from: "127.0.0.2").readUntilClosed() == ["*** You are banned from this server."])
+    }
+
     @Test("stats counts what happened")
     func stats() throws {
         let daemon = try Daemon()
@@ -269,12 +287,63 @@ struct AdminTests {
         withExtendedLifetime(silent) {}
     }
 
-    @Test("chatctl says clearly when chatd is not running")
+    @Test("chatctl says clearly when chatd is not running, or the path is not a socket")
     func unreachable() throws {
-        let result = try Daemon.run([
-            Daemon.binDirectory.appendingPathComponent("chatctl").path, "--socket", "/tmp/no-chatd-here.sock", "who",
-        ])
+        let chatctl = Daemon.binDirectory.appendingPathComponent("chatctl").path
+        let result = try Daemon.run([chatctl, "--socket", "/tmp/no-chatd-here.sock", "who"])
         #expect(result.status == 69)
         #expect(result.err == "chatctl: cannot connect to /tmp/no-chatd-here.sock: no such file — is chatd running?\n")
+        let directory = try Daemon.run([chatctl, "--socket", "/tmp", "who"])
+        #expect(directory.status == 69)
+        #expect(directory.err.hasPrefix("chatctl: /tmp is a directory, not chatd's admin socket"), "\(directory.err)")
+        let file = try Daemon.run([chatctl, "--socket", "/etc/hostname", "who"])
+        #expect(file.err == "chatctl: /etc/hostname is not a socket, so not chatd's admin socket\n")
+    }
+
+    @Test("the admin socket is not put in, or used from, a directory another user could write to")
+    func adminDirectoryOwner() throws {
+        // A directory another user made first, open to everyone, where chatd would put its socket.
+        let planted = "/tmp/chatd-test-planted-\(getpid())"
+        try FileManager.default.createDirectory(atPath: planted, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: planted) }
+        try "{}".write(toFile: planted + "/chatd.json", atomically: false, encoding: .utf8)
+        chmod(planted, 0o777)
+        let started = try Daemon.runToCompletion([
+            "--config", planted + "/chatd.json", "--no-web", "--listen", "127.0.0.1:0", "--admin-socket", planted + "/admin.sock",
+            "--state-directory", planted + "/state",
+        ])
+        #expect(started.status == 1)
+        #expect(started.output.contains("refusing to put the admin socket in \(planted): \(planted) may be written by others (mode 777)"))
+        chmod(planted, 0o755)
+        chown(planted, 65534, 65534)  // nobody's
+        let owned = try Daemon.runToCompletion([
+            "--config", planted + "/chatd.json", "--no-web", "--listen", "127.0.0.1:0", "--admin-socket", planted + "/admin.sock",
+            "--state-directory", planted + "/state",
+        ])
+        #expect(owned.status == 1)
+        #expect(owned.output.contains("belongs to another user (uid 65534)"), "\(owned.output)")
+
+        // chatctl run by a user without XDG_RUNTIME_DIR looks in /tmp/chatd-UID: not if another
+        // user could have put a socket there.
+        let user: UInt32 = 65534
+        let fallback = "/tmp/chatd-\(user)"
+        try? FileManager.default.removeItem(atPath: fallback)
+        try FileManager.default.createDirectory(atPath: fallback, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: fallback) }
+        chmod(fallback, 0o777)
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = unixAddress(fallback + "/admin.sock")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        listen(listener, 4)
+        defer { close(listener) }
+        chmod(fallback + "/admin.sock", 0o777)
+        let asked = try Daemon.run([
+            "/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "/usr/bin/setpriv", "--reuid=\(user)", "--regid=\(user)", "--clear-groups",
+            Daemon.binDirectory.appendingPathComponent("chatctl").path, "who",
+        ])
+        #expect(asked.status == 69)
+        #expect(asked.err.contains("refusing to use \(fallback)/admin.sock: \(fallback) may be written by others (mode 777)"), "\(asked.err)")
     }
 }

@@ -23,6 +23,24 @@ public enum Paths {
         return "/tmp/chatd-\(uid)/state"
     }
 
+    /// Why the admin socket must not live in a directory, if it must not, as tmux and
+    /// ssh-agent judge theirs: whoever may write to the directory may replace the socket, take
+    /// the operator's requests and answer them. It must be a real directory (not a link), owned
+    /// by `uid` (chatd's user) or root, and writable by nobody else. `mode` is `st_mode`.
+    public static func unsafeSocketDirectory(_ path: String, owner: UInt32, mode: UInt32, uid: UInt32) -> String? {
+        let octal = String(mode & 0o7777, radix: 8)
+        if mode & 0o170000 != 0o040000 { return "\(path) is not a directory" }
+        if owner != uid && owner != 0 { return "\(path) belongs to another user (uid \(owner)), who could replace the socket" }
+        if mode & 0o022 != 0 { return "\(path) may be written by others (mode \(octal)), who could replace the socket" }
+        return nil
+    }
+
+    /// The admin socket's path when nothing else decides: per user under /tmp, where another
+    /// user may have made the directory first (so chatctl checks it too).
+    public static func isFallbackAdminSocket(_ path: String, uid: UInt32) -> Bool {
+        path == "/tmp/chatd-\(uid)/admin.sock"
+    }
+
     /// systemd passes several directories colon-separated; the first is ours.
     private static func firstDirectory(_ value: String?) -> String? {
         guard let first = value?.split(separator: ":").first, first.hasPrefix("/") else { return nil }

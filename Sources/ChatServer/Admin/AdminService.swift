@@ -203,13 +203,20 @@ final class AdminService: Service {
 
     // MARK: The socket file
 
-    /// Makes the socket's directory, and clears a stale socket left by a crash, but only when
-    /// nothing listens on it.
+    /// Makes the socket's directory, refuses one that others could write to, and clears a stale
+    /// socket left by a crash, but only when nothing listens on it.
     static func prepare(_ path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
         if !FileManager.default.fileExists(atPath: directory) {
             try? FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        }
+        var folder = stat()
+        guard lstat(directory, &folder) == 0 else {
+            throw StartupError("cannot use \(directory) for the admin socket: \(String(cString: strerror(errno)))")
+        }
+        if let problem = Paths.unsafeSocketDirectory(directory, owner: folder.st_uid, mode: folder.st_mode, uid: geteuid()) {
+            throw StartupError("refusing to put the admin socket in \(directory): \(problem); remove it, or set admin.socket")
         }
         var info = stat()
         guard lstat(path, &info) == 0 else { return }  // nothing there

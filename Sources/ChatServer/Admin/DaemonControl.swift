@@ -166,7 +166,8 @@ final class DaemonControl: Sendable {
             return .success(())
         } catch {
             logger.error("cannot save the ban list", metadata: ["path": "\(bans.path)", "error": "\(error)"])
-            return .failure(AdminFailure(.internalError, "The change is in force but could not be saved to \(bans.path): \(error)"))
+            return .failure(
+                AdminFailure(.internalError, "The change is in force until chatd restarts, but it could not be saved: \(error)."))
         }
     }
 
