@@ -32,16 +32,16 @@ struct WebTests {
         #expect(page.headers["x-content-type-options"] == "nosniff")
         #expect(page.body.contains("<script src=\"/app.js\""))
         for (path, type) in [("/app.js", "text/javascript; charset=utf-8"), ("/app.css", "text/css; charset=utf-8")] {
-            let asset = try http(port, "GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
+            let asset = try http(port, "GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n")
             #expect(asset.status == "HTTP/1.1 200 OK" && asset.headers["content-type"] == type, "\(path)")
             #expect(asset.body.count > 100, "\(path)")
         }
-        let head = try http(port, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+        let head = try http(port, "HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         #expect(head.status == "HTTP/1.1 200 OK" && head.headers["content-length"] == page.headers["content-length"])
-        #expect(try http(port, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").status == "HTTP/1.1 404 Not Found")
-        let post = try http(port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+        #expect(try http(port, "GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n").status == "HTTP/1.1 404 Not Found")
+        let post = try http(port, "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhi")
         #expect(post.status == "HTTP/1.1 405 Method Not Allowed" && post.headers["allow"] == "GET, HEAD")
-        let plain = try http(port, "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
+        let plain = try http(port, "GET /ws HTTP/1.1\r\nHost: localhost\r\n\r\n")
         #expect(plain.status == "HTTP/1.1 426 Upgrade Required" && plain.headers["upgrade"] == "websocket")
         // A request that cannot be parsed gets its 400 and the connection closes at once (the
         // request deadline is 30 s), whatever the client sends after it.
@@ -152,6 +152,22 @@ struct WebTests {
         #expect(try WebSocketClient(port: port, path: "/other").status.hasPrefix("HTTP/1.1 404"))
     }
 
+    @Test("a Host that is not an address, localhost or a configured name is refused, upgrade or not (DNS rebinding)")
+    func hostNames() throws {
+        let daemon = try Daemon(config: #"{"web": {"listen": ["127.0.0.1:0"], "allowedHosts": ["chat.example.org"]}}"#)
+        let port = try daemon.webPort()
+        // A page on the attacker's name, re-resolved to 127.0.0.1: its Origin matches its Host.
+        let rebound = try WebSocketClient(port: port, origin: "http://rebind.example:\(port)", host: "rebind.example:\(port)")
+        #expect(rebound.status == "HTTP/1.1 421 Misdirected Request")
+        let page = try http(port, "GET / HTTP/1.1\r\nHost: rebind.example\r\n\r\n")
+        #expect(page.status == "HTTP/1.1 421 Misdirected Request")
+        #expect(page.body == "This server is not reached by the name rebind.example (web.allowedHosts).\n")
+        for host in ["127.0.0.1:\(port)", "[::1]:\(port)", "localhost:\(port)", "chat.example.org", "CHAT.example.org.:\(port)"] {
+            #expect(try http(port, "GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n").status == "HTTP/1.1 200 OK", "\(host)")
+        }
+        #expect(try WebSocketClient(port: port, origin: "http://chat.example.org", host: "chat.example.org").upgraded)
+    }
+
     @Test("bad frames are closed with the right code: unmasked, binary, bad UTF-8, too big; fragments are joined")
     func badFrames() throws {
         let daemon = try Daemon(config: #"{"web": {"listen": ["127.0.0.1:0"]}, "limits": {"maxLineBytes": 256}}"#)
@@ -256,9 +272,12 @@ struct WebTests {
             defer { try? FileManager.default.removeItem(atPath: path) }
             return try Daemon.runToCompletion(["--check-config", "--config", path])
         }
-        let bad = try check(#"{"web": {"allowedOrigins": ["https://evil.example/path"], "pingTimeoutSeconds": 0, "enable": true}}"#)
+        let bad = try check(
+            #"{"web": {"allowedOrigins": ["https://evil.example/path"], "allowedHosts": ["https://x.org"], "pingTimeoutSeconds": 0, "enable": true}}"#
+        )
         #expect(bad.status == 78)
         #expect(bad.output.contains("web.allowedOrigins[0]: must be an origin"))
+        #expect(bad.output.contains("web.allowedHosts[0]: must be a host name (chat.example.org): no scheme, port or path"))
         #expect(bad.output.contains("web.pingTimeoutSeconds: must be from 1 to 86400, got 0"))
         #expect(bad.output.contains(#"web.enable: unknown key (did you mean "enabled"?)"#))
         let shared = try check(#"{"listen": ["127.0.0.1:7000"], "web": {"listen": ["127.0.0.1:7000"]}}"#)

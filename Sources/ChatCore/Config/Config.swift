@@ -43,6 +43,20 @@ public struct Config: Equatable, Sendable {
         /// Origins (`https://chat.example.org`) whose pages may open the WebSocket. Empty: only
         /// the page chatd serves itself (the Origin's host and port must be the request's Host).
         public var allowedOrigins: [String] = []
+        /// Host names (`chat.example.org`) the page and the WebSocket may be reached by, besides
+        /// IP addresses, `localhost`, and the names in `listen` and `allowedOrigins`. A request
+        /// whose `Host` names anything else is refused, so a DNS-rebinding page cannot reach a
+        /// listener bound to loopback.
+        public var allowedHosts: [String] = []
+
+        /// Every host name a request's `Host` may carry (lower-cased), besides IP addresses.
+        public var hostNames: Set<String> {
+            var names: Set<String> = ["localhost"]
+            for host in allowedHosts + listen.map(\.host) + allowedOrigins.compactMap({ WebOrigin($0)?.host }) {
+                names.insert(host.lowercased())
+            }
+            return names
+        }
         /// Seconds between pings to a quiet WebSocket client.
         public var pingIntervalSeconds = 30
         /// Seconds a WebSocket client has to answer (with a pong or anything else) before it is

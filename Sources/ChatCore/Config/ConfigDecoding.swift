@@ -43,6 +43,9 @@ extension Config {
                 r.stringArray(&o, "web.allowedOrigins", into: &config.web.allowedOrigins) { origin in
                     WebOrigin(origin) == nil ? "must be an origin: http:// or https://, a host and an optional port, no path" : nil
                 }
+                r.stringArray(&o, "web.allowedHosts", into: &config.web.allowedHosts) { host in
+                    WebOrigin.isHostName(host) ? nil : "must be a host name (chat.example.org): no scheme, port or path"
+                }
                 r.integer(&o, "web.pingIntervalSeconds", into: &config.web.pingIntervalSeconds, in: 1...86_400)
                 r.integer(&o, "web.pingTimeoutSeconds", into: &config.web.pingTimeoutSeconds, in: 1...86_400)
                 r.integer(&o, "web.requestTimeoutSeconds", into: &config.web.requestTimeoutSeconds, in: 1...3_600)

@@ -64,6 +64,25 @@ public struct HostAndPort: Hashable, Sendable {
 }
 
 extension WebOrigin {
+    /// Whether a request's `Host` header names this server: an IP address (which no DNS name
+    /// can be rebound to), or one of `names` (`Config.Web.hostNames`). A DNS-rebinding page
+    /// (`evil.example`, resolved to 127.0.0.1 after it loaded) sends its own name, and its
+    /// Origin matches that Host, so the Origin check alone would let it in. No Host: not a
+    /// browser (HTTP/1.0), which no page can drive.
+    public static func allows(host: String?, names: Set<String>) -> Bool {
+        guard let host else { return true }
+        guard let parsed = HostAndPort(host, defaultPort: 80) else { return false }
+        var name = parsed.host
+        if name.hasSuffix(".") { name.removeLast() }
+        return AddressPattern.parseAddress(name) != nil || names.contains(name)
+    }
+
+    /// A plain host name as `web.allowedHosts` takes it: letters, digits, `-` and `.`.
+    public static func isHostName(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 253
+            && text.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "." }
+    }
+
     /// Whether a WebSocket handshake with this `Origin` header may proceed, against the `Host`
     /// it was sent to and the configured allow-list. No Origin: not a browser (browsers always
     /// send one), so cross-site requests are not possible and it may. The page's own origin

@@ -10,10 +10,12 @@ final class WebHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let allowedOrigins: [String]
+    private let hostNames: Set<String>
     private var request: HTTPRequestHead?
 
-    init(allowedOrigins: [String]) {
-        self.allowedOrigins = allowedOrigins
+    init(web: Config.Web) {
+        self.allowedOrigins = web.allowedOrigins
+        self.hostNames = web.hostNames
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -37,6 +39,12 @@ final class WebHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func respond(to head: HTTPRequestHead, _ context: ChannelHandlerContext) {
         let path = String(head.uri.prefix { $0 != "?" && $0 != "#" })
+        let host = head.headers.first(name: "Host")
+        guard WebOrigin.allows(host: host, names: hostNames) else {
+            let named = String((host ?? "").prefix(200))
+            return send(
+                .misdirectedRequest, text: "This server is not reached by the name \(named) (web.allowedHosts).\n", extra: [], head, context)
+        }
         guard head.method == .GET || head.method == .HEAD else {
             return send(.methodNotAllowed, text: "Only GET and HEAD are served here.\n", extra: [("Allow", "GET, HEAD")], head, context)
         }

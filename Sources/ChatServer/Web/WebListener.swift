@@ -12,13 +12,14 @@ enum WebListener {
     static func configure(_ channel: any Channel, hub: Hub, logger: Logger) throws {
         let settings = hub.settings.0
         let admission = WebAdmissionHandler(hub: hub, logger: logger)
-        let http = WebHTTPHandler(allowedOrigins: settings.web.allowedOrigins)
+        let http = WebHTTPHandler(web: settings.web)
+        let hostNames = settings.web.hostNames
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: settings.limits.maxLineBytes,
             automaticErrorHandling: true,
             shouldUpgrade: { channel, head in
                 let path = head.uri.prefix { $0 != "?" }
-                let allowed = WebOrigin.allows(
+                let allowed = WebOrigin.allows(host: head.headers.first(name: "Host"), names: hostNames) && WebOrigin.allows(
                     origin: head.headers.first(name: "Origin"), host: head.headers.first(name: "Host"),
                     allowed: settings.web.allowedOrigins)
                 // nil refuses the upgrade: the request then reaches WebHTTPHandler, which says why.
