@@ -58,6 +58,42 @@ struct JSONModeTests {
         #expect(quit["reason"] == .string("Quit"))
     }
 
+    @Test("a request's id comes back to the requester only: the others in the room get the event without it")
+    func idsStayWithTheirRequester() throws {
+        let daemon = try Daemon()
+        var bots: [Client] = []
+        for name in ["asker", "peer"] {
+            let bot = try daemon.connect()
+            try bot.send(#"{"type":"hello","nick":"\#(name)"}"# + "\n")
+            try bot.expectJSON(type: "welcome")
+            bots.append(bot)
+        }
+        let (asker, peer) = (bots[0], bots[1])
+        try asker.expectJSON(type: "join") { $0["nick"] == .string("peer") }
+        // Requests whose answers the room sees too: a message (in a run with another's), a join,
+        // a nick change.
+        try peer.send(#"{"type":"message","text":"first","id":"p1"}"# + "\n")
+        try asker.send(#"{"type":"message","text":"second","id":"a1"}"# + "\n")
+        // The two messages may reach the room in either order: take both, then look at each.
+        for bot in [peer, asker] {
+            var seen: [String: JSONValue?] = [:]
+            for _ in 0..<2 {
+                let message = try bot.expectJSON(type: "message")
+                seen[message["text"]?.stringValue ?? ""] = message["re"]
+            }
+            #expect(seen["first"] == .some(bot === peer ? .string("p1") : nil))
+            #expect(seen["second"] == .some(bot === asker ? .string("a1") : nil))
+        }
+        try peer.send(##"{"type":"join","room":"#side"}"## + "\n")
+        try peer.expectJSON(type: "who") { $0["room"] == .string("#side") }
+        try asker.send(##"{"type":"join","room":"#side","id":"a2"}"## + "\n")
+        #expect(try asker.expectJSON(type: "join") { $0["room"] == .string("#side") }["re"] == .string("a2"))
+        #expect(try peer.expectJSON(type: "join") { $0["nick"] == .string("asker") }["re"] == nil)
+        try asker.send(#"{"type":"nick","nick":"quizzer","id":"a3"}"# + "\n")
+        #expect(try asker.expectJSON(type: "nick")["re"] == .string("a3"))
+        #expect(try peer.expectJSON(type: "nick")["re"] == nil)
+    }
+
     @Test("bad requests get an error event with a code, and the connection goes on")
     func badRequests() throws {
         let daemon = try Daemon()

@@ -165,7 +165,7 @@ final class Hub: Sendable {
         for delivery in deliveries {
             switch delivery {
             case .event(let event, .room(let key, let sender, let targets)):
-                let payload = Payload(event)
+                let payload = Payload(event, requester: requester)
                 for shard in targets {
                     shards[shard].post(.room(key, payload, sender: sender))
                 }
@@ -180,10 +180,15 @@ final class Hub: Sendable {
                 for shard in shards { shard.post(.everyone(payload)) }
             case .event(let event, .sessions(let ids)):
                 var byShard = Array(repeating: [SessionID](), count: shards.count)
-                for id in ids {
-                    if let shard = directory.clients[id]?.shard { byShard[shard].append(id) }
-                }
                 let payload = Payload(event)
+                for id in ids {
+                    guard let shard = directory.clients[id]?.shard else { continue }
+                    if id == requester, event.re != nil {
+                        shards[shard].post(.reply(id, payload))  // with its request's id
+                    } else {
+                        byShard[shard].append(id)
+                    }
+                }
                 for (shard, ids) in byShard.enumerated() where !ids.isEmpty {
                     shards[shard].post(.sessions(ids, payload))
                 }

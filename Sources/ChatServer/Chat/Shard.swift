@@ -101,10 +101,10 @@ final class Shard: Sendable {
                 index = end
             case .session(let id, let payload):
                 guard let member = tables.members[id] else { continue }
-                member.write(payload.buffer(for: member.format, inCurrentRoom: true), tables)
+                member.write(payload.answer(for: member.format), tables)
             case .reply(let id, let payload):
                 guard let member = tables.members[id] else { continue }
-                member.writeReply(payload.buffer(for: member.format, inCurrentRoom: true), tables)
+                member.writeReply(payload.answer(for: member.format), tables)
             case .sessions(let ids, let payload):
                 for id in ids {
                     guard let member = tables.members[id] else { continue }
@@ -162,7 +162,10 @@ final class Shard: Sendable {
     private func fanOut(run: ArraySlice<ShardMessage>, to room: String, members: [LocalMember], _ tables: LocalTables) {
         tables.runMark &+= 1
         let mark = tables.runMark
-        for case .room(_, _, let sender?) in run { tables.members[sender]?.runMark = mark }
+        for case .room(_, let payload, let sender) in run {
+            if let sender { tables.members[sender]?.runMark = mark }
+            if let requester = payload.requester { tables.members[requester]?.runMark = mark }
+        }
         var shared: (json: ByteBuffer?, here: ByteBuffer?, elsewhere: ByteBuffer?)
         func concatenated(_ format: WireFormat, inCurrentRoom: Bool) -> ByteBuffer {
             if run.count == 1, case .room(_, let payload, _) = run[run.startIndex] {
@@ -182,6 +185,11 @@ final class Shard: Sendable {
             case .text where member.runMark == mark:
                 for case .room(_, let payload, let sender) in run where sender != member.id {
                     member.write(payload.buffer(for: .text, inCurrentRoom: inCurrentRoom), tables)
+                }
+            case .json where member.runMark == mark:
+                // Its own lines come back with their request ids; nobody else's carry one.
+                for case .room(_, let payload, _) in run {
+                    member.write(payload.requester == member.id ? payload.answer(for: .json) : payload.json, tables)
                 }
             case .text where inCurrentRoom:
                 if shared.here == nil { shared.here = concatenated(.text, inCurrentRoom: true) }
@@ -301,9 +309,17 @@ struct Payload: Sendable {
     let text: ByteBuffer
     /// Room traffic as seen by members whose current room is another one (`[#room] ` prefix).
     let textElsewhere: ByteBuffer?
+    /// The event in JSON as everyone sees it: without the `re` of the request that caused it,
+    /// which belongs to the requester alone.
     let json: ByteBuffer
+    /// The event in JSON with its `re`, for the requester; nil when it answers no request.
+    let jsonAnswer: ByteBuffer?
+    /// Who asked for it, when it answers a request and goes to a room: that member alone
+    /// gets `jsonAnswer` (`Shard.fanOut`).
+    let requester: SessionID?
 
-    init(_ event: Event, echo: Bool = false) {
+    init(_ event: Event, echo: Bool = false, requester: SessionID? = nil) {
+        self.requester = event.re == nil ? nil : requester
         if echo, case .privateMessage(_, let to, let text) = event.kind {
             self.text = ByteBuffer(string: TextFormat.ownPrivateMessage(to: to, text: text))
         } else {
@@ -313,13 +329,25 @@ struct Payload: Sendable {
         case .message, .action: textElsewhere = ByteBuffer(string: TextFormat.render(event, inCurrentRoom: false))
         default: textElsewhere = nil
         }
-        json = ByteBuffer(bytes: JSONFormat.render(event))
+        var seenByAll = event
+        seenByAll.re = nil
+        json = ByteBuffer(bytes: JSONFormat.render(seenByAll))
+        jsonAnswer = event.re == nil ? nil : ByteBuffer(bytes: JSONFormat.render(event))
     }
 
+    /// What a member of the audience gets (in its current room or not).
     func buffer(for format: WireFormat, inCurrentRoom: Bool) -> ByteBuffer {
         switch format {
         case .json: json
         case .text: inCurrentRoom ? text : (textElsewhere ?? text)
+        }
+    }
+
+    /// What the requester gets: its request's id included.
+    func answer(for format: WireFormat) -> ByteBuffer {
+        switch format {
+        case .json: jsonAnswer ?? json
+        case .text: text
         }
     }
 }
