@@ -51,6 +51,10 @@ public struct ClientSession: Sendable {
     private var triedAlternateNick = false
     private var jsonMode = false
     private var nextID = 1
+    /// The last join asked for and not answered yet. Lines typed meanwhile are meant for the
+    /// room being joined, so they wait in `held` until the answer says which room is current.
+    private var joining: RequestID?
+    private var held: [Command] = []
     private var outstanding: Set<RequestID> = []
     private var queue: [JSONRequest] = []
     /// Requests in flight at most. The server answers every request with an `id`, and holds lines
@@ -76,7 +80,7 @@ public struct ClientSession: Sendable {
 
     /// True when another request fits in the window (the non-interactive client reads its next
     /// input line only then, so a long script is paced, never cut off).
-    public var hasRoom: Bool { phase == .registered && queue.isEmpty && outstanding.count < window }
+    public var hasRoom: Bool { phase == .registered && joining == nil && queue.isEmpty && outstanding.count < window }
 
     /// The prompt for the input line.
     public var prompt: String {
@@ -96,6 +100,7 @@ public struct ClientSession: Sendable {
         lastWords = nil
         outstanding = []
         queue = []
+        joining = nil
         triedAlternateNick = false
         return request(.hello(nick: wantedNick))
     }
@@ -117,6 +122,8 @@ public struct ClientSession: Sendable {
         members = [:]
         outstanding = []
         queue = []
+        joining = nil
+        held = []
         var effects: [Effect] = [.promptChanged]
         if !wasQuitting {
             let why = lastWords ?? reason ?? "the server closed the connection"
@@ -149,13 +156,41 @@ public struct ClientSession: Sendable {
             return [.show(Display(.error("*** Error: \(error)")))]
         case .success(.quit(let reason)):
             return quit(reason: reason)
+        case .success(let command) where joining != nil && command.isForCurrentRoom:
+            held.append(command)
+            return []
         case .success(.say(let text, nil)):
             return request(.command(.say(text: text, room: currentRoom)))
         case .success(.action(let text, nil)):
             return request(.command(.action(text: text, room: currentRoom)))
+        case .success(.join(let room)):
+            return join(room)
         case .success(let command):
             return request(.command(command))
         }
+    }
+
+    /// Asks to join `room`; lines typed until the answer wait for it (see `joining`).
+    private mutating func join(_ room: String) -> [Effect] {
+        joining = .string("c\(nextID)")
+        return request(.command(.join(room)))
+    }
+
+    /// The pending join was answered (joined, made current, or refused): the lines typed
+    /// meanwhile go to the room that is current now.
+    private mutating func joinAnswered() -> [Effect] {
+        joining = nil
+        let lines = held
+        held = []
+        var effects: [Effect] = []
+        for command in lines {
+            switch command {
+            case .say(let text, _): effects += request(.command(.say(text: text, room: currentRoom)))
+            case .action(let text, _): effects += request(.command(.action(text: text, room: currentRoom)))
+            default: effects += request(.command(command))
+            }
+        }
+        return effects
     }
 
     /// Leaves: sends `quit` after everything already queued.
@@ -231,6 +266,7 @@ public struct ClientSession: Sendable {
         }
         var effects = event.re.map { answered($0) } ?? []
         effects += handle(event)
+        if let re = event.re, re == joining { effects += joinAnswered() }
         return effects
     }
 
@@ -262,9 +298,9 @@ public struct ClientSession: Sendable {
             phase = .registered
             var effects: [Effect] = [.promptChanged] + status()
             let joins = wantedRooms.filter { $0.lowercased() != room.lowercased() }
-            for join in joins { effects += request(.command(.join(join))) }
+            for room in joins { effects += join(room) }
             if let restore = restoreCurrent, restore.lowercased() != (joins.last ?? room).lowercased() {
-                effects += request(.command(.join(restore)))
+                effects += join(restore)
             }
             restoreCurrent = nil
             return effects
@@ -303,6 +339,11 @@ public struct ClientSession: Sendable {
             if who == nick {
                 rooms.removeAll { $0 == room }
                 members[room.lowercased()] = nil
+                // The server says which room is current next; after the last, none is.
+                if currentRoom?.lowercased() == room.lowercased() {
+                    currentRoom = nil
+                    return [.promptChanged] + status()
+                }
             } else {
                 members[room.lowercased()]?.removeAll { $0 == who }
             }

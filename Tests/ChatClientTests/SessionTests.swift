@@ -174,6 +174,39 @@ struct ClientSessionTests {
         #expect(requests(effects).map(\.kind) == [.command(.nick("alice_"))])
     }
 
+    @Test("lines typed while a join is pending go to the joined room, or stay in the old one if it is refused")
+    func linesWaitForTheJoin() throws {
+        var session = registered()
+        let join = requests(session.typed("/join #dev"))
+        #expect(join.map(\.kind) == [.command(.join("#dev"))])
+        #expect(requests(session.typed("first words")).isEmpty, "held until the join is answered")
+        #expect(!session.hasRoom)
+        let released = requests(session.received(line(.join(room: "#dev", nick: "alice"), re: join[0].correlation)))
+        #expect(released.map(\.kind) == [.command(.say(text: "first words", room: "#dev"))])
+        // Refused: the held line goes where we still are.
+        let refused = requests(session.typed("/join #bad!"))
+        _ = session.typed("/me waits")
+        let back = requests(session.received(line(.error(code: "room_invalid", message: "no"), re: refused[0].correlation)))
+        #expect(back.map(\.kind) == [.command(.action(text: "waits", room: "#dev"))])
+        // --room: the auto-join holds the piped lines too.
+        var piped = ClientSession(nick: "ci", rooms: ["#ci"], interactive: false)
+        _ = piped.connected()
+        let auto = requests(piped.received(line(.welcome(nick: "ci", room: "#lobby"), re: "c1")))
+        #expect(auto.map(\.kind) == [.command(.join("#ci"))])
+        #expect(!piped.hasRoom, "a script's next line is not read before the join is answered")
+        _ = piped.received(line(.join(room: "#ci", nick: "ci"), re: auto[0].correlation))
+        #expect(piped.hasRoom)
+        #expect(requests(piped.typed("done")).map(\.kind) == [.command(.say(text: "done", room: "#ci"))])
+    }
+
+    @Test("parting the last room leaves no current room; parting another keeps the current one")
+    func partLastRoom() {
+        var session = registered()
+        _ = session.received(line(.part(room: "#lobby", nick: "alice", reason: nil)))
+        #expect(session.currentRoom == nil)
+        #expect(session.prompt == "[alice] ")
+    }
+
     @Test("no reconnect after our own quit or a ban")
     func noReconnect() {
         var quitting = registered()

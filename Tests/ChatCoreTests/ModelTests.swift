@@ -95,6 +95,18 @@ struct DirectoryTests {
         #expect(d.rooms.isEmpty)
     }
 
+    @Test("parting a room that is not the current one tells of no change of room")
+    func partOtherRoom() throws {
+        var d = directory()
+        _ = try d.register(a, nick: "alice", shard: 0, at: t0).get()
+        _ = d.join(a, room: "#dev", at: t0)  // current: #dev
+        let out = events(d.part(a, room: "#lobby", reason: nil, at: t0))
+        #expect(!out.contains { if case .current = $0.0 { true } else { false } }, "\(out)")
+        #expect(d.clients[a]?.currentRoom?.display == "#dev")
+        let last = events(d.part(a, room: nil, reason: nil, at: t0))
+        #expect(last.contains { if case .notice(let text) = $0.0 { text.hasPrefix("You are not in any room now") } else { false } })
+    }
+
     @Test("above maxAnnouncedRoomSize, joins, parts and quits are told only to the member concerned")
     func quietBigRooms() throws {
         var limits = Limits()

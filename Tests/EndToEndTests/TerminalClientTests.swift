@@ -81,6 +81,31 @@ struct TerminalClientTests {
         #expect(!printed.contains("\u{1B}"), "no colour or escape sequences when output is not a terminal")
     }
 
+    @Test("lines piped with --room, or after /join, go to that room, as the README's example has it")
+    func pipedToTheJoinedRoom() throws {
+        let daemon = try Daemon()
+        let watcher = try daemon.connect()
+        try watcher.register("watcher")
+        try watcher.line("/join #dev")
+        try watcher.expect(containing: "#dev (1 user)")
+        try watcher.line("/join #ops")
+        try watcher.expect(containing: "#ops (1 user)")
+        // Written at once, before chat has even connected: the line must wait for the join.
+        let ci = try PipedChat(["--nick", "ci", "--room", "#dev", "127.0.0.1:\(daemon.port)"])
+        ci.write("build passed\n")
+        ci.closeInput()
+        try watcher.expect("[#dev] <ci> build passed")
+        #expect(try ci.waitForExit() == 0)
+        let mover = try PipedChat(["--nick", "mover", "127.0.0.1:\(daemon.port)"])
+        mover.write("/join #ops\nafter the join\n/join #no!\nstill in ops\n")
+        mover.closeInput()
+        try watcher.expect("<mover> after the join")
+        try watcher.expect("<mover> still in ops")  // a refused join leaves the room as it was
+        #expect(try mover.waitForExit() == 0)
+        #expect(!watcher.received.contains { $0.contains("[#lobby] <ci>") || $0.contains("[#lobby] <mover>") }, "\(watcher.received)")
+        #expect(mover.output.text.contains("A room name cannot contain"))
+    }
+
     @Test("a long script is paced to the server's flood limit, so nothing is cut off or lost")
     func pacing() throws {
         // A burst of 3 and at most 4 held lines: a client that wrote 60 lines at once, or kept

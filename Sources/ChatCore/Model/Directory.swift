@@ -269,9 +269,11 @@ public struct Directory: Sendable {
                 event(.part(room: room.display, nick: client.nick.display, reason: reason), at: now, re: re),
                 to: announced ? roomAudience(room.key) : .session(id))
         ]
+        let wasCurrent = client.currentRoom == room
         leave(id, room, into: &out)
         if let current = clients[id]?.currentRoom {
-            out.append(.event(event(.current(room: current.display), at: now), to: .session(id)))
+            // Only a change is told: parting another room leaves the current one as it was.
+            if wasCurrent { out.append(.event(event(.current(room: current.display), at: now), to: .session(id))) }
         } else {
             out.append(.event(event(.notice(text: "You are not in any room now: /join #room to talk."), at: now), to: .session(id)))
         }

@@ -48,6 +48,16 @@ public enum CommandError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+extension Command {
+    /// A line for the current room (a message or `/me` without a room named).
+    public var isForCurrentRoom: Bool {
+        switch self {
+        case .say(_, nil), .action(_, nil): true
+        default: false
+        }
+    }
+}
+
 /// One entry of the command table: the single source for parsing, aliases and `/help`.
 public struct CommandInfo: Sendable {
     public let name: String
