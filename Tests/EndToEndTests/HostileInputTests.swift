@@ -173,6 +173,26 @@ struct HostileInputTests {
         try observer.expect("<other> still talking")
     }
 
+    @Test("a paste of 100 lines from telnet is relayed whole, paced, with one notice; a sustained flood is still cut off")
+    func paste() throws {
+        // The default burst and queue; a quicker rate than the default 5 a second keeps it short.
+        let daemon = try Daemon(config: #"{"limits": {"floodRate": 50}}"#)
+        let observer = try daemon.registered("observer")
+        let paster = try daemon.registered("paster")
+        try observer.expect("*** paster has joined #lobby")
+        try paster.send((1...100).map { "pasted line \($0)\r\n" }.joined())
+        for n in 1...100 { try observer.expect("<paster> pasted line \(n)") }
+        let notice = try paster.expect(containing: "Slowing down")
+        #expect(notice.hasPrefix("*** Slowing down: ") && notice.hasSuffix(" lines queued, sent at 50 a second."), "\(notice)")
+        try paster.line("/ping after")
+        try paster.expect("*** pong after")
+        #expect(!paster.received.contains { $0.contains("Slowing down") }, "told once")
+        // Far past the queue: cut off, as before.
+        try paster.send((1...400).map { "flood \($0)\r\n" }.joined())
+        try paster.expect("*** Closing connection: Excess flood")
+        try observer.expect("*** paster has quit (Excess flood)")
+    }
+
     @Test("connection limits refuse with their reason: per address, in total, and the connect rate")
     func connectionLimits() throws {
         let daemon = try Daemon(config: #"{"limits": {"maxClientsPerAddress": 2, "maxClients": 3}}"#)

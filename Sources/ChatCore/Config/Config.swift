@@ -106,7 +106,7 @@ public struct Limits: Equatable, Sendable {
     /// Lines a client may send at once before the rate applies (token bucket size).
     public var floodBurst = 20
     /// Lines held back (delayed) beyond the bucket before the client is cut off for flooding.
-    public var floodQueueLines = 20
+    public var floodQueueLines = 100
     /// Connections the server accepts at once, registered or not.
     public var maxClients = 10_000
     /// Connections one address may hold at once.

@@ -72,6 +72,9 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// Flood control: a line spends a token; lines beyond the bucket wait in `held`.
     private var bucket: TokenBucket
     private var held: [[UInt8]] = []
+    /// When the client was last told its lines are being held (monotonic ns): once a paste,
+    /// however many reads it arrives in, and at most every 10 s.
+    private var toldOfHoldingAt: Int64?
     private var releaseTimer: Scheduled<Void>?
     private var overlongLines = 0
     /// Refused at connect or not a text protocol: counted and logged (throttled) already, so its
@@ -240,6 +243,15 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 refused = true
                 context.close(promise: nil)
             }
+        }
+        let now = Hub.monotonicNow
+        if !held.isEmpty, closeReason == nil, member.format == .text, toldOfHoldingAt.map({ now - $0 > 10_000_000_000 }) ?? true {
+            // A paste: said once, after this read's lines are counted. (Programs in JSON mode
+            // pace themselves by the answers to their requests.)
+            toldOfHoldingAt = now
+            let rate = settings.limits.floodRate
+            let pace = rate == rate.rounded() ? String(Int(rate)) : String(rate)
+            send(hub.event(.notice(text: "Slowing down: \(held.count) lines queued, sent at \(pace) a second.")))
         }
     }
 
