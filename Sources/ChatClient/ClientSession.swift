@@ -43,6 +43,8 @@ public struct ClientSession: Sendable {
     public private(set) var knownRooms: Set<String> = []
     /// The last thing the server said before closing (a `bye` reason or a refusal line).
     public private(set) var lastWords: String?
+    /// Why, for programs (the `bye`'s code), when the server said.
+    public private(set) var lastCode: ByeCode?
 
     private let interactive: Bool
     private var wantedNick: String?
@@ -98,6 +100,7 @@ public struct ClientSession: Sendable {
         phase = .registering
         jsonMode = false
         lastWords = nil
+        lastCode = nil
         outstanding = []
         queue = []
         joining = nil
@@ -109,7 +112,9 @@ public struct ClientSession: Sendable {
     /// reconnecting makes sense: not after our own quit, nor after a ban.
     public mutating func disconnected(reason: String? = nil) -> (effects: [Effect], reconnect: Bool) {
         let wasQuitting = phase == .quitting
-        let banned = lastWords?.lowercased().contains("banned") ?? false
+        // Kicked or banned: coming straight back would undo the operator's decision. (A refusal
+        // at connect has no code, only its words.)
+        let sentAway = lastCode.map { !$0.mayReconnect && $0 != .quit } ?? (lastWords?.lowercased().contains("banned") ?? false)
         if phase == .registered, !rooms.isEmpty {
             // Rejoin where we were: the current room last, so it is current again.
             wantedRooms = rooms.filter { $0 != currentRoom } + (currentRoom.map { [$0] } ?? [])
@@ -128,8 +133,12 @@ public struct ClientSession: Sendable {
         if !wasQuitting {
             let why = lastWords ?? reason ?? "the server closed the connection"
             effects.append(.show(Display(.client("Disconnected: " + (why.hasSuffix(".") ? why : why + ".")))))
+            if sentAway {
+                let what = lastCode == .kicked ? "a kick" : "a ban"
+                effects.append(.show(Display(.client("Not reconnecting after \(what); run chat again to come back."))))
+            }
         }
-        return (effects, !wasQuitting && !banned)
+        return (effects, !wasQuitting && !sentAway)
     }
 
     // MARK: The user's lines
@@ -373,8 +382,9 @@ public struct ClientSession: Sendable {
             return [show(.notice("*** " + text))]
         case .announcement:
             return TextFormat.render(event).split(separator: "\r\n").map { show(.announcement(String($0))) }
-        case .bye(let reason):
+        case .bye(let reason, let code):
             lastWords = reason
+            lastCode = code
             return phase == .quitting ? [] : status()
         case .help, .pong:
             if case .pong(token: "keepalive") = event.kind { return [] }

@@ -191,10 +191,17 @@ struct Kick: AdminSubcommand {
     @OptionGroup var local: Connection
     @Argument(help: "The nickname to disconnect.") var nick: String
     @Argument(help: "Why (shown to the client and its rooms).") var reason: [String] = []
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Also ban the client's address for this long (90s, 30m, 2h, 7d), so it cannot come straight back.", valueName: "duration"))
+    var ban: String?
 
     func run() throws {
-        let result = try connection.run(.kick(nick: nick, reason: reason.isEmpty ? nil : reason.joined(separator: " ")))
-        if !connection.json { print("kicked \(result["nick"]?.stringValue ?? nick)") }
+        let seconds = try ban.map(parseDuration)
+        let result = try connection.run(.kick(nick: nick, reason: reason.isEmpty ? nil : reason.joined(separator: " "), ban: seconds))
+        guard !connection.json else { return }
+        print("kicked \(result["nick"]?.stringValue ?? nick)")
+        if let seconds, let target = result["ban"]?["target"]?.stringValue { print("banned \(target) for \(formatDuration(seconds))") }
     }
 }
 

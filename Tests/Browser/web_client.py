@@ -2,7 +2,7 @@
 
 A browser user and a TCP (telnet-style) user meet in one room: each sees the other's messages,
 joins and leaves; what the TCP user sends is shown as text, never as HTML; the unread marker,
-the member list and the reconnection after the socket drops work; the page breaks no rule of its
+the member list, the reconnection after the socket drops, and staying away after a kick work; the page breaks no rule of its
 Content-Security-Policy. Run by Tests/EndToEndTests/BrowserTests.swift against a chatd it
 started; exits 0 when every check passed.
 """
@@ -118,10 +118,10 @@ def main():
         assert dev.text == "1", f"unread badge: {dev.text!r} (joins are not counted, messages are)"
         print("ok: a message in another room is counted there, a join is not")
 
-        # The socket drops (an operator kicks the browser user): the page reconnects and rejoins.
-        kick = [args.chatctl, "--socket", args.admin_socket, "kick", "browser", "testing", "reconnection"]
-        subprocess.run(kick, check=True, capture_output=True)
-        telnet.expect("*** browser has quit (Kicked by an operator: testing reconnection)")
+        # The connection drops (its TCP sockets are reset): the page reconnects and rejoins.
+        web_port = args.url.rstrip("/").rsplit(":", 1)[1]
+        subprocess.run(["ss", "-K", "dst", "127.0.0.1", "dport", "=", web_port], check=True, capture_output=True)
+        telnet.expect("*** browser has quit")
         wait.until(EC.text_to_be_present_in_element((By.ID, "messages"), "Reconnecting in"))
         telnet.expect("*** browser has joined #dev")
         wait.until(EC.text_to_be_present_in_element((By.ID, "messages"), "Reconnected."))
@@ -129,6 +129,21 @@ def main():
         telnet.expect("<browser> back again")
         print("ok: after a drop the page reconnects, rejoins its rooms and talks again")
 
+        # An operator's kick is not a drop: the page says so and stays away.
+        kick = [args.chatctl, "--socket", args.admin_socket, "kick", "browser", "be", "nice"]
+        subprocess.run(kick, check=True, capture_output=True)
+        telnet.expect("*** browser has quit (Kicked by an operator: be nice)")
+        wait.until(EC.text_to_be_present_in_element((By.ID, "messages"), "Not reconnecting; reload the page to come back."))
+        time.sleep(3)  # the window in which a reconnection would have happened (the first retry is after about 1 s)
+        telnet.line("/who #dev")
+        who = telnet.expect("#dev (")
+        assert "browser" not in who, f"the page came back after a kick: {who}"
+        print("ok: after a kick the page says so and does not reconnect")
+
+        driver.refresh()  # the user comes back (the page remembers the nick)
+        telnet.expect("*** browser has joined #lobby")
+        wait.until(EC.text_to_be_present_in_element((By.ID, "my-nick"), "browser"))
+        box = driver.find_element(By.ID, "message-input")
         box.send_keys("/quit see you", Keys.ENTER)
         telnet.expect("*** browser has quit (Quit: see you)")
         print("ok: /quit leaves with its reason")

@@ -207,7 +207,7 @@ struct ClientSessionTests {
         #expect(session.prompt == "[alice] ")
     }
 
-    @Test("no reconnect after our own quit or a ban")
+    @Test("no reconnect after our own quit, a kick or a ban; a restart reconnects")
     func noReconnect() {
         var quitting = registered()
         _ = quitting.quit()
@@ -220,8 +220,13 @@ struct ClientSessionTests {
         _ = refused.received(Array("*** You are banned from this server: spam".utf8))
         #expect(refused.disconnected().reconnect == false)
         var kicked = registered()
-        _ = kicked.received(line(.bye(reason: "Kicked by an operator")))
-        #expect(kicked.disconnected().reconnect == true)
+        _ = kicked.received(line(.bye(reason: "Kicked by an operator", code: .kicked)))
+        let (said, reconnect) = kicked.disconnected()
+        #expect(reconnect == false)
+        #expect(said.contains(.show(Display(.client("Not reconnecting after a kick; run chat again to come back.")))))
+        var restarted = registered()
+        _ = restarted.received(line(.bye(reason: "Server shutting down", code: .shutdown)))
+        #expect(restarted.disconnected().reconnect == true)
     }
 }
 

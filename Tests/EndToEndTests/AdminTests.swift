@@ -60,6 +60,20 @@ struct AdminTests {
         let missing = try daemon.chatctl(["kick", "nobody"])
         #expect(missing.status == 1)
         #expect(missing.err.contains("There is nobody called nobody connected."))
+
+        // A program learns it was a kick from the bye's code (not to reconnect), and a browser
+        // from the same, before the WebSocket's policy close.
+        let bot = try daemon.connect()
+        try bot.send(#"{"type":"hello","nick":"bot"}"# + "\n")
+        try bot.expectJSON(type: "welcome")
+        #expect(try daemon.chatctl(["kick", "bot"]).status == 0)
+        let bye = try bot.expectJSON(type: "bye")
+        #expect(bye["code"] == .string("kicked") && bye["reason"] == .string("Kicked by an operator"))
+        let page = try WebSocketClient(port: try daemon.webPort())
+        try page.register("page")
+        #expect(try daemon.chatctl(["kick", "page"]).status == 0)
+        #expect(try page.expectJSON(type: "bye")["code"] == .string("kicked"))
+        #expect(try page.expectClose() == (1008, "Kicked by an operator"))
     }
 
     @Test("say reaches everyone as the server, or one room")

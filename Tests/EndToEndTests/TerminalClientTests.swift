@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 /// `chat` run from a script: stdin and stdout are pipes.
@@ -326,24 +327,60 @@ struct TerminalClientTests {
         }
     }
 
-    @Test("when the connection drops, the client reconnects and rejoins its rooms")
+    @Test("when the server restarts, the client reconnects and rejoins its rooms")
     func reconnects() throws {
-        let daemon = try Daemon()
-        let bob = try daemon.connect()
+        // A fixed port, so the restarted daemon is where chat will look.
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) == 0 ? getsockname(probe, $0, &length) : -1 }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        close(probe)
+        let daemon = try Daemon(extraArguments: ["--listen", "127.0.0.1:\(port)"])
+        daemon.keepDirectory.withLock { $0 = true }
+        let terminal = try Tmux([Self.chat, "--nick", "alice", "--room", "#dev", "127.0.0.1:\(port)"])
+        try terminal.waitFor("the prompt in #dev") { $0.last(where: { !$0.isEmpty }) == "[#dev]" }
+        #expect(try daemon.stop() == 0)
+        try terminal.waitFor(row: "Disconnected: Server shutting down.")
+        try terminal.waitFor(row: "Reconnecting in")
+        let restarted = try Daemon(extraArguments: ["--listen", "127.0.0.1:\(port)"], directory: daemon.directory)
+        let bob = try restarted.connect()
         try bob.register("bob")
         try bob.line("/join #dev")
-        try bob.expect("*** bob has joined #dev")
-        let terminal = try session(daemon, ["--nick", "alice", "--room", "#dev"])
-        try bob.expect(containing: "*** alice has joined #dev")
-        try terminal.waitFor("the prompt in #dev") { $0.last(where: { !$0.isEmpty }) == "[#dev]" }
-        let kicked = try daemon.chatctl(["kick", "alice", "testing"])
-        #expect(kicked.status == 0)
-        try terminal.waitFor(row: "Disconnected: Kicked by an operator: testing.")
-        try terminal.waitFor(row: "Reconnecting in")
-        try bob.expect("*** alice has joined #dev", timeout: 15)
-        try terminal.waitFor("the prompt back in #dev") { $0.last(where: { !$0.isEmpty }) == "[#dev]" }
+        try bob.expect(containing: "alice", timeout: 40)  // alice is back in #dev (the join, or the member list)
+        try terminal.waitFor("the prompt back in #dev", timeout: 20) { $0.last(where: { !$0.isEmpty }) == "[#dev]" }
         try terminal.type("back again")
         try terminal.press("Enter")
         try bob.expect("<alice> back again")
+    }
+
+    @Test("after a kick the client says so and does not come back by itself; kick --ban keeps it out")
+    func kickedStaysOut() throws {
+        let daemon = try Daemon()
+        let bob = try daemon.connect(from: "127.0.0.2")  // not the address the ban will cover
+        try bob.register("bob")
+        let terminal = try session(daemon, ["--nick", "alicia"])
+        try bob.expect("*** alicia has joined #lobby")
+        #expect(try daemon.chatctl(["kick", "alicia", "be", "nice"]).status == 0)
+        try terminal.waitFor(row: "Disconnected: Kicked by an operator: be nice.")
+        try terminal.waitFor(row: "Not reconnecting after a kick; run chat again to come back.")
+        #expect(try terminal.waitForExit() == 1)
+        try bob.expect("*** alicia has quit (Kicked by an operator: be nice)")
+        // With --ban, a new start is refused at connect, for as long as the ban lasts.
+        let again = try session(daemon, ["--nick", "alicia"])
+        try bob.expect("*** alicia has joined #lobby")
+        let kicked = try daemon.chatctl(["kick", "alicia", "--ban", "1h", "spamming"])
+        #expect(kicked.status == 0, "\(kicked.err)")
+        #expect(kicked.out == "kicked alicia\nbanned 127.0.0.1 for 1h00m\n", "\(kicked.out)")
+        try again.waitFor(row: "Not reconnecting after a kick; run chat again to come back.")
+        try bob.expect("*** alicia has quit (Kicked by an operator: spamming)")
+        let third = try session(daemon, ["--nick", "alicia"])
+        try third.waitFor(row: "You are banned from this server: spamming")
+        #expect(try daemon.chatctl(["unban", "127.0.0.1"]).status == 0)
+        try bob.expectNothingElse()  // alicia never came back
     }
 }

@@ -12,7 +12,8 @@ public enum AdminProtocol {
 
 public enum AdminCommand: Equatable, Sendable {
     case who
-    case kick(nick: String, reason: String?)
+    /// `ban`: also ban the client's address for that many seconds, so it cannot come back.
+    case kick(nick: String, reason: String?, ban: Int? = nil)
     /// An announcement from the server to everyone, or to one room.
     case say(text: String, room: String?)
     case rooms
@@ -61,9 +62,10 @@ public struct AdminRequest: Equatable, Sendable {
         func add(_ key: String, _ value: Int?) { if let value { object.append(key, .integer(Int64(value))) } }
         switch command {
         case .who, .rooms, .stats, .reload, .bans, .undrain: break
-        case .kick(let nick, let reason):
+        case .kick(let nick, let reason, let ban):
             add("nick", nick)
             add("reason", reason)
+            add("ban", ban)
         case .say(let text, let room):
             add("text", text)
             add("room", room)
@@ -84,7 +86,7 @@ public struct AdminRequest: Equatable, Sendable {
     /// The members each command takes: (name, is it an integer, is it required).
     static let shapes: [String: [(String, Bool, Bool)]] = [
         "who": [], "rooms": [], "stats": [], "reload": [], "bans": [], "undrain": [],
-        "kick": [("nick", false, true), ("reason", false, false)],
+        "kick": [("nick", false, true), ("reason", false, false), ("ban", true, false)],
         "say": [("text", false, true), ("room", false, false)],
         "ban": [("target", false, true), ("duration", true, false), ("reason", false, false)],
         "unban": [("target", false, true)],
@@ -147,7 +149,7 @@ public struct AdminRequest: Equatable, Sendable {
         case "reload": command = .reload
         case "bans": command = .bans
         case "undrain": command = .undrain
-        case "kick": command = .kick(nick: strings["nick"]!, reason: strings["reason"])
+        case "kick": command = .kick(nick: strings["nick"]!, reason: strings["reason"], ban: integers["ban"])
         case "say": command = .say(text: strings["text"]!, room: strings["room"])
         case "ban": command = .ban(target: strings["target"]!, duration: integers["duration"], reason: strings["reason"])
         case "unban": command = .unban(target: strings["target"]!)

@@ -16,11 +16,11 @@ extension Directory {
     }
 
     /// The registered client called `rawNick` (under nick folding), and its loop.
-    public func session(named rawNick: String) -> (id: SessionID, shard: Int, nick: String)? {
+    public func session(named rawNick: String) -> (id: SessionID, shard: Int, nick: String, address: String)? {
         guard case .success(let nick) = Nickname.validate(rawNick, maxLength: 1000), let id = holder(of: nick),
             let client = clients[id]
         else { return nil }
-        return (id, client.shard, client.nick.display)
+        return (id, client.shard, client.nick.display, client.address)
     }
 
     /// An operator's announcement to everyone, or to one existing room.

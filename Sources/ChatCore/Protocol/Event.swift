@@ -41,7 +41,7 @@ public struct Event: Equatable, Sendable {
         case help([String])
         case pong(token: String?)
         /// The server is closing this connection, and why.
-        case bye(reason: String)
+        case bye(reason: String, code: ByeCode? = nil)
     }
 }
 
@@ -128,4 +128,26 @@ public enum RequestID: Hashable, Sendable, CustomStringConvertible, ExpressibleB
         case .integer(let number): String(number)
         }
     }
+}
+
+/// Why the server closed a connection, for programs (JSON `bye`'s `code`); `reason` says it in
+/// words. A client should not reconnect on its own after `kicked` or `banned`.
+public enum ByeCode: String, Sendable, CaseIterable {
+    /// The client asked to leave.
+    case quit
+    /// An operator disconnected it (`chatctl kick`).
+    case kicked
+    /// Its address or nick is banned.
+    case banned
+    /// The server is shutting down.
+    case shutdown
+    /// It stopped answering (a WebSocket ping timeout).
+    case timeout
+    /// It broke a limit: flooding, overlong lines, no nickname in time, not reading.
+    case policy
+    /// Refused at connect for now: the server is full, too many connections, draining.
+    case refused
+
+    /// Whether a client may reconnect by itself after this.
+    public var mayReconnect: Bool { self != .kicked && self != .banned && self != .quit }
 }

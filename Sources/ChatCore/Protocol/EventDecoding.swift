@@ -88,7 +88,7 @@ extension JSONFormat {
             kind = .rooms(rooms)
         case "help": kind = .help(try strings("lines"))
         case "pong": kind = .pong(token: try optionalString("token"))
-        case "bye": kind = .bye(reason: try string("reason"))
+        case "bye": kind = .bye(reason: try string("reason"), code: try optionalString("code").flatMap(ByeCode.init(rawValue:)))
         default: throw problem("unknown event type \"\(String(type.prefix(32)))\"")
         }
         let re: RequestID?

@@ -47,7 +47,7 @@ public enum TextFormat {
             return "*** Rooms (\(rooms.count)): \(list)\r\n"
         case .help(let lines): return lines.map { "*** \($0)\r\n" }.joined()
         case .pong(let token): return "*** pong\(token.map { " \($0)" } ?? "")\r\n"
-        case .bye(let reason): return "*** Closing connection: \(reason)\r\n"
+        case .bye(let reason, _): return "*** Closing connection: \(reason)\r\n"
         }
     }
 
@@ -184,9 +184,13 @@ public enum JSONFormat {
                 w.key("token")
                 w.string(token)
             }
-        case .bye(let reason):
+        case .bye(let reason, let code):
             w.key("reason")
             w.string(reason)
+            if let code {
+                w.key("code")
+                w.string(code.rawValue)
+            }
         }
         if let re = event.re {
             w.key("re")

@@ -37,9 +37,21 @@ final class DaemonControl: Sendable {
         case .stats:
             return .success(await stats().json)
 
-        case .kick(let nick, let reason):
+        case .kick(let nick, let reason, let ban):
             let why = "Kicked by an operator" + (reason.map { ": \(Sanitizer.cleanArgument($0))" } ?? "")
-            return kick(nick, because: why).map { .object(JSONObject([("nick", .string($0))])) }
+            guard let ban else { return kick(nick, because: why).map { .object(JSONObject([("nick", .string($0))])) } }
+            // Banning the address disconnects the client (and anyone else there) with the kick's
+            // words, and keeps it out for `ban` seconds.
+            guard let found = hub.withDirectory({ $0.session(named: nick) }) else {
+                return .failure(AdminFailure(.noSuchNick, "There is nobody called \(Sanitizer.cleanArgument(nick)) connected."))
+            }
+            guard let host = HostAndPort(found.address, defaultPort: 0)?.host, AddressPattern(host) != nil else {
+                return .failure(AdminFailure(.invalidTarget, "\(found.nick)'s address (\(found.address)) cannot be banned."))
+            }
+            logger.notice("kicked", metadata: ["nick": "\(found.nick)", "reason": "\(why)"])
+            return self.ban(host, duration: ban, reason: reason.map(Sanitizer.cleanArgument), at: now, code: .kicked, goodbye: why).map {
+                .object(JSONObject([("nick", .string(found.nick)), ("ban", $0["ban"] ?? .null)]))
+            }
 
         case .say(let text, let room):
             let text = Sanitizer.clean(text)
@@ -100,17 +112,21 @@ final class DaemonControl: Sendable {
 
     // MARK: Commands
 
-    private func kick(_ nick: String, because reason: String) -> Result<String, AdminFailure> {
+    private func kick(_ nick: String, because reason: String, code: ByeCode = .kicked) -> Result<String, AdminFailure> {
         let found = hub.withDirectory { $0.session(named: nick) }
         guard let found else {
             return .failure(AdminFailure(.noSuchNick, "There is nobody called \(Sanitizer.cleanArgument(nick)) connected."))
         }
-        hub.shards[found.shard].post(.close(found.id, CloseRequest(reason: reason, notify: true, kind: .policy)))
+        hub.shards[found.shard].post(.close(found.id, CloseRequest(reason: reason, notify: true, code: code)))
         logger.notice("kicked", metadata: ["nick": "\(found.nick)", "reason": "\(reason)"])
         return .success(found.nick)
     }
 
-    private func ban(_ text: String, duration: Int?, reason: String?, at now: Timestamp) -> Result<JSONValue, AdminFailure> {
+    /// Bans `text` and disconnects whoever it covers, with `goodbye` (by default "Banned by an
+    /// operator: reason") and `code`.
+    private func ban(
+        _ text: String, duration: Int?, reason: String?, at now: Timestamp, code: ByeCode = .banned, goodbye: String? = nil
+    ) -> Result<JSONValue, AdminFailure> {
         guard let target = Ban.target(text, maxNickLength: 64) else { return .failure(invalidTarget(text)) }
         let expiry = duration.map { Timestamp(milliseconds: now.milliseconds + Int64($0) * 1000) }
         let ban = Ban(target: target, reason: reason, createdAt: now, expiresAt: expiry)
@@ -120,13 +136,13 @@ final class DaemonControl: Sendable {
         }
         logger.notice("banned", metadata: ["target": "\(ban.targetText)", "reason": "\(reason ?? "")"])
         // Whoever the ban covers leaves now.
-        let goodbye = "Banned by an operator" + (reason.map { ": \($0)" } ?? "")
+        let goodbye = goodbye ?? "Banned by an operator" + (reason.map { ": \($0)" } ?? "")
         var result = JSONObject([("ban", ban.json)])
         switch target {
         case .nick(_, let display):
-            if case .success(let nick) = kick(display, because: goodbye) { result.append("disconnected", .string(nick)) }
+            if case .success(let nick) = kick(display, because: goodbye, code: code) { result.append("disconnected", .string(nick)) }
         case .address(let pattern):
-            for shard in hub.shards { shard.post(.closeMatching(pattern, CloseRequest(reason: goodbye, notify: true, kind: .policy))) }
+            for shard in hub.shards { shard.post(.closeMatching(pattern, CloseRequest(reason: goodbye, notify: true, code: code))) }
         }
         return persist(list).map { .object(result) }
     }

@@ -9,7 +9,7 @@ struct CloseRequest: Sendable {
     var reason: String
     /// Tell the rooms the client was in (false on shutdown: everyone is leaving).
     var notify: Bool
-    var kind: ClosingConnection.Kind
+    var code: ByeCode
 }
 
 /// Why a connection is being closed, told down the pipeline (an outbound user event) before the
@@ -28,6 +28,16 @@ struct ClosingConnection: Sendable {
 
     var reason: String
     var kind: Kind
+
+    init(reason: String, code: ByeCode) {
+        self.reason = reason
+        switch code {
+        case .quit: kind = .quit
+        case .shutdown, .timeout: kind = .goingAway
+        case .kicked, .banned, .policy: kind = .policy
+        case .refused: kind = .tryAgainLater
+        }
+    }
 }
 
 /// How a chat connection reaches chatd: a TCP line connection (text or JSON, sniffed from the
@@ -145,7 +155,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             shard.flush(member)  // what arrived while it was coming back
             if let request = parked.pendingClose {
                 notifyOnClose = request.notify
-                sayGoodbyeAndClose(request.reason, request.kind, context)
+                sayGoodbyeAndClose(request.reason, request.code, context)
             }
             return
         }
@@ -202,10 +212,11 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         shard.countRefusal(reason, hub: hub, logger: logger, peer: address, session: member.id)
         closeReason = "Refused: \(reason)"
         refused = true
-        let kind: ClosingConnection.Kind = reason == "banned" ? .policy : .tryAgainLater
-        context.triggerUserOutboundEvent(ClosingConnection(reason: message, kind: kind), promise: nil)
+        let code: ByeCode = reason == "banned" ? .banned : .refused
+        context.triggerUserOutboundEvent(ClosingConnection(reason: message, code: code), promise: nil)
         let last =
-            goodbye ?? (member.format == .json ? encode(hub.event(.bye(reason: message))) : ByteBuffer(string: "*** \(message)\r\n"))
+            goodbye
+            ?? (member.format == .json ? encode(hub.event(.bye(reason: message, code: code))) : ByteBuffer(string: "*** \(message)\r\n"))
         shard.post(.goodbye(member.id, last))
     }
 
@@ -388,7 +399,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let request = event as? CloseRequest {
             notifyOnClose = request.notify
-            sayGoodbyeAndClose(request.reason, request.kind, context)
+            sayGoodbyeAndClose(request.reason, request.code, context)
         } else if event is SlowConsumer {
             cutOffSlowConsumer(context)
         } else {
@@ -511,11 +522,11 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     /// Sends the goodbye after everything already queued for this client, then closes once it
     /// is flushed, so the reason arrives.
-    private func sayGoodbyeAndClose(_ reason: String, _ kind: ClosingConnection.Kind, _ context: ChannelHandlerContext) {
+    private func sayGoodbyeAndClose(_ reason: String, _ code: ByeCode, _ context: ChannelHandlerContext) {
         guard closeReason == nil else { return }
         closeReason = reason
-        context.triggerUserOutboundEvent(ClosingConnection(reason: reason, kind: kind), promise: nil)
-        shard.post(.goodbye(member.id, encode(hub.event(.bye(reason: reason)))))
+        context.triggerUserOutboundEvent(ClosingConnection(reason: reason, code: code), promise: nil)
+        shard.post(.goodbye(member.id, encode(hub.event(.bye(reason: reason, code: code)))))
     }
 
     /// Replies go through the shard's mailbox like everything else for this client, so they

@@ -118,7 +118,7 @@ final class ChatService: Service {
     /// Sends every client its goodbye and waits for the connections to close, up to
     /// `shutdownTimeoutSeconds`; whatever is still open then is cut off.
     private func closeAllClients(reason: String) async {
-        let request = CloseRequest(reason: reason, notify: false, kind: .goingAway)
+        let request = CloseRequest(reason: reason, notify: false, code: .shutdown)
         let closed = hub.shards.map { $0.closeAll(request) }
         let allClosed = EventLoopFuture.andAllComplete(closed, on: group.next())
         let timeout = config.shutdownTimeoutSeconds
@@ -188,7 +188,7 @@ extension Shard {
                 if let channel = member.channel {
                     channel.close(promise: nil)
                 } else {
-                    _ = self.request(CloseRequest(reason: "Server shutting down", notify: false, kind: .goingAway), of: member)
+                    _ = self.request(CloseRequest(reason: "Server shutting down", notify: false, code: .shutdown), of: member)
                 }
             }
         }

@@ -1,3 +1,4 @@
+import ChatCore
 import NIOCore
 import NIOWebSocket
 
@@ -132,7 +133,7 @@ final class WebSocketChatAdapter: ChannelDuplexHandler {
         if let sent = pingSent {
             if now - sent >= pingTimeout {
                 // Let the chat handler say goodbye and tell the rooms why.
-                let request = CloseRequest(reason: "Ping timeout", notify: true, kind: .goingAway)
+                let request = CloseRequest(reason: "Ping timeout", notify: true, code: .timeout)
                 context.pipeline.syncOperations.fireUserInboundEventTriggered(request)
             }
         } else if now - lastHeard >= pingInterval {

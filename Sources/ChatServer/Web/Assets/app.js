@@ -29,6 +29,7 @@
     retryTimer: null,
     leaving: false,
     shown: new Set(),      // ids of the user's own /who requests, whose answers are shown
+    byeCode: null,         // why the server said it closes (bye's code): no reconnecting after a kick or ban
   };
   const MAX_LINES = 1000;   // per room, older lines are dropped
   const HISTORY = [];
@@ -69,9 +70,13 @@
       state.nick = null;
       if (state.leaving) { setStatus("You left. Reload the page to come back.", false); return; }
       const reason = close.reason || (close.code === 1006 ? "the connection was lost" : `closed (${close.code})`);
-      if (close.code === 1008 && /banned/i.test(reason)) {
-        info(`Disconnected: ${reason}.`, "error");
-        setStatus("Banned.", false);
+      const sentAway = state.byeCode === "kicked" || state.byeCode === "banned" || (close.code === 1008 && /banned/i.test(reason));
+      state.byeCode = null;
+      if (sentAway) {
+        // An operator's decision: coming straight back would undo it.
+        const what = /banned/i.test(reason) ? "Banned" : "Kicked";
+        info(`Disconnected: ${reason}. Not reconnecting; reload the page to come back.`, "error");
+        setStatus(`${what}: ${reason}.`, false);
         return;
       }
       const delay = Math.min(30, 2 ** state.retry) * (0.8 + Math.random() * 0.4);
@@ -229,6 +234,9 @@
         break;
       case "pong":
         line(event, [["status", `pong${event.token ? ` ${event.token}` : ""}`]]);
+        break;
+      case "bye":
+        state.byeCode = event.code || null;
         break;
       default:
         break;
