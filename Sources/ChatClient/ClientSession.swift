@@ -45,6 +45,8 @@ public struct ClientSession: Sendable {
     public private(set) var lastWords: String?
     /// Why, for programs (the `bye`'s code), when the server said.
     public private(set) var lastCode: ByeCode?
+    /// The server's message of the day was shown (once: not again on each reconnection).
+    private var shownMOTD = false
 
     private let interactive: Bool
     private var wantedNick: String?
@@ -77,6 +79,9 @@ public struct ClientSession: Sendable {
         self.interactive = interactive
     }
 
+    /// How this client names itself in `hello` (an operator sees it in `chatctl who`).
+    public static let clientName = "chat \(ChatdVersion.current)"
+
     /// True when a line the user types can be sent now.
     public var isReady: Bool { phase == .registered || phase == .choosingNick }
 
@@ -105,7 +110,7 @@ public struct ClientSession: Sendable {
         queue = []
         joining = nil
         triedAlternateNick = false
-        return request(.hello(nick: wantedNick))
+        return request(.hello(nick: wantedNick, client: Self.clientName))
     }
 
     /// The connection is gone (`reason` says how, when the socket knows). Returns whether
@@ -296,7 +301,8 @@ public struct ClientSession: Sendable {
                 window = max(1, min(Self.defaultWindow, limits.floodQueueLines))
                 maxLineBytes = limits.maxLineBytes
             }
-            return [show(.client("Connected to chatd \(version)."))] + motd.map { show(.notice("*** " + $0)) }
+            defer { shownMOTD = true }
+            return [show(.client("Connected to chatd \(version)."))] + (shownMOTD ? [] : motd.map { show(.notice("*** " + $0)) })
         case .nickRequired:
             guard wantedNick == nil else { return [] }
             return askNick(nil)
@@ -383,9 +389,10 @@ public struct ClientSession: Sendable {
         case .announcement:
             return TextFormat.render(event).split(separator: "\r\n").map { show(.announcement(String($0))) }
         case .bye(let reason, let code):
+            // Said once, when the connection closes ("Disconnected: reason.").
             lastWords = reason
             lastCode = code
-            return phase == .quitting ? [] : status()
+            return []
         case .help, .pong:
             if case .pong(token: "keepalive") = event.kind { return [] }
             return status()

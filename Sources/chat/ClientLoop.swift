@@ -257,6 +257,13 @@ final class ClientLoop {
     }
 
     private func show(_ line: Display) {
+        var line = line
+        if line.time == nil, case .client = line.kind {
+            // The client's own lines have the time they were said, like the server's.
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            line.time = Timestamp(milliseconds: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
+        }
         if interactive {
             screen += Array(InputLine.erase.utf8)
             for row in style.render(line, width: width) { screen += Array((row + "\r\n").utf8) }

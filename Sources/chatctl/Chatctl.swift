@@ -29,6 +29,33 @@ struct Chatctl: ParsableCommand {
 
     /// Connection options given before the subcommand (`chatctl --json who`).
     @OptionGroup var options: Connection
+
+    /// The command's name as typed, when it names no command: `chatctl frob` is an unknown
+    /// command, not an "unexpected argument". Root options that take a value are skipped.
+    static func unknownCommand(in arguments: [String]) -> String? {
+        var words = arguments[...]
+        while let word = words.first, word.hasPrefix("-") {
+            words = words.dropFirst(word.contains("=") || word == "--json" ? 1 : 2)
+        }
+        guard let word = words.first else { return nil }
+        let names = configuration.subcommands.compactMap { $0.configuration.commandName ?? $0._commandName }
+        return names.contains(word) || word == "help" ? nil : word
+    }
+
+    static func main() {
+        if let unknown = unknownCommand(in: Array(CommandLine.arguments.dropFirst())) {
+            let names = configuration.subcommands.compactMap { $0.configuration.commandName ?? $0._commandName }
+            FileHandle.standardError.write(
+                Data("chatctl: unknown command '\(unknown)'. The commands are: \(names.joined(separator: ", ")) (chatctl --help).\n".utf8))
+            Foundation.exit(64)  // EX_USAGE
+        }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// What every subcommand has: its own connection options, merged with those given before it.

@@ -13,15 +13,13 @@ struct Chatd: AsyncParsableCommand {
         commandName: "chatd",
         abstract: "A chat daemon: rooms, nicknames and private messages over telnet, nc and JSON lines.",
         discussion: """
-            Reads \(defaultConfigPath), or the file given with --config; with neither, runs on the
-            built-in defaults (chat on 127.0.0.1:7777, the web client on http://127.0.0.1:8080/).
-            Flags override the file for a one-off run.
+            Reads \(defaultConfigPath), or the file given with --config; with neither, runs on the built-in defaults (chat on 127.0.0.1:7777, the web client on http://127.0.0.1:8080/). Flags override the file for a one-off run. --listen without --web-listen leaves the web client off, unless the file configures it.
 
             Examples:
-              chatd                                   # built-in defaults, then: telnet 127.0.0.1 7777
-              chatd --config /etc/chatd/chatd.json --check-config
+              chatd                  # the defaults; then telnet 127.0.0.1 7777
+              chatd --check-config --config /etc/chatd/chatd.json
               chatd --listen 0.0.0.0:7777 --listen [::]:7777
-              chatd --web-listen 0.0.0.0:8080          # the browser client for the whole network
+              chatd --web-listen 0.0.0.0:8080     # the page, for all
             """,
         version: ChatServerInfo.version
     )
@@ -79,6 +77,9 @@ struct Chatd: AsyncParsableCommand {
         LoggingSystem.bootstrap { DaemonLogHandler(label: $0, control: logLevel) }
         let logger = Logger(label: "chatd")
         logger.info("configuration loaded", metadata: ["source": "\(source)"])
+        if !listen.isEmpty && webListen.isEmpty && !noWeb && !config.web.enabled && config.web.listen == Config().web.listen {
+            logger.notice("the web client is off: --listen was given without --web-listen (add --web-listen HOST:PORT to serve it)")
+        }
         let options = self
         do {
             try await ChatDaemon.run(config: config, reload: { options.loadConfig().0 }, logLevel: logLevel, logger: logger)
@@ -88,10 +89,18 @@ struct Chatd: AsyncParsableCommand {
         }
     }
 
+    /// Whether `--listen` turns the web client off: given without `--web-listen` (or
+    /// `--no-web`) while the file leaves the web listener at its default. A daemon told where to
+    /// listen should not open a second, unnamed port.
+    private func listenTurnsWebOff(_ loaded: Config) -> Bool {
+        !listen.isEmpty && webListen.isEmpty && !noWeb && loaded.web.enabled && loaded.web.listen == Config().web.listen
+    }
+
     /// The file's config (or the defaults) with the command-line overrides applied.
     private func applyOverrides(_ loaded: Config) -> Result<Config, ConfigError> {
         var config = loaded
         var problems: [ConfigIssue] = []
+        if listenTurnsWebOff(loaded) { config.web.enabled = false }
         if !listen.isEmpty {
             config.listen = []
             for text in listen {

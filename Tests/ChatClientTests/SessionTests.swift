@@ -40,7 +40,7 @@ struct ClientSessionTests {
     @Test("hello registers at once with a known nick, then joins the asked rooms")
     func registration() {
         var session = ClientSession(nick: "alice", rooms: ["#dev"], interactive: false)
-        #expect(requests(session.connected()) == [JSONRequest(.hello(nick: "alice"), correlation: "c1")])
+        #expect(requests(session.connected()) == [JSONRequest(.hello(nick: "alice", client: ClientSession.clientName), correlation: "c1")])
         #expect(session.phase == .registering)
         let effects = session.received(line(.welcome(nick: "alice", room: "#lobby"), re: "c1"))
         #expect(session.phase == .registered && session.nick == "alice" && session.currentRoom == "#lobby")
@@ -53,7 +53,7 @@ struct ClientSessionTests {
     @Test("without a nick the user is asked; a refused nick shows the reason and asks again")
     func nickFlow() {
         var session = ClientSession(nick: nil, rooms: [], interactive: true)
-        #expect(requests(session.connected()).map(\.kind) == [.hello(nick: nil)])
+        #expect(requests(session.connected()).map(\.kind) == [.hello(nick: nil, client: ClientSession.clientName)])
         #expect(session.received(line(.nickRequired)).contains(.askNick))
         #expect(session.phase == .choosingNick && session.prompt == "nick: ")
         #expect(requests(session.typed("bob")).map(\.kind) == [.command(.nick("bob"))])
@@ -160,7 +160,7 @@ struct ClientSessionTests {
         #expect(again)
         #expect(shown(effects) == [.client("Disconnected: Connection reset by peer.")])
         #expect(session.phase == .disconnected && !session.isReady)
-        #expect(requests(session.connected()).map(\.kind) == [.hello(nick: "alice")])
+        #expect(requests(session.connected()).map(\.kind) == [.hello(nick: "alice", client: ClientSession.clientName)])
         let rejoin = requests(session.received(line(.welcome(nick: "alice", room: "#lobby"), re: "c1")))
         #expect(rejoin.map(\.kind) == [.command(.join("#ops")), .command(.join("#dev"))])
     }
@@ -197,6 +197,17 @@ struct ClientSessionTests {
         _ = piped.received(line(.join(room: "#ci", nick: "ci"), re: auto[0].correlation))
         #expect(piped.hasRoom)
         #expect(requests(piped.typed("done")).map(\.kind) == [.command(.say(text: "done", room: "#ci"))])
+    }
+
+    @Test("the message of the day is shown once, not again on each reconnection")
+    func motdOnce() {
+        let hello = line(.hello(server: "chatd", version: "0.1.0", motd: ["Be nice."]))
+        var session = ClientSession(nick: "alice", rooms: [], interactive: true)
+        _ = session.connected()
+        #expect(session.received(hello).contains(.show(Display(time: Timestamp(milliseconds: 1_763_770_000_000), .notice("*** Be nice.")))))
+        _ = session.disconnected()
+        _ = session.connected()
+        #expect(session.received(hello).count == 1, "only 'Connected to chatd'")
     }
 
     @Test("parting the last room leaves no current room; parting another keeps the current one")

@@ -150,7 +150,10 @@ struct ClientWireTests {
             .ping(token: "t1"),
         ]
         var requests = commands.map { JSONRequest(.command($0), correlation: "c1") }
-        requests += [JSONRequest(.hello(nick: "alice"), correlation: "7"), JSONRequest(.hello(nick: nil))]
+        requests += [
+            JSONRequest(.hello(nick: "alice"), correlation: "7"), JSONRequest(.hello(nick: nil)),
+            JSONRequest(.hello(nick: "bot", client: "deploybot 2.1")),
+        ]
         for request in requests {
             #expect(try JSONRequest.parse(request.encoded).get() == request)
         }

@@ -21,6 +21,13 @@ struct AdminTests {
         let bot = try daemon.connect()
         try bot.send(#"{"type":"hello","nick":"bot"}"# + "\n")
         try bot.expectJSON(type: "welcome")
+        // A program that names itself in its hello is shown by that name.
+        let named = try daemon.connect()
+        try named.send(#"{"type":"hello","nick":"deployer","client":"deploybot 2.1"}"# + "\n")
+        try named.expectJSON(type: "welcome")
+        let page = try WebSocketClient(port: try daemon.webPort())
+        try page.send(text: #"{"type":"hello","nick":"reader","client":"web"}"#)
+        try page.expectJSON(type: "welcome")
 
         let table = try daemon.chatctl(["who"])
         #expect(table.status == 0, "\(table.err)")
@@ -28,6 +35,8 @@ struct AdminTests {
         #expect(lines.first?.hasPrefix("NICK") == true)
         #expect(lines.contains { $0.hasPrefix("alice") && $0.contains("#lobby,#dev") && $0.hasSuffix("line") })
         #expect(lines.contains { $0.hasPrefix("bot") && $0.contains("#lobby") && $0.hasSuffix("json") })
+        #expect(lines.contains { $0.hasPrefix("deployer") && $0.hasSuffix("deploybot 2.1") }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("reader") && $0.hasSuffix("web") }, "\(lines)")
 
         let result = try daemon.chatctl(["who", "--json"])
         #expect(result.status == 0)
@@ -36,7 +45,7 @@ struct AdminTests {
             return
         }
         let clients = entries.compactMap(ClientInfo.init(json:))
-        #expect(clients.map(\.nick) == ["alice", "bot"])
+        #expect(clients.map(\.nick) == ["alice", "bot", "deployer", "reader"])
         #expect(clients[0].rooms == ["#lobby", "#dev"])
         #expect(clients[0].address.hasPrefix("127.0.0.1:"))
     }
@@ -163,7 +172,14 @@ struct AdminTests {
         #expect(try evil.expect(containing: "Error").contains("cannot contain 'U+34F'"))
         try evil.line("EviI")  // a capital I for the l
         try evil.expect("*** Error: That nickname is banned: impersonation")
-        #expect(try daemon.chatctl(["ban", "not a target!"]).status == 1)
+        let notATarget = try daemon.chatctl(["ban", "not a target!"])
+        #expect(notATarget.status == 1)
+        #expect(
+            notATarget.err
+                == "chatctl: not a target! is not a valid nickname, an address (like 203.0.113.7) or a CIDR block (like 198.51.100.0/24).\n")
+        let unknown = try daemon.chatctl(["frob"])
+        #expect(unknown.status == 64)
+        #expect(unknown.err.hasPrefix("chatctl: unknown command 'frob'. The commands are: who, kick, say,"), "\(unknown.err)")
 
         #expect(try daemon.stop() == 0)
         let restarted = try Daemon(directory: daemon.directory)

@@ -69,7 +69,15 @@ final class ConfigTests {
             "--state-directory", running.stateDirectory,
         ])
         #expect(taken.status == 1)
-        #expect(taken.output.contains("cannot listen on 127.0.0.1:\(running.port)"))
+        #expect(taken.output.contains("cannot listen on 127.0.0.1:\(running.port): Address already in use\n"), "\(taken.output)")
+        // A daemon that never got going has no clients to wait for.
+        let second = try Daemon.runToCompletion([
+            "--config", running.configPath, "--listen", "127.0.0.1:0", "--admin-socket", running.adminSocket,
+            "--state-directory", running.stateDirectory,
+        ])
+        #expect(second.status == 1)
+        #expect(second.output.contains("another process is already listening on the admin socket"))
+        #expect(!second.output.contains("clients still open"), "\(second.output)")
     }
 
     @Test("a maxClients beyond the open-file limit is warned about at start-up")
@@ -85,6 +93,23 @@ final class ConfigTests {
         let quiet = try Daemon()
         _ = try quiet.waitForLog("starting")
         #expect(!quiet.output.contains("open-file limit"))
+    }
+
+    @Test("--listen alone leaves the web client off, and says so; --help's examples are whole lines")
+    func listenWithoutWeb() throws {
+        // A "web" section that leaves the listener at its default: the test daemon adds no --web-listen.
+        let daemon = try Daemon(config: #"{"web": {"pingIntervalSeconds": 30}}"#)
+        try daemon.waitForLog("the web client is off: --listen was given without --web-listen")
+        #expect(!daemon.output.contains("serving the web client"))
+        let configured = try Daemon(config: #"{"web": {"listen": ["127.0.0.1:0"]}}"#)
+        _ = try configured.webPort()  // a web listener the file asks for stays
+
+        let help = try Daemon.run(["/usr/bin/env", "COLUMNS=80", Daemon.binary, "--help"])
+        for example in [
+            "  chatd                  # the defaults; then telnet 127.0.0.1 7777", "  chatd --web-listen 0.0.0.0:8080     # the page, for all",
+        ] {
+            #expect(help.out.split(separator: "\n").contains { $0 == example }, "\(help.out)")
+        }
     }
 
     @Test("--listen takes IPv6 literals and several addresses")

@@ -72,7 +72,7 @@ public struct Config: Equatable, Sendable {
         /// Shown in the greeting.
         public var name = "chatd"
         /// Lines shown after the greeting.
-        public var motd = ["Welcome! Choose a nickname, then type to talk. /help lists the commands."]
+        public var motd = ["Welcome! Type to talk to your room; /help lists the commands."]
         /// The room everyone lands in after choosing a nickname.
         public var defaultRoom = "#lobby"
     }

@@ -68,6 +68,9 @@ public struct Session: Sendable {
     private init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
 
     /// The server granted the nickname.
+    /// The program on the other end, as its `hello` named it (`chat 0.1.0`), if it did.
+    public private(set) var clientName: String?
+
     public mutating func registered() { phase = .registered }
 
     public mutating func closed() { phase = .closed }
@@ -106,13 +109,14 @@ public struct Session: Sendable {
         }
     }
 
-    private func receiveJSON(_ line: [UInt8]) -> Action {
+    private mutating func receiveJSON(_ line: [UInt8]) -> Action {
         switch JSONRequest.parse(line) {
         case .failure(let error):
             return .reply(.error(code: error.code, message: error.description), re: nil)
         case .success(let request):
             switch request.kind {
-            case .hello(let nick):
+            case .hello(let nick, let client):
+                if phase != .registered, let client { clientName = client }
                 if phase == .registered {
                     return .reply(.error(code: "already_registered", message: "You already said hello."), re: request.correlation)
                 }

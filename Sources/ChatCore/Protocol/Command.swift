@@ -142,7 +142,9 @@ extension Command {
 public struct JSONRequest: Equatable, Sendable {
     public enum Kind: Equatable, Sendable {
         /// The opening request that switches a connection to JSON mode, optionally with a nick.
-        case hello(nick: String?)
+        /// `client` names the program (`chat 0.1.0`, `web`), so an operator can tell people
+        /// from bots (`chatctl who`'s KIND).
+        case hello(nick: String?, client: String? = nil)
         case command(Command)
     }
 
@@ -156,7 +158,7 @@ public struct JSONRequest: Equatable, Sendable {
 
     /// The request types, with the members each takes (documented in docs/PROTOCOL.md).
     public static let types: [String: (required: [String], optional: [String])] = [
-        "hello": ([], ["nick", "protocol"]),
+        "hello": ([], ["nick", "protocol", "client"]),
         "message": (["text"], ["room"]),
         "action": (["text"], ["room"]),
         "private": (["to", "text"], []),
@@ -225,7 +227,8 @@ public struct JSONRequest: Equatable, Sendable {
         let command: Command
         switch type {
         case "hello":
-            return .success(JSONRequest(.hello(nick: arg("nick")), correlation: correlation))
+            let client = strings["client"].map { String(Sanitizer.clean($0).prefix(32)) }.flatMap { $0.isEmpty ? nil : $0 }
+            return .success(JSONRequest(.hello(nick: arg("nick"), client: client), correlation: correlation))
         case "message": command = .say(text: text("text"), room: arg("room"))
         case "action": command = .action(text: text("text"), room: arg("room"))
         case "private": command = .privateMessage(to: arg("to")!, text: text("text"))
@@ -267,7 +270,7 @@ extension JSONRequest {
     /// The `type` and the members (absent when nil) of each request.
     private var typeAndMembers: (String, [(StaticString, String?)]) {
         switch kind {
-        case .hello(let nick): ("hello", [("nick", nick)])
+        case .hello(let nick, let client): ("hello", [("nick", nick), ("client", client)])
         case .command(let command):
             switch command {
             case .say(let text, let room): ("message", [("room", room), ("text", text)])

@@ -190,7 +190,7 @@ final class DaemonControl: Sendable {
     private func invalidTarget(_ text: String) -> AdminFailure {
         AdminFailure(
             .invalidTarget,
-            "\(Sanitizer.cleanArgument(text)) is neither an address or CIDR block (like 203.0.113.7 or 198.51.100.0/24) nor a valid nickname."
+            "\(Sanitizer.cleanArgument(text)) is not a valid nickname, an address (like 203.0.113.7) or a CIDR block (like 198.51.100.0/24)."
         )
     }
 

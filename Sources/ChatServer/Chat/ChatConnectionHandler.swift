@@ -429,7 +429,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         case .reply(let kind, let re):
             send(hub.event(kind, re: re))
         case .register(let rawNick, let re):
-            let kind = transport == .webSocket ? "websocket" : format == .json ? "json" : "line"
+            let kind = session.clientName ?? (transport == .webSocket ? "websocket" : format == .json ? "json" : "line")
             switch hub.register(member.id, nick: rawNick, shard: shard.index, address: address, kind: kind, re: re) {
             case .success(let granted):
                 session.registered()

@@ -89,8 +89,9 @@ final class ChatService: Service {
                     do {
                         bound.append(try Listening.bind(host: address.host, port: address.port))
                     } catch {
+                        let reason = (error as? SystemCallError)?.reason ?? "\(error)"
                         throw StartupError(
-                            what == "web" ? "cannot serve the web client on \(address): \(error)" : "cannot listen on \(address): \(error)")
+                            what == "web" ? "cannot serve the web client on \(address): \(reason)" : "cannot listen on \(address): \(reason)")
                     }
                 }
             } else {
@@ -128,7 +129,9 @@ final class ChatService: Service {
                 return true
             }
             group.addTask {
-                try? await Task.sleep(for: .milliseconds(Int(timeout * 1000)))
+                // Not cancelled with this task (a failed start cancels the whole service group):
+                // the clients still get their time to say goodbye.
+                await Task.detached { try? await Task.sleep(for: .milliseconds(Int(timeout * 1000))) }.value
                 return false
             }
             let first = await group.next() ?? true

@@ -62,12 +62,12 @@ final class ParkingLot: Sendable {
     /// Takes ownership of `listeners` (listening sockets); they are closed by `closeListeners`.
     init(listeners: [Int32: ListenerKind], logger: Logger, accepted: @escaping Accepted, ready: @escaping Ready) throws {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epoll >= 0 else { throw IOError(errnoCode: errno, reason: "epoll_create1") }
+        guard epoll >= 0 else { throw SystemCallError("epoll_create1", errno) }
         var pipeEnds: [Int32] = [0, 0]
         guard pipe(&pipeEnds) == 0 else {
             let code = errno
             close(epoll)
-            throw IOError(errnoCode: code, reason: "pipe2")
+            throw SystemCallError("pipe2", code)
         }
         wake = (pipeEnds[0], pipeEnds[1])
         for end in pipeEnds {
@@ -245,7 +245,7 @@ final class ParkingLot: Sendable {
         var event = epoll_event()
         event.events = events
         event.data.u64 = tag
-        guard epoll_ctl(epoll, operation, descriptor, &event) == 0 else { throw IOError(errnoCode: errno, reason: "epoll_ctl") }
+        guard epoll_ctl(epoll, operation, descriptor, &event) == 0 else { throw SystemCallError("epoll_ctl", errno) }
     }
 }
 
@@ -257,15 +257,15 @@ enum Listening {
         let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
         let family = address.protocol.rawValue
         let descriptor = socket(family, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        guard descriptor >= 0 else { throw SystemCallError("socket", errno) }
         do {
             var one: Int32 = 1
             guard setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
-                throw IOError(errnoCode: errno, reason: "setsockopt(SO_REUSEADDR)")
+                throw SystemCallError("setsockopt(SO_REUSEADDR)", errno)
             }
             let bound = address.withSockAddr { Glibc.bind(descriptor, $0, socklen_t($1)) }
-            guard bound == 0 else { throw IOError(errnoCode: errno, reason: "bind") }
-            guard listen(descriptor, backlog) == 0 else { throw IOError(errnoCode: errno, reason: "listen") }
+            guard bound == 0 else { throw SystemCallError("bind", errno) }
+            guard listen(descriptor, backlog) == 0 else { throw SystemCallError("listen", errno) }
             return (descriptor, try localAddress(of: descriptor))
         } catch {
             close(descriptor)
@@ -276,7 +276,7 @@ enum Listening {
     /// Makes a listening socket passed by systemd non-blocking; returns the address it is bound to.
     static func adopt(_ descriptor: Int32) throws -> SocketAddress {
         let flags = fcntl(descriptor, F_GETFL)
-        guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0 else { throw IOError(errnoCode: errno, reason: "fcntl") }
+        guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0 else { throw SystemCallError("fcntl", errno) }
         _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
         return try localAddress(of: descriptor)
     }
@@ -287,7 +287,7 @@ enum Listening {
         let result = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
         }
-        guard result == 0 else { throw IOError(errnoCode: errno, reason: "getsockname") }
+        guard result == 0 else { throw SystemCallError("getsockname", errno) }
         switch Int32(storage.ss_family) {
         case AF_INET:
             let address = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in.self) }
@@ -296,7 +296,22 @@ enum Listening {
             let address = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self) }
             return SocketAddress(address, host: "")
         default:
-            throw IOError(errnoCode: EAFNOSUPPORT, reason: "a chat socket must be TCP over IPv4 or IPv6")
+            throw SystemCallError("a chat socket must be TCP over IPv4 or IPv6", EAFNOSUPPORT)
         }
     }
+}
+
+/// A failed system call, said as the system says it: `bind: Address already in use`.
+struct SystemCallError: Error, CustomStringConvertible {
+    let call: String
+    let code: Int32
+
+    init(_ call: String, _ code: Int32) {
+        self.call = call
+        self.code = code
+    }
+
+    /// The reason alone (`Address already in use`), for messages that already say what was tried.
+    var reason: String { String(cString: strerror(code)) }
+    var description: String { "\(call): \(reason)" }
 }

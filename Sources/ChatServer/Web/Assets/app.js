@@ -49,8 +49,8 @@
     socket.addEventListener("open", () => {
       setStatus("", true);
       state.helloSent = true;
-      if (state.wantedNick) request({ type: "hello", nick: state.wantedNick });
-      else request({ type: "hello" });
+      if (state.wantedNick) request({ type: "hello", nick: state.wantedNick, client: "web" });
+      else request({ type: "hello", client: "web" });
     });
     socket.addEventListener("message", (message) => {
       if (state.socket !== socket) return;
