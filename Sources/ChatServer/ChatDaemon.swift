@@ -45,7 +45,8 @@ public enum ChatDaemon {
         let banStore = BanStore(
             stateDirectory: Paths.stateDirectory(configured: config.stateDirectory, environment: environment, uid: getuid()))
         if let problem = banStore.writeProblem() {
-            logger.warning("\(problem): bans will take effect but not survive a restart", metadata: ["stateDirectory": "\(banStore.directory)"])
+            logger.warning(
+                "\(problem): bans will take effect but not survive a restart", metadata: ["stateDirectory": "\(banStore.directory)"])
         }
         let (bans, problems) = banStore.load()
         chat.hub.withDirectory { $0.bans = bans }

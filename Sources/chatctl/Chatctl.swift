@@ -220,7 +220,8 @@ struct Kick: AdminSubcommand {
     @Argument(help: "Why (shown to the client and its rooms).") var reason: [String] = []
     @Option(
         name: .long,
-        help: ArgumentHelp("Also ban the client's address for this long (90s, 30m, 2h, 7d), so it cannot come straight back.", valueName: "duration"))
+        help: ArgumentHelp(
+            "Also ban the client's address for this long (90s, 30m, 2h, 7d), so it cannot come straight back.", valueName: "duration"))
     var ban: String?
 
     func run() throws {

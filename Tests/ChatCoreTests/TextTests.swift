@@ -166,7 +166,8 @@ struct NameTests {
         #expect(Nickname.validate(String(repeating: "a\u{301}\u{302}", count: 20), maxLength: 20) == .failure(.tooLong(max: 20)))
         #expect(RoomName.validate("#dev\u{34F}", maxLength: 32) == .failure(.invalidCharacter("\u{34F}")))
         #expect(RoomName.validate("#a" + String(repeating: "\u{301}", count: 2000), maxLength: 32) == .failure(.tooManyMarks))
-        #expect(RoomName.validate("#" + String(repeating: "\u{1F600}", count: 10), maxLength: 32) == .failure(.invalidCharacter("\u{1F600}")))
+        #expect(
+            RoomName.validate("#" + String(repeating: "\u{1F600}", count: 10), maxLength: 32) == .failure(.invalidCharacter("\u{1F600}")))
     }
 
     @Test(

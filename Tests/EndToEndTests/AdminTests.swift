@@ -176,7 +176,8 @@ struct AdminTests {
         #expect(notATarget.status == 1)
         #expect(
             notATarget.err
-                == "chatctl: not a target! is not a valid nickname, an address (like 203.0.113.7) or a CIDR block (like 198.51.100.0/24).\n")
+                == "chatctl: not a target! is not a valid nickname, an address (like 203.0.113.7) or a CIDR block (like 198.51.100.0/24).\n"
+        )
         let unknown = try daemon.chatctl(["frob"])
         #expect(unknown.status == 64)
         #expect(unknown.err.hasPrefix("chatctl: unknown command 'frob'. The commands are: who, kick, say,"), "\(unknown.err)")
@@ -374,6 +375,7 @@ struct AdminTests {
             Daemon.binDirectory.appendingPathComponent("chatctl").path, "who",
         ])
         #expect(asked.status == 69)
-        #expect(asked.err.contains("refusing to use \(fallback)/admin.sock: \(fallback) may be written by others (mode 777)"), "\(asked.err)")
+        #expect(
+            asked.err.contains("refusing to use \(fallback)/admin.sock: \(fallback) may be written by others (mode 777)"), "\(asked.err)")
     }
 }

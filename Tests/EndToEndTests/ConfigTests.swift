@@ -106,7 +106,8 @@ final class ConfigTests {
 
         let help = try Daemon.run(["/usr/bin/env", "COLUMNS=80", Daemon.binary, "--help"])
         for example in [
-            "  chatd                  # the defaults; then telnet 127.0.0.1 7777", "  chatd --web-listen 0.0.0.0:8080     # the page, for all",
+            "  chatd                  # the defaults; then telnet 127.0.0.1 7777",
+            "  chatd --web-listen 0.0.0.0:8080     # the page, for all",
         ] {
             #expect(help.out.split(separator: "\n").contains { $0 == example }, "\(help.out)")
         }

@@ -114,7 +114,9 @@ struct JSONModeTests {
         #expect(try bot.expectJSON(type: "error")["message"] == .string(#"Bad request: "id" is too long: at most 64 characters"#))
         try bot.send(#"{"type":"launch"}"# + "\n")
         let unknown = try bot.expectJSON(type: "error")
-        #expect(unknown["message"]?.stringValue?.hasPrefix(#"Unknown request type "launch". The types are action, hello"#) == true, "\(unknown)")
+        #expect(
+            unknown["message"]?.stringValue?.hasPrefix(#"Unknown request type "launch". The types are action, hello"#) == true, "\(unknown)"
+        )
         try bot.send(#"{"type":"nick","nick":"bot"}"# + "\n")
         try bot.expectJSON(type: "welcome")
         for (request, code) in [

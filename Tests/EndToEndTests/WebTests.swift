@@ -55,7 +55,9 @@ struct WebTests {
     @Test("web connections count against the connection limits, with chat's, and a trickled request is cut at its deadline")
     func webLimits() throws {
         let daemon = try Daemon(
-            config: #"{"web": {"listen": ["127.0.0.1:0"], "requestTimeoutSeconds": 2}, "limits": {"maxClientsPerAddress": 3, "maxClients": 5}}"#)
+            config:
+                #"{"web": {"listen": ["127.0.0.1:0"], "requestTimeoutSeconds": 2}, "limits": {"maxClientsPerAddress": 3, "maxClients": 5}}"#
+        )
         let port = try daemon.webPort()
         // Three connections from one address, each answered once (so admitted) and now half-way
         // through a second request, fill the address's share, for the chat port too.

@@ -80,7 +80,9 @@ extension WebOrigin {
     /// A plain host name as `web.allowedHosts` takes it: letters, digits, `-` and `.`.
     public static func isHostName(_ text: String) -> Bool {
         !text.isEmpty && text.utf8.count <= 253
-            && text.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "." }
+            && text.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "."
+            }
     }
 
     /// Whether a WebSocket handshake with this `Origin` header may proceed, against the `Host`

@@ -218,7 +218,8 @@ public struct Directory: Sendable {
         return out
     }
 
-    private mutating func enter(_ id: SessionID, _ requested: RoomName, at now: Timestamp, re: RequestID? = nil, into out: inout [Delivery]) {
+    private mutating func enter(_ id: SessionID, _ requested: RoomName, at now: Timestamp, re: RequestID? = nil, into out: inout [Delivery])
+    {
         guard var client = clients[id] else { return }
         var room = rooms[requested.key] ?? Room(name: requested, members: [], shardCounts: Array(repeating: 0, count: shardCount))
         room.members.insert(id)
@@ -256,7 +257,9 @@ public struct Directory: Sendable {
     public static let memberListOnJoinLimit = 200
 
     /// Leaves a room: the current one when `rawRoom` is nil.
-    public mutating func part(_ id: SessionID, room rawRoom: String?, reason: String?, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
+    public mutating func part(
+        _ id: SessionID, room rawRoom: String?, reason: String?, at now: Timestamp, re: RequestID? = nil
+    ) -> [Delivery] {
         guard let client = clients[id] else { return [] }
         let room: RoomName
         switch resolve(rawRoom, for: client) {

@@ -204,7 +204,8 @@ enum Names {
             }
             let isLetter = properties.isAlphabetic && properties.numericType == nil
             let isDigit = properties.numericType == .decimal
-            let isMark = properties.generalCategory == .nonspacingMark || properties.generalCategory == .spacingMark
+            let isMark =
+                properties.generalCategory == .nonspacingMark || properties.generalCategory == .spacingMark
                 || properties.generalCategory == .enclosingMark
             guard isLetter || isDigit || isMark || punctuation.contains(scalar) else { return .invalid(Character(scalar)) }
             if isLetter, let letterScript = Script(scalar) {

@@ -91,7 +91,8 @@ final class ChatService: Service {
                     } catch {
                         let reason = (error as? SystemCallError)?.reason ?? "\(error)"
                         throw StartupError(
-                            what == "web" ? "cannot serve the web client on \(address): \(reason)" : "cannot listen on \(address): \(reason)")
+                            what == "web"
+                                ? "cannot serve the web client on \(address): \(reason)" : "cannot listen on \(address): \(reason)")
                     }
                 }
             } else {

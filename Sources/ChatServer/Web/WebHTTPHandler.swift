@@ -43,7 +43,8 @@ final class WebHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard WebOrigin.allows(host: host, names: hostNames) else {
             let named = String((host ?? "").prefix(200))
             return send(
-                .misdirectedRequest, text: "This server is not reached by the name \(named) (web.allowedHosts).\n", extra: [], head, context)
+                .misdirectedRequest, text: "This server is not reached by the name \(named) (web.allowedHosts).\n", extra: [], head, context
+            )
         }
         guard head.method == .GET || head.method == .HEAD else {
             return send(.methodNotAllowed, text: "Only GET and HEAD are served here.\n", extra: [("Allow", "GET, HEAD")], head, context)

@@ -19,9 +19,11 @@ enum WebListener {
             automaticErrorHandling: true,
             shouldUpgrade: { channel, head in
                 let path = head.uri.prefix { $0 != "?" }
-                let allowed = WebOrigin.allows(host: head.headers.first(name: "Host"), names: hostNames) && WebOrigin.allows(
-                    origin: head.headers.first(name: "Origin"), host: head.headers.first(name: "Host"),
-                    allowed: settings.web.allowedOrigins)
+                let allowed =
+                    WebOrigin.allows(host: head.headers.first(name: "Host"), names: hostNames)
+                    && WebOrigin.allows(
+                        origin: head.headers.first(name: "Origin"), host: head.headers.first(name: "Host"),
+                        allowed: settings.web.allowedOrigins)
                 // nil refuses the upgrade: the request then reaches WebHTTPHandler, which says why.
                 return channel.eventLoop.makeSucceededFuture(path == "/ws" && allowed ? HTTPHeaders() : nil)
             },
