@@ -90,7 +90,10 @@ final class Tmux {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let state = try tmux(["display-message", "-p", "#{pane_dead} #{pane_dead_status}"]).split(separator: " ")
-            if state.first == "1" { return Int(state.last!.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+            // The status can lag the "dead" flag by a moment: wait for both.
+            if state.first == "1", state.count == 2, let status = Int(state[1].trimmingCharacters(in: .whitespacesAndNewlines)) {
+                return status
+            }
             if Date() > deadline { throw TestFailure("the program did not exit; the screen:\n" + (try screen()).joined(separator: "\n")) }
             Thread.sleep(forTimeInterval: 0.02)
         }
