@@ -8,6 +8,8 @@ started; exits 0 when every check passed.
 """
 
 import argparse
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +23,36 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 TIMEOUT = 15
+
+# Stands in for the browser's Notification, recording what the page would show.
+NOTIFICATION_STUB = """
+window.__notes = [];
+class StubNotification {
+  constructor(title, options) { window.__notes.push([title, options.body]); }
+}
+StubNotification.permission = "granted";
+StubNotification.requestPermission = () => Promise.resolve("granted");
+window.Notification = StubNotification;
+"""
+
+
+def contrast(foreground, background):
+    """WCAG contrast ratio of two computed CSS colours ("rgb(r, g, b)")."""
+    def luminance(color):
+        channels = [int(float(c)) / 255 for c in color[color.index("(") + 1:color.index(")")].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    high, low = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def in_sight(driver, element):
+    """Whether the element is on screen and not hidden behind anything (its centre is its own)."""
+    return driver.execute_script(
+        "const r = arguments[0].getBoundingClientRect();"
+        "if (r.width === 0 || r.right > innerWidth || r.bottom > innerHeight || r.left < 0 || r.top < 0) return false;"
+        "const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);"
+        "return hit === arguments[0] || arguments[0].contains(hit);", element)
 
 
 class Telnet:
@@ -55,6 +87,8 @@ def main():
     parser.add_argument("--url", required=True)
     parser.add_argument("--chat-port", type=int, required=True)
     parser.add_argument("--chatctl", required=True)
+    parser.add_argument("--pid", type=int, required=True, help="chatd's pid, to stop it")
+    parser.add_argument("--restart", required=True, help="chatd's command line (words joined by U+001F), to start it again")
     parser.add_argument("--admin-socket", required=True)
     parser.add_argument("--screenshot", required=True)
     args = parser.parse_args()
@@ -71,6 +105,7 @@ def main():
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     wait = WebDriverWait(driver, TIMEOUT)
+    restarted = None
     try:
         driver.get(args.url)
         nick = wait.until(EC.visibility_of_element_located((By.ID, "nick-input")))
@@ -117,6 +152,37 @@ def main():
         dev = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#room-list li[data-room='#dev'] .badge")))
         assert dev.text == "1", f"unread badge: {dev.text!r} (joins are not counted, messages are)"
         print("ok: a message in another room is counted there, a join is not")
+        assert driver.title == "(1) chatd", f"title: {driver.title!r}"
+        print("ok: the tab's title counts the unread messages")
+
+        # A private message has a conversation of its own, whatever room is on screen.
+        telnet.line("/msg browser psst, a secret")
+        private = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#room-list li[data-room='@telnetter'] .badge")))
+        assert private.text == "1" and "mention" in private.get_attribute("class"), private.get_attribute("outerHTML")
+        assert "psst" not in driver.find_element(By.ID, "messages").text, "the private message went into #lobby"
+        driver.find_element(By.CSS_SELECTOR, "#room-list li[data-room='@telnetter']").click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "messages"), "*telnetter* psst, a secret"))
+        assert driver.find_element(By.ID, "room-title").text == "Private: telnetter"
+        box.send_keys("hi back", Keys.ENTER)
+        telnet.expect("*browser* hi back")
+        wait.until(EC.text_to_be_present_in_element((By.ID, "messages"), "→ *telnetter* hi back"))
+        driver.find_element(By.CSS_SELECTOR, "#room-list li[data-room='#lobby']").click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "room-title"), "#lobby"))
+        print("ok: a private conversation has its own entry, with its badge, and is answered from there")
+
+        # Notifications, once the user turns them on, for private messages and mentions.
+        driver.execute_script(NOTIFICATION_STUB)
+        toggle = driver.find_element(By.ID, "notify-toggle")
+        assert toggle.text == "Notifications: off", toggle.text
+        toggle.click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "notify-toggle"), "Notifications: on"))
+        telnet.line("/msg browser are you there?")
+        telnet.line("browser: a look at #dev, please")
+        wait.until(lambda d: d.execute_script("return window.__notes.length") >= 2)
+        notes = driver.execute_script("return window.__notes")
+        assert notes == [["telnetter (private)", "are you there?"], ["telnetter in #dev", "browser: a look at #dev, please"]], notes
+        assert driver.title == "(3) chatd", f"title: {driver.title!r}"
+        print("ok: notifications for a private message and a mention, when turned on")
 
         # The connection drops (its TCP sockets are reset): the page reconnects and rejoins.
         web_port = args.url.rstrip("/").rsplit(":", 1)[1]
@@ -128,6 +194,75 @@ def main():
         box.send_keys("back again", Keys.ENTER)
         telnet.expect("<browser> back again")
         print("ok: after a drop the page reconnects, rejoins its rooms and talks again")
+        dev = driver.find_element(By.CSS_SELECTOR, "#room-list li[data-room='#dev'] .badge")
+        assert dev.text == "2" and "mention" in dev.get_attribute("class"), dev.get_attribute("outerHTML")
+
+        # The server restarts: the header and the log say the same thing while it is down, and
+        # the unread and mention badges outlive it.
+        os.kill(args.pid, signal.SIGTERM)
+        wait.until(EC.text_to_be_present_in_element((By.ID, "connection-status"), "Server shutting down"))
+        deadline = time.monotonic() + TIMEOUT
+        while os.path.exists(f"/proc/{args.pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(2.5)  # at least one failed attempt to reconnect (the first comes after about 1 s)
+        header = driver.find_element(By.ID, "connection-status").text
+        assert header.startswith("Disconnected: Server shutting down."), f"header while down: {header!r}"
+        restarted = subprocess.Popen(args.restart.split("\x1f"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait.until(lambda d: d.find_element(By.ID, "connection-status").text == "")
+        telnet = Telnet(args.chat_port)
+        telnet.expect("Please choose a nickname")
+        telnet.line("telnetter")
+        telnet.expect("You are now known as telnetter")
+        dev = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#room-list li[data-room='#dev'] .badge")))
+        assert dev.text == "2" and "mention" in dev.get_attribute("class"), dev.get_attribute("outerHTML")
+        assert driver.find_element(By.CSS_SELECTOR, "#room-list li[data-room='@telnetter'] .badge").text == "1"
+        wait.until(EC.text_to_be_present_in_element((By.ID, "room-title"), "#lobby"))
+        print("ok: while the server is down the header says why, as the log does; badges outlive a restart")
+
+        # Lines: a long message wraps under its own first line, not under the time; /help is in columns.
+        box.send_keys("long " * 60, Keys.ENTER)
+        telnet.expect("<browser> long long")
+        last = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#messages li.own"))[-1]
+        stamp, text = last.find_element(By.CSS_SELECTOR, ".time"), last.find_element(By.CSS_SELECTOR, ".body")
+        assert text.rect["x"] >= stamp.rect["x"] + stamp.rect["width"], (stamp.rect, text.rect)
+        assert text.rect["height"] > 2 * stamp.rect["height"], "the long message should wrap"
+        box.send_keys("/help", Keys.ENTER)
+        helpline = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#messages .help"))[0]
+        family = driver.execute_script("return getComputedStyle(arguments[0]).fontFamily", helpline)
+        assert "monospace" in family, family
+        print("ok: long lines are indented past the time, /help is shown in a monospace font")
+
+        # Dark mode: white text on the current room and the buttons is readable (4.5:1).
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        for selector in ("#room-list li.current", "#send-form button", "#room-list .badge.mention"):
+            colors = driver.execute_script(
+                "const s = getComputedStyle(document.querySelector(arguments[0])); return [s.color, s.backgroundColor];", selector)
+            ratio = contrast(*colors)
+            assert ratio >= 4.5, f"{selector}: {colors} is {ratio:.2f}:1"
+        driver.save_screenshot(args.screenshot.replace(".png", "-dark.png"))
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+        print("ok: dark mode keeps text on the accent colour at 4.5:1 or better")
+
+        # A phone (390x844): every room and its badge in sight, the join form too, and the members.
+        box.send_keys("/join #ops", Keys.ENTER)
+        wait.until(EC.text_to_be_present_in_element((By.ID, "room-title"), "#ops"))
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+        time.sleep(0.3)  # the layout settles
+        entries = driver.find_elements(By.CSS_SELECTOR, "#room-list li")
+        assert len(entries) == 4, [e.text for e in entries]
+        for entry in entries + driver.find_elements(By.CSS_SELECTOR, "#room-list .badge"):
+            assert in_sight(driver, entry), f"out of sight on a phone: {entry.get_attribute('outerHTML')}"
+        assert in_sight(driver, driver.find_element(By.ID, "join-input")), "the join form is out of sight on a phone"
+        assert in_sight(driver, driver.find_element(By.ID, "message-input")), "the message box is out of sight on a phone"
+        assert not driver.find_element(By.ID, "member-list").is_displayed()
+        driver.find_element(By.ID, "members-toggle").click()
+        members = wait.until(EC.visibility_of_element_located((By.ID, "member-list")))
+        assert "browser" in members.text, members.text
+        driver.save_screenshot(args.screenshot.replace(".png", "-phone.png"))
+        driver.find_element(By.ID, "members-close").click()
+        wait.until(EC.invisibility_of_element_located((By.ID, "member-list")))
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        print("ok: on a phone every room, its badge and the join form are in sight, and the members open")
 
         # An operator's kick is not a drop: the page says so and stays away.
         kick = [args.chatctl, "--socket", args.admin_socket, "kick", "browser", "be", "nice"]
@@ -135,8 +270,8 @@ def main():
         telnet.expect("*** browser has quit (Kicked by an operator: be nice)")
         wait.until(EC.text_to_be_present_in_element((By.ID, "messages"), "Not reconnecting; reload the page to come back."))
         time.sleep(3)  # the window in which a reconnection would have happened (the first retry is after about 1 s)
-        telnet.line("/who #dev")
-        who = telnet.expect("#dev (")
+        telnet.line("/who #lobby")
+        who = telnet.expect("#lobby (")
         assert "browser" not in who, f"the page came back after a kick: {who}"
         print("ok: after a kick the page says so and does not reconnect")
 
@@ -149,11 +284,18 @@ def main():
         print("ok: /quit leaves with its reason")
 
         driver.save_screenshot(args.screenshot)
-        problems = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        # Refused connections while chatd was stopped are expected; nothing else is.
+        problems = [
+            entry for entry in driver.get_log("browser")
+            if entry["level"] == "SEVERE" and "ERR_CONNECTION_REFUSED" not in entry["message"]
+        ]
         assert not problems, f"the browser logged errors: {problems}"
         print("ok: no errors or Content-Security-Policy violations in the browser's log")
     finally:
         driver.quit()
+        if restarted:
+            restarted.terminate()
+            restarted.wait(timeout=TIMEOUT)
     return 0
 
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// The web client in headless Chromium (Tests/Browser/web_client.py, Selenium), against the
@@ -15,7 +16,15 @@ struct BrowserTests {
             Issue.record("Chromium, chromedriver or Selenium is missing: run `make browser-deps` (make test does)")
             return
         }
-        let daemon = try Daemon()
+        // Fixed ports, so web_client.py can restart chatd where the page and the TCP user left it.
+        let (chatPort, webPort) = (try freeLoopbackPort(), try freeLoopbackPort())
+        let daemon = try Daemon(extraArguments: ["--listen", "127.0.0.1:\(chatPort)", "--web-listen", "127.0.0.1:\(webPort)"])
+        daemon.keepDirectory.withLock { $0 = true }
+        defer { try? FileManager.default.removeItem(atPath: daemon.directory) }
+        let restart = [
+            Daemon.binary, "--config", daemon.configPath, "--listen", "127.0.0.1:\(chatPort)", "--web-listen", "127.0.0.1:\(webPort)",
+            "--admin-socket", daemon.adminSocket, "--state-directory", daemon.stateDirectory,
+        ]
         let screenshots = Self.root.appendingPathComponent(".build/screenshots")
         try FileManager.default.createDirectory(at: screenshots, withIntermediateDirectories: true)
         let screenshot = screenshots.appendingPathComponent("web-client.png").path
@@ -23,8 +32,8 @@ struct BrowserTests {
         let chatctl = Daemon.binDirectory.appendingPathComponent("chatctl").path
         let run = try Daemon.run([
             python, Self.root.appendingPathComponent("Tests/Browser/web_client.py").path,
-            "--url", "http://127.0.0.1:\(try daemon.webPort())/", "--chat-port", "\(daemon.port)", "--screenshot", screenshot,
-            "--chatctl", chatctl, "--admin-socket", daemon.adminSocket,
+            "--url", "http://127.0.0.1:\(webPort)/", "--chat-port", "\(chatPort)", "--screenshot", screenshot,
+            "--chatctl", chatctl, "--admin-socket", daemon.adminSocket, "--pid", "\(daemon.pid)", "--restart", restart.joined(separator: "\u{1F}"),
         ])
         #expect(run.status == 0, "web_client.py failed:\n\(run.out)\n\(run.err)")
         #expect(run.out.contains("ok: no errors or Content-Security-Policy violations"), "\(run.out)")

@@ -331,16 +331,7 @@ struct TerminalClientTests {
     @Test("when the server restarts, the client reconnects and rejoins its rooms")
     func reconnects() throws {
         // A fixed port, so the restarted daemon is where chat will look.
-        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) == 0 ? getsockname(probe, $0, &length) : -1 }
-        }
-        let port = Int(UInt16(bigEndian: address.sin_port))
-        close(probe)
+        let port = try freeLoopbackPort()
         let daemon = try Daemon(extraArguments: ["--listen", "127.0.0.1:\(port)"])
         daemon.keepDirectory.withLock { $0 = true }
         let terminal = try Tmux([Self.chat, "--nick", "alice", "--room", "#dev", "127.0.0.1:\(port)"])

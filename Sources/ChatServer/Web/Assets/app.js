@@ -10,6 +10,7 @@
     chat: $("chat"), roomList: $("room-list"), joinForm: $("join-form"), joinInput: $("join-input"), myNick: $("my-nick"),
     roomTitle: $("room-title"), status: $("connection-status"), messages: $("messages"),
     sendForm: $("send-form"), messageInput: $("message-input"), membersTitle: $("members-title"), memberList: $("member-list"),
+    notifyToggle: $("notify-toggle"), membersToggle: $("members-toggle"),
   };
 
   // The session, kept across reconnections.
@@ -17,8 +18,10 @@
     socket: null,
     nick: null,            // registered nick
     wantedNick: localStorage.getItem("chatd.nick") || "",
-    rooms: new Map(),      // key (lower-cased) -> {name, members: [], lines: [], unread: 0, mentioned: false}
-    current: null,         // key of the current room
+    rooms: new Map(),      // key -> {name, members: [], lines: [], unread: 0, mentioned: false, private: bool}
+                           // (a room's key is its lower-cased name; a private conversation's is "@" + the nick's)
+    current: null,         // key of the room (or private conversation) on screen
+    serverCurrent: null,   // key of the room the server has as current (plain lines go there)
     rejoin: [],            // rooms to join again after a reconnection (current last)
     nextId: 1,
     outstanding: new Set(),
@@ -30,6 +33,11 @@
     leaving: false,
     shown: new Set(),      // ids of the user's own /who requests, whose answers are shown
     byeCode: null,         // why the server said it closes (bye's code): no reconnecting after a kick or ban
+    lastReason: null,      // why the connection ended, said the same way in the header and the log until back
+    restoring: null,       // after a reconnection, the room to be current once rejoined; until then
+                           // the rooms rejoined (each made current on the way) keep their unread badges
+    serverName: "chatd",
+    notify: localStorage.getItem("chatd.notify") === "1",   // browser notifications, opt-in
   };
   const MAX_LINES = 1000;   // per room, older lines are dropped
   const HISTORY = [];
@@ -47,6 +55,7 @@
     setStatus("Connecting…", false);
     state.helloSent = false;
     socket.addEventListener("open", () => {
+      socket.opened = true;
       setStatus("", true);
       state.helloSent = true;
       if (state.wantedNick) request({ type: "hello", nick: state.wantedNick, client: "web" });
@@ -63,13 +72,18 @@
       state.socket = null;
       const wasRegistered = state.nick !== null;
       if (wasRegistered) {
-        const keys = [...state.rooms.keys()].filter((key) => key !== state.current);
-        if (state.current) keys.push(state.current);
+        // The rooms to join again (private conversations are no rooms), the current one last.
+        const keys = [...state.rooms.keys()].filter((key) => key !== state.current && !state.rooms.get(key).private);
+        if (state.current && !state.rooms.get(state.current).private) keys.push(state.current);
         state.rejoin = keys.map((key) => state.rooms.get(key).name);
       }
       state.nick = null;
       if (state.leaving) { setStatus("You left. Reload the page to come back.", false); return; }
-      const reason = close.reason || (close.code === 1006 ? "the connection was lost" : `closed (${close.code})`);
+      // Until we are back, the reason stays the one the outage began with (a failed retry only
+      // says the server cannot be reached yet).
+      const reason = close.reason || (!socket.opened && state.lastReason)
+        || (close.code === 1006 ? "the connection was lost" : `closed (${close.code})`);
+      state.lastReason = reason;
       const sentAway = state.byeCode === "kicked" || state.byeCode === "banned" || (close.code === 1008 && /banned/i.test(reason));
       state.byeCode = null;
       if (sentAway) {
@@ -118,8 +132,9 @@
     if (event.re && state.outstanding.delete(event.re)) pump();
     switch (event.type) {
       case "hello":
-        ui.serverName.textContent = event.server || "chatd";
-        document.title = event.server || "chatd";
+        state.serverName = event.server || "chatd";
+        ui.serverName.textContent = state.serverName;
+        updateTitle();
         ui.motd.textContent = (event.motd || []).join("\n");
         if (event.limits) {
           state.window = Math.max(1, Math.min(8, event.limits.floodQueueLines));
@@ -152,17 +167,27 @@
         roomLine(event.room, event, messageParts(event, true));
         break;
       case "private": {
-        const own = event.re !== undefined;
+        // Each conversation has its own entry in the room list, whatever room is on screen.
+        const own = event.re !== undefined;   // our own message, echoed to us alone
+        const key = conversation(own ? event.to : event.from);
         const parts = own
           ? [["private", `→ *${event.to}* `], ["", event.text]]
           : [["private", `*${event.from}* `], ["", event.text]];
-        line(event, parts, own ? "" : "private");
+        parts.classes = own ? "own" : "";
+        parts.mentioned = !own;   // a private message counts as a mention
+        addLine(key, event, parts, own);
+        if (!own) notifyOf(`${event.from} (private)`, event.text, key);
         break;
       }
       case "join": {
         const room = ensureRoom(event.room);
         if (!room.members.includes(event.nick)) room.members.push(event.nick);
-        if (event.nick === state.nick) select(keyOf(event.room));   // joining makes it current
+        if (event.nick === state.nick) {
+          // Joining makes it current. Rooms rejoined after a reconnection keep their badges,
+          // but the last, which was on screen before.
+          const key = keyOf(event.room);
+          select(key, false, state.restoring !== null);
+        }
         roomLine(event.room, event, [["status", `${event.nick} has joined ${event.room}`]], true);
         if (keyOf(event.room) === state.current) renderMembers();
         break;
@@ -207,7 +232,7 @@
         break;
       case "current":
         ensureRoom(event.room);
-        select(keyOf(event.room));
+        select(keyOf(event.room), false, state.restoring !== null);
         break;
       case "who": {
         const room = state.rooms.get(keyOf(event.room));
@@ -224,7 +249,7 @@
           : "No rooms."]]);
         break;
       case "help":
-        for (const text of event.lines) line(event, [["status", text]]);
+        for (const text of event.lines) line(event, [["help", text]]);   // in columns: monospace
         break;
       case "notice":
         line(event, [["notice", event.text]]);
@@ -237,10 +262,12 @@
         break;
       case "bye":
         state.byeCode = event.code || null;
+        state.lastReason = event.reason;
         break;
       default:
         break;
     }
+    if (state.restoring !== null && event.re === state.restoring) state.restoring = null;
   }
 
   function welcome(event) {
@@ -252,18 +279,25 @@
     ui.login.hidden = true;
     ui.chat.hidden = false;
     setStatus("", true);
+    state.lastReason = null;
     const reconnected = state.rejoin.length > 0;
-    // The server starts us in its default room; a reconnection rejoins the others.
+    // The server starts us in its default room; a reconnection rejoins the others. Private
+    // conversations stay as they were.
     const lobby = keyOf(event.room);
-    for (const key of [...state.rooms.keys()]) {
+    for (const [key, room] of [...state.rooms]) {
+      if (room.private) continue;
       if (!state.rejoin.some((name) => keyOf(name) === key) && key !== lobby) state.rooms.delete(key);
-      else state.rooms.get(key).members = [];
+      else room.members = [];
     }
     ensureRoom(event.room);
-    select(lobby);
-    for (const name of state.rejoin) if (keyOf(name) !== lobby) request({ type: "join", room: name });
+    // Until the last rejoin is answered, each room made current on the way keeps its unread
+    // badge (the last one was on screen before, so it has none).
+    let lastJoin = null;
+    for (const name of state.rejoin) if (keyOf(name) !== lobby) lastJoin = request({ type: "join", room: name });
     const last = state.rejoin[state.rejoin.length - 1];
-    if (last && keyOf(last) === lobby && state.rejoin.length > 1) request({ type: "join", room: last });
+    if (last && keyOf(last) === lobby && state.rejoin.length > 1) lastJoin = request({ type: "join", room: event.room });
+    state.restoring = lastJoin || null;
+    select(lobby, false, state.restoring !== null);
     state.rejoin = [];
     if (reconnected) info("Reconnected.", "notice");
     ui.messageInput.focus();
@@ -272,6 +306,16 @@
   // ---- rendering --------------------------------------------------------------------------
 
   const keyOf = (name) => name.toLowerCase();
+
+  // The entry of the private conversation with `nick`, made on its first message.
+  function conversation(nick) {
+    const key = `@${nick.toLowerCase()}`;
+    if (!state.rooms.has(key)) {
+      state.rooms.set(key, { name: nick, members: [], lines: [], unread: 0, mentioned: false, private: true });
+      renderRooms();
+    }
+    return key;
+  }
 
   function ensureRoom(name) {
     const key = keyOf(name);
@@ -284,14 +328,19 @@
 
   // Shows a room. `tell` (a click) makes it current on the server too; events that changed the
   // current room there do not.
-  function select(key, tell) {
+  // `keepUnread`: a room made current by a reconnection, not by the user, keeps its badge.
+  function select(key, tell, keepUnread) {
     if (!state.rooms.has(key)) return;
-    if (tell && state.current !== key && state.nick !== null) request({ type: "join", room: state.rooms.get(key).name });
-    state.current = key;
     const room = state.rooms.get(key);
-    room.unread = 0;
-    room.mentioned = false;
-    ui.roomTitle.textContent = room.name;
+    if (tell && !room.private && state.serverCurrent !== key && state.nick !== null) request({ type: "join", room: room.name });
+    if (!room.private) state.serverCurrent = key;
+    state.current = key;
+    if (!keepUnread) {
+      room.unread = 0;
+      room.mentioned = false;
+    }
+    ui.roomTitle.textContent = room.private ? `Private: ${room.name}` : room.name;
+    ui.chat.classList.remove("show-members");
     renderRooms();
     renderMembers();
     renderMessages();
@@ -336,6 +385,27 @@
       room.mentioned = room.mentioned || Boolean(parts.mentioned);
       renderRooms();
     }
+    if (parts.mentioned && !room.private) notifyOf(`${event.from} in ${room.name}`, event.text, key);
+  }
+
+  // A browser notification, when the user turned them on, and is looking elsewhere.
+  function notifyOf(title, body, key) {
+    if (!state.notify || !("Notification" in window) || window.Notification.permission !== "granted") return;
+    if (!document.hidden && key === state.current) return;
+    const note = new window.Notification(title, { body, tag: key });
+    note.onclick = () => { window.focus(); select(key, true); };
+  }
+
+  function updateTitle() {
+    let unread = 0;
+    for (const room of state.rooms.values()) unread += room.unread;
+    document.title = unread ? `(${unread}) ${state.serverName}` : state.serverName;
+  }
+
+  function renderNotifyToggle() {
+    ui.notifyToggle.hidden = !("Notification" in window);
+    ui.notifyToggle.textContent = state.notify ? "Notifications: on" : "Notifications: off";
+    ui.notifyToggle.setAttribute("aria-pressed", String(state.notify));
   }
 
   function renderMessages() {
@@ -354,13 +424,18 @@
     time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     time.title = date.toLocaleString();
     li.append(time);
+    // The text in a column of its own: a long message wraps under its first line, not under
+    // the time.
+    const body = document.createElement("span");
+    body.className = "body";
     for (const [cls, text, color] of entry.parts) {
       const span = document.createElement("span");
       if (cls) span.className = cls;
       if (color) span.style.color = color;
       span.textContent = text;   // text, never HTML
-      li.append(span);
+      body.append(span);
     }
+    li.append(body);
     ui.messages.append(li);
     if (atBottom) ui.messages.scrollTop = ui.messages.scrollHeight;
   }
@@ -369,12 +444,13 @@
     ui.roomList.replaceChildren();
     for (const [key, room] of state.rooms) {
       const li = document.createElement("li");
-      li.dataset.room = room.name;
+      li.dataset.room = room.private ? `@${room.name}` : room.name;
       li.classList.toggle("current", key === state.current);
       li.classList.toggle("unread", room.unread > 0);
+      li.classList.toggle("private", Boolean(room.private));
       const name = document.createElement("span");
       name.className = "room-name";
-      name.textContent = room.name;
+      name.textContent = room.private ? `@${room.name}` : room.name;
       li.append(name);
       if (room.unread > 0 && key !== state.current) {
         const badge = document.createElement("span");
@@ -385,13 +461,14 @@
       li.addEventListener("click", () => select(key, true));
       ui.roomList.append(li);
     }
+    updateTitle();
   }
 
   function renderMembers() {
     ui.memberList.replaceChildren();
     const room = state.rooms.get(state.current);
     if (!room) return;
-    const members = [...room.members].sort((a, b) => a.localeCompare(b));
+    const members = (room.private ? [state.nick, room.name] : [...room.members]).sort((a, b) => a.localeCompare(b));
     ui.membersTitle.textContent = `Members (${members.length})`;
     for (const nick of members) {
       const li = document.createElement("li");
@@ -493,7 +570,9 @@
     const room = state.rooms.get(state.current);
     if (!text.startsWith("/") || text.startsWith("//")) {
       if (!room) { info("Join a room first: /join #room", "error"); return false; }
-      return request({ type: "message", room: room.name, text: text.startsWith("//") ? text.slice(1) : text });
+      const body = text.startsWith("//") ? text.slice(1) : text;
+      if (room.private) return request({ type: "private", to: room.name, text: body });
+      return request({ type: "message", room: room.name, text: body });
     }
     const [head, ...rest] = text.slice(1).split(" ");
     const args = rest.join(" ").trim();
@@ -502,13 +581,14 @@
     switch (head.toLowerCase()) {
       case "me":
         if (!args) return usage("/me <action>");
-        if (!room) { info("Join a room first: /join #room", "error"); return false; }
+        if (!room || room.private) { info("/me is for rooms: /join #room", "error"); return false; }
         return request({ type: "action", room: room.name, text: args });
       case "join": case "j":
         if (!first) return usage("/join <#room>");
         return request({ type: "join", room: first.startsWith("#") ? first : `#${first}` });
       case "part": case "leave":
         if (first.startsWith("#")) return request({ type: "part", room: first, ...(after ? { reason: after } : {}) });
+        if (room && room.private) { closeConversation(state.current); return true; }
         return request({ type: "part", ...(room ? { room: room.name } : {}), ...(args ? { reason: args } : {}) });
       case "msg": case "query": case "m":
         if (!first || !after) return usage("/msg <nick> <text>");
@@ -536,11 +616,39 @@
     }
   }
 
+  // Closes a private conversation's entry (it comes back with the next message).
+  function closeConversation(key) {
+    state.rooms.delete(key);
+    const next = [...state.rooms.keys()].find((k) => !state.rooms.get(k).private) || [...state.rooms.keys()][0];
+    state.current = null;
+    if (next) select(next, true);
+    else renderRooms();
+  }
+
   function usage(text) {
     info(`Usage: ${text}`, "error");
     return false;
   }
 
+  ui.notifyToggle.addEventListener("click", () => {
+    if (state.notify) {
+      state.notify = false;
+      localStorage.setItem("chatd.notify", "0");
+      renderNotifyToggle();
+      return;
+    }
+    window.Notification.requestPermission().then((permission) => {
+      state.notify = permission === "granted";
+      localStorage.setItem("chatd.notify", state.notify ? "1" : "0");
+      if (!state.notify) info("Notifications are blocked for this page in the browser's settings.", "error");
+      renderNotifyToggle();
+    });
+  });
+
+  ui.membersToggle.addEventListener("click", () => ui.chat.classList.toggle("show-members"));
+  $("members-close").addEventListener("click", () => ui.chat.classList.remove("show-members"));
+
   ui.nickInput.value = state.wantedNick;
+  renderNotifyToggle();
   connect();
 })();
