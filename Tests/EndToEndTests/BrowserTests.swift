@@ -33,7 +33,8 @@ struct BrowserTests {
         let run = try Daemon.run([
             python, Self.root.appendingPathComponent("Tests/Browser/web_client.py").path,
             "--url", "http://127.0.0.1:\(webPort)/", "--chat-port", "\(chatPort)", "--screenshot", screenshot,
-            "--chatctl", chatctl, "--admin-socket", daemon.adminSocket, "--pid", "\(daemon.pid)", "--restart", restart.joined(separator: "\u{1F}"),
+            "--chatctl", chatctl, "--admin-socket", daemon.adminSocket, "--pid", "\(daemon.pid)", "--restart",
+            restart.joined(separator: "\u{1F}"),
         ])
         #expect(run.status == 0, "web_client.py failed:\n\(run.out)\n\(run.err)")
         #expect(run.out.contains("ok: no errors or Content-Security-Policy violations"), "\(run.out)")
