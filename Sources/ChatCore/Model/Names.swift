@@ -4,8 +4,9 @@
 /// skeleton of the nick under NFKC case folding, so `Alice`, `ＡＬＩＣＥ` (full-width), `Аlice`
 /// (Cyrillic А) and `aǀice` (U+01C0) are one nick. Case folding first hides one classic spoof,
 /// a capital I for an l (`aIice`), so `shapeKey` takes the skeleton before folding too (and
-/// counts the Cyrillic palochka of `аӏісе` as the stroke it looks like). A nick may not mix scripts (Latin with Cyrillic, say), hold invisible
-/// characters, blank-looking letters, or more than two combining marks on a letter.
+/// counts the Cyrillic palochka of `аӏісе` as the stroke it looks like). A nick may not mix
+/// scripts (Latin with Cyrillic, say), hold invisible characters or blank-looking letters, or
+/// stack more than two combining marks on a letter.
 public struct Nickname: Hashable, Sendable, CustomStringConvertible {
     /// As the user typed it (after sanitizing): what everyone sees.
     public let display: String
@@ -38,9 +39,8 @@ public struct Nickname: Hashable, Sendable, CustomStringConvertible {
         let normalized = ICU.nfkc(display)
         if normalized.count > maxLength { return .failure(.tooLong(max: maxLength)) }
         if let first = normalized.unicodeScalars.first {
-            let category = first.properties.generalCategory
             if first.properties.numericType == .decimal || first == "-" { return .failure(.badFirstCharacter(Character(first))) }
-            if category == .nonspacingMark || category == .spacingMark { return .failure(.invalidCharacter(Character(first))) }
+            if Names.isMark(first) { return .failure(.invalidCharacter(Character(first))) }
         }
         switch Names.check(normalized, punctuation: punctuation) {
         case .invalid(let c): return .failure(.invalidCharacter(c))
@@ -189,9 +189,7 @@ enum Names {
     static func check(_ normalized: String, punctuation: Set<Unicode.Scalar>) -> Check {
         var marks = 0
         for scalar in ICU.nfd(normalized).unicodeScalars {
-            let category = scalar.properties.generalCategory
-            let isMark = category == .nonspacingMark || category == .spacingMark || category == .enclosingMark
-            marks = isMark ? marks + 1 : 0
+            marks = isMark(scalar) ? marks + 1 : 0
             if marks > maxMarks { return .tooManyMarks }
         }
         var script: Script?
@@ -204,16 +202,21 @@ enum Names {
             }
             let isLetter = properties.isAlphabetic && properties.numericType == nil
             let isDigit = properties.numericType == .decimal
-            let isMark =
-                properties.generalCategory == .nonspacingMark || properties.generalCategory == .spacingMark
-                || properties.generalCategory == .enclosingMark
-            guard isLetter || isDigit || isMark || punctuation.contains(scalar) else { return .invalid(Character(scalar)) }
+            guard isLetter || isDigit || isMark(scalar) || punctuation.contains(scalar) else { return .invalid(Character(scalar)) }
             if isLetter, let letterScript = Script(scalar) {
                 if let script, script != letterScript { return .mixedScripts }
                 script = letterScript
             }
         }
         return .valid
+    }
+
+    /// A combining mark: drawn on the letter before it.
+    static func isMark(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark: true
+        default: false
+        }
     }
 
     /// The key that decides whether two names are the same: the UTS #39 skeleton of the name
@@ -239,7 +242,7 @@ enum Names {
         let properties = scalar.properties
         if properties.isWhitespace || properties.generalCategory == .format || properties.generalCategory == .control
             || properties.isDefaultIgnorableCodePoint || properties.isVariationSelector || blankLetters.contains(scalar)
-            || properties.generalCategory == .nonspacingMark || properties.generalCategory == .enclosingMark
+            || isMark(scalar)
         {
             return "U+" + String(scalar.value, radix: 16, uppercase: true)
         }
