@@ -44,14 +44,14 @@ struct Chat: ParsableCommand {
     var timestamps: Bool?
 
     func validate() throws {
-        if case .failure(let error) = ServerAddress.parse(server) { throw ValidationError(error.description) }
+        if case .failure(let error) = HostAndPort.parse(server, .server) { throw ValidationError(error.description) }
         if nick == nil && !Terminal.isInteractive {
             throw ValidationError("--nick is needed when stdin is not a terminal (nobody can be asked for one).")
         }
     }
 
     func run() throws {
-        guard case .success(let address) = ServerAddress.parse(server) else { return }
+        guard case .success(let address) = HostAndPort.parse(server, .server) else { return }
         let interactive = Terminal.isInteractive
         let noColorVariable = getenv("NO_COLOR").map { String(cString: $0).isEmpty == false } ?? false
         let color = !noColor && !noColorVariable && Terminal.stdoutIsTerminal

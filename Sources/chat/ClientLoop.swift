@@ -5,7 +5,7 @@ import Glibc
 /// The client's run loop: one thread polling the terminal (or stdin), the socket and the signal
 /// pipe. All decisions are made by `ClientSession` and `LineEditor`; this type carries them out.
 final class ClientLoop {
-    private let address: ServerAddress
+    private let address: HostAndPort
     private let interactive: Bool
     private var style: DisplayStyle
     private var session: ClientSession
@@ -41,7 +41,7 @@ final class ClientLoop {
     static let deadSeconds = 90.0
     static let connectTimeoutSeconds = 10.0
 
-    init(address: ServerAddress, session: ClientSession, style: DisplayStyle, interactive: Bool) {
+    init(address: HostAndPort, session: ClientSession, style: DisplayStyle, interactive: Bool) {
         self.address = address
         self.session = session
         self.style = style

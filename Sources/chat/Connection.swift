@@ -1,4 +1,5 @@
 import ChatClient
+import ChatCore
 import Glibc
 
 /// A TCP connection to chatd: a non-blocking socket, a read buffer split into lines, and a
@@ -16,7 +17,7 @@ final class Connection {
 
     /// Resolves `address` and returns non-blocking sockets with connects started, one per
     /// address found (IPv6 and IPv4), or a sentence saying why there are none.
-    static func resolve(_ address: ServerAddress) -> Result<[addrinfo], ConnectionError> {
+    static func resolve(_ address: HostAndPort) -> Result<[addrinfo], ConnectionError> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

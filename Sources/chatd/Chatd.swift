@@ -56,7 +56,9 @@ struct Chatd: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Directory for state kept across restarts (overrides stateDirectory).", valueName: "path"))
     var stateDirectory: String?
 
-    @Option(name: .long, help: ArgumentHelp("Event-loop threads, 1 to 64 (overrides eventLoops).", valueName: "n"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Event-loop threads, 1 to 64, or 0 for one per core but one (overrides eventLoops).", valueName: "n"))
     var eventLoops: Int?
 
     func run() async throws {
@@ -101,24 +103,25 @@ struct Chatd: AsyncParsableCommand {
         var config = loaded
         var problems: [ConfigIssue] = []
         if listenTurnsWebOff(loaded) { config.web.enabled = false }
-        if !listen.isEmpty {
-            config.listen = []
-            for text in listen {
-                switch ListenAddress.parse(text) {
-                case .success(let address): config.listen.append(address)
-                case .failure(let issue): problems.append(ConfigIssue(path: "--listen", message: issue.message))
+        // Each flag is held to the rule of the key it overrides (`Config.Rule`, `HostAndPort.Rules.listen`).
+        func addresses(_ texts: [String], flag: String) -> [HostAndPort] {
+            texts.compactMap { text in
+                switch HostAndPort.parse(text, .listen) {
+                case .success(let address): return address
+                case .failure(let error):
+                    problems.append(ConfigIssue(path: flag, message: error.description))
+                    return nil
                 }
             }
         }
+        func check(_ flag: String, _ problem: String?) -> Bool {
+            if let problem { problems.append(ConfigIssue(path: flag, message: problem)) }
+            return problem == nil
+        }
+        if !listen.isEmpty { config.listen = addresses(listen, flag: "--listen") }
         if !webListen.isEmpty {
             config.web.enabled = true
-            config.web.listen = []
-            for text in webListen {
-                switch ListenAddress.parse(text) {
-                case .success(let address): config.web.listen.append(address)
-                case .failure(let issue): problems.append(ConfigIssue(path: "--web-listen", message: issue.message))
-                }
-            }
+            config.web.listen = addresses(webListen, flag: "--web-listen")
         }
         if noWeb {
             if webListen.isEmpty {
@@ -127,34 +130,22 @@ struct Chatd: AsyncParsableCommand {
                 problems.append(ConfigIssue(path: "--no-web", message: "cannot be combined with --web-listen"))
             }
         }
-        if let logLevel {
-            if Config.Logging.levels.contains(logLevel) {
-                config.logging.level = logLevel
-            } else {
-                problems.append(
-                    ConfigIssue(path: "--log-level", message: "must be one of \(Config.Logging.levels.joined(separator: ", "))"))
-            }
+        if let logLevel, check("--log-level", Config.Rule.logLevel(logLevel)) { config.logging.level = logLevel }
+        if let adminSocket, check("--admin-socket", adminSocket.isEmpty ? "must not be empty" : Config.Rule.adminSocket(adminSocket)) {
+            config.admin.socket = adminSocket
         }
-        if let adminSocket {
-            if adminSocket.hasPrefix("/") && adminSocket.utf8.count < 108 {
-                config.admin.socket = adminSocket
-            } else {
-                problems.append(ConfigIssue(path: "--admin-socket", message: "must be an absolute path shorter than 108 bytes"))
-            }
+        if let stateDirectory,
+            check("--state-directory", stateDirectory.isEmpty ? "must not be empty" : Config.Rule.stateDirectory(stateDirectory))
+        {
+            config.stateDirectory = stateDirectory
         }
-        if let stateDirectory {
-            if stateDirectory.hasPrefix("/") {
-                config.stateDirectory = stateDirectory
-            } else {
-                problems.append(ConfigIssue(path: "--state-directory", message: "must be an absolute path"))
-            }
-        }
-        if let eventLoops {
-            if (1...ShardSet.capacity).contains(eventLoops) {
-                config.eventLoops = eventLoops
-            } else {
-                problems.append(ConfigIssue(path: "--event-loops", message: "must be from 1 to \(ShardSet.capacity)"))
-            }
+        if let eventLoops,
+            check(
+                "--event-loops",
+                Config.Rule.eventLoops.contains(eventLoops)
+                    ? nil : "must be from \(Config.Rule.eventLoops.lowerBound) to \(Config.Rule.eventLoops.upperBound)")
+        {
+            config.eventLoops = eventLoops
         }
         return problems.isEmpty ? .success(config) : .failure(ConfigError(problems))
     }

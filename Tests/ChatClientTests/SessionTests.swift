@@ -271,19 +271,19 @@ struct ClientStyleTests {
 
     @Test("HOST[:PORT] with IPv6 literals, defaults and clear errors")
     func addresses() {
-        func parse(_ text: String) -> ServerAddress? { try? ServerAddress.parse(text).get() }
-        #expect(parse("") == ServerAddress(host: "127.0.0.1", port: 7777))
-        #expect(parse("chat.example.org") == ServerAddress(host: "chat.example.org", port: 7777))
-        #expect(parse("chat.example.org:7000") == ServerAddress(host: "chat.example.org", port: 7000))
-        #expect(parse("[::1]:7000") == ServerAddress(host: "::1", port: 7000))
-        #expect(parse("[::1]") == ServerAddress(host: "::1", port: 7777))
-        #expect(parse("::1") == ServerAddress(host: "::1", port: 7777))
-        #expect(parse("fe80::1%lo") == ServerAddress(host: "fe80::1%lo", port: 7777))
-        #expect(parse(":7001") == ServerAddress(host: "127.0.0.1", port: 7001))
-        #expect(ServerAddress.parse("host:http") == .failure(.badPort("http")))
-        #expect(ServerAddress.parse("host:70000") == .failure(.badPort("70000")))
-        #expect(ServerAddress.parse("[::1:7000") == .failure(.unclosedBracket("[::1:7000")))
-        #expect(ServerAddress(host: "::1", port: 7000).description == "[::1]:7000")
+        func parse(_ text: String) -> HostAndPort? { try? HostAndPort.parse(text, .server).get() }
+        #expect(parse("") == HostAndPort(host: "127.0.0.1", port: 7777))
+        #expect(parse("chat.example.org") == HostAndPort(host: "chat.example.org", port: 7777))
+        #expect(parse("chat.example.org:7000") == HostAndPort(host: "chat.example.org", port: 7000))
+        #expect(parse("[::1]:7000") == HostAndPort(host: "::1", port: 7000))
+        #expect(parse("[::1]") == HostAndPort(host: "::1", port: 7777))
+        #expect(parse("::1") == HostAndPort(host: "::1", port: 7777))
+        #expect(parse("fe80::1%lo") == HostAndPort(host: "fe80::1%lo", port: 7777))
+        #expect(parse(":7001") == HostAndPort(host: "127.0.0.1", port: 7001))
+        #expect(HostAndPort.parse("host:http", .server) == .failure(.badPort("http")))
+        #expect(HostAndPort.parse("host:70000", .server) == .failure(.badPort("70000")))
+        #expect(HostAndPort.parse("[::1:7000", .server) == .failure(.unclosedBracket("[::1:7000")))
+        #expect(HostAndPort(host: "::1", port: 7000).description == "[::1]:7000")
     }
 }
 

@@ -128,7 +128,7 @@ struct PathTests {
     func diff() throws {
         var changed = Config()
         changed.server.motd = ["new"]
-        changed.listen = [ListenAddress(host: "0.0.0.0", port: 1)]
+        changed.listen = [HostAndPort(host: "0.0.0.0", port: 1)]
         changed.limits.sendQueueBytes = 8192
         #expect(changed.changedKeys(from: Config()) == ["limits.sendQueueBytes", "listen", "server.motd"])
         #expect(Config.restartKeys.contains("listen"))

@@ -232,11 +232,16 @@ struct ConfigTests {
 
     @Test("listen addresses parse IPv4, IPv6 and names")
     func listen() {
-        #expect(ListenAddress.parse("0.0.0.0:7777") == .success(ListenAddress(host: "0.0.0.0", port: 7777)))
-        #expect(ListenAddress.parse("[::1]:0") == .success(ListenAddress(host: "::1", port: 0)))
-        #expect(ListenAddress.parse("localhost:80") == .success(ListenAddress(host: "localhost", port: 80)))
-        #expect(ListenAddress.parse("::1:80").isFailure)
-        #expect(ListenAddress.parse("host:99999").isFailure)
-        #expect(ListenAddress.parse(":80").isFailure)
+        func listen(_ text: String) -> Result<HostAndPort, AddressError> { HostAndPort.parse(text, .listen) }
+        #expect(listen("0.0.0.0:7777") == .success(HostAndPort(host: "0.0.0.0", port: 7777)))
+        #expect(listen("[::1]:0") == .success(HostAndPort(host: "::1", port: 0)))
+        #expect(listen("localhost:80") == .success(HostAndPort(host: "localhost", port: 80)))
+        #expect(listen("::1:80") == .failure(.unbracketedIPv6("::1:80")))
+        #expect(listen("host:99999") == .failure(.badPort("99999", range: 0...65535)))
+        #expect(listen(":80") == .failure(.missingHost(":80")))
+        #expect(listen("host") == .failure(.missingPort("host")))
+        // One formatter for every address: IPv6 in brackets.
+        #expect(HostAndPort(host: "::1", port: 7777).description == "[::1]:7777")
+        #expect(WebOrigin("http://[::1]:8080")?.description == "http://[::1]:8080")
     }
 }

@@ -48,9 +48,14 @@ final class ConfigTests {
         let (status, output) = try Daemon.runToCompletion(["--config", path, "--check-config"])
         #expect(status == 78)
         #expect(output.contains("line 3, column 3"))
-        let loops = try Daemon.runToCompletion(["--config", try write("{}"), "--event-loops", "0", "--check-config"])
+        // A flag is held to its key's rule: 0 (one loop per core but one) is fine, 65 is not.
+        #expect(try Daemon.runToCompletion(["--config", try write("{}"), "--event-loops", "0", "--check-config"]).status == 0)
+        let loops = try Daemon.runToCompletion(["--config", try write("{}"), "--event-loops", "65", "--check-config"])
         #expect(loops.status == 78)
-        #expect(loops.output.contains("--event-loops: must be from 1 to 64"))
+        #expect(loops.output.contains("--event-loops: must be from 0 to 64"))
+        let address = try Daemon.runToCompletion(["--config", try write("{}"), "--listen", "::1:7777", "--check-config"])
+        #expect(
+            address.output.contains("--listen: write an IPv6 address in brackets, as [::1]:PORT (got '::1:7777')."), "\(address.output)")
         let missing = try Daemon.runToCompletion(["--config", "/nonexistent/chatd.json"])
         #expect(missing.status == 78)
         #expect(missing.output.contains("/nonexistent/chatd.json: no such file"))

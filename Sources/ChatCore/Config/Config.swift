@@ -5,7 +5,7 @@
 public struct Config: Equatable, Sendable {
     public var server = Server()
     /// Addresses to accept chat clients on (`HOST:PORT`, IPv6 as `[::1]:PORT`; port 0 picks one).
-    public var listen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 7777)]
+    public var listen: [HostAndPort] = [HostAndPort(host: "127.0.0.1", port: 7777)]
     /// Event loop threads; 0 means automatic (`eventLoopCount(cores:)`).
     public var eventLoops = 0
     /// On SIGTERM/SIGINT, how long clients get to receive the goodbye before they are cut off.
@@ -39,7 +39,7 @@ public struct Config: Equatable, Sendable {
     public struct Web: Equatable, Sendable {
         public var enabled = true
         /// Addresses to serve the page and the WebSocket on.
-        public var listen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 8080)]
+        public var listen: [HostAndPort] = [HostAndPort(host: "127.0.0.1", port: 8080)]
         /// Origins (`https://chat.example.org`) whose pages may open the WebSocket. Empty: only
         /// the page chatd serves itself (the Origin's host and port must be the request's Host).
         public var allowedOrigins: [String] = []
@@ -128,41 +128,29 @@ public struct Limits: Equatable, Sendable {
     public init() {}
 }
 
-/// One address to listen on.
-public struct ListenAddress: Equatable, Hashable, Sendable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
+extension Config {
+    /// The rules a value must meet, shared by the file's keys and the command line's overrides,
+    /// so a flag is never held to other rules than the key it overrides.
+    public enum Rule {
+        /// `eventLoops`: 0 is one per core but one.
+        public static let eventLoops = 0...ShardSet.capacity
 
-    public init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-
-    /// Parses `HOST:PORT`, `[IPv6]:PORT`.
-    public static func parse(_ text: String) -> Result<ListenAddress, ConfigIssue> {
-        let bad = { (why: String) in Result<ListenAddress, ConfigIssue>.failure(ConfigIssue(path: "", message: why)) }
-        var host: Substring
-        var portText: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return bad("missing ']' in \"\(text)\"") }
-            host = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { return bad("expected \"[IPv6]:PORT\", got \"\(text)\"") }
-            portText = rest.dropFirst()
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { return bad("expected \"HOST:PORT\", got \"\(text)\"") }
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-            if host.contains(":") { return bad("write an IPv6 address in brackets, as \"[::1]:PORT\"") }
+        /// `admin.socket`: empty (the default place), or an absolute path a socket can have.
+        public static func adminSocket(_ path: String) -> String? {
+            guard path.isEmpty || path.hasPrefix("/") else { return "must be an absolute path" }
+            return path.utf8.count < 108 ? nil : "must be shorter than 108 bytes"
         }
-        guard !host.isEmpty else { return bad("missing host in \"\(text)\" (use 0.0.0.0 or [::] for all addresses)") }
-        guard let port = Int(portText), (0...65535).contains(port) else {
-            return bad("port must be a number from 0 to 65535 in \"\(text)\"")
-        }
-        return .success(ListenAddress(host: String(host), port: port))
-    }
 
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+        /// `stateDirectory`: empty (the default place), or an absolute path.
+        public static func stateDirectory(_ path: String) -> String? {
+            path.isEmpty || path.hasPrefix("/") ? nil : "must be an absolute path"
+        }
+
+        /// `logging.level`.
+        public static func logLevel(_ level: String) -> String? {
+            Logging.levels.contains(level) ? nil : "must be one of \(Logging.levels.joined(separator: ", "))"
+        }
+    }
 }
 
 /// One problem with a configuration: where it is (a key path such as `limits.maxLineBytes`) and

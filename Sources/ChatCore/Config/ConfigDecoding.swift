@@ -22,19 +22,14 @@ extension Config {
                 }
             }
             r.addresses(&o, "listen", into: &config.listen)
-            r.integer(&o, "eventLoops", into: &config.eventLoops, in: 0...ShardSet.capacity)
+            r.integer(&o, "eventLoops", into: &config.eventLoops, in: Rule.eventLoops)
             r.number(&o, "shutdownTimeoutSeconds", into: &config.shutdownTimeoutSeconds, in: 0...3600)
             r.section(&o, "logging") { r, o in
-                r.string(&o, "logging.level", into: &config.logging.level) { level in
-                    Logging.levels.contains(level) ? nil : "must be one of \(Logging.levels.joined(separator: ", "))"
-                }
+                r.string(&o, "logging.level", into: &config.logging.level, check: Rule.logLevel)
                 r.bool(&o, "logging.logMessages", into: &config.logging.logMessages)
             }
             r.section(&o, "admin") { r, o in
-                r.string(&o, "admin.socket", into: &config.admin.socket) { path in
-                    path.isEmpty || path.hasPrefix("/")
-                        ? (path.utf8.count < 108 ? nil : "must be shorter than 108 bytes") : "must be an absolute path"
-                }
+                r.string(&o, "admin.socket", into: &config.admin.socket, check: Rule.adminSocket)
                 r.string(&o, "admin.group", into: &config.admin.group)
             }
             r.section(&o, "web") { r, o in
@@ -50,9 +45,7 @@ extension Config {
                 r.integer(&o, "web.pingTimeoutSeconds", into: &config.web.pingTimeoutSeconds, in: 1...86_400)
                 r.integer(&o, "web.requestTimeoutSeconds", into: &config.web.requestTimeoutSeconds, in: 1...3_600)
             }
-            r.string(&o, "stateDirectory", into: &config.stateDirectory) { path in
-                path.isEmpty || path.hasPrefix("/") ? nil : "must be an absolute path"
-            }
+            r.string(&o, "stateDirectory", into: &config.stateDirectory, check: Rule.stateDirectory)
             r.section(&o, "limits") { r, o in
                 r.integer(&o, "limits.maxLineBytes", into: &config.limits.maxLineBytes, in: 64...1_048_576)
                 r.integer(&o, "limits.maxNickLength", into: &config.limits.maxNickLength, in: 1...64)
@@ -128,23 +121,23 @@ struct ConfigReader {
     }
 
     /// A non-empty array of distinct `HOST:PORT` strings.
-    mutating func addresses(_ o: inout KeyTracker, _ path: String, into target: inout [ListenAddress]) {
+    mutating func addresses(_ o: inout KeyTracker, _ path: String, into target: inout [HostAndPort]) {
         guard let value = o.take(Self.lastComponent(path)) else { return }
         guard case .array(let entries) = value else {
             return fail(path, "expected an array of \"HOST:PORT\" strings, got \(value.typeName)")
         }
         if entries.isEmpty { fail(path, "must list at least one address") }
-        var addresses: [ListenAddress] = []
+        var addresses: [HostAndPort] = []
         for (i, entry) in entries.enumerated() {
             guard case .string(let text) = entry else {
                 fail("\(path)[\(i)]", "expected a \"HOST:PORT\" string, got \(entry.typeName)")
                 continue
             }
-            switch ListenAddress.parse(text) {
+            switch HostAndPort.parse(text, .listen) {
             case .success(let address):
                 if addresses.contains(address) { fail("\(path)[\(i)]", "\(address) is listed twice") }
                 addresses.append(address)
-            case .failure(let issue): fail("\(path)[\(i)]", issue.message)
+            case .failure(let error): fail("\(path)[\(i)]", error.description)
             }
         }
         target = addresses

@@ -20,47 +20,12 @@ public struct WebOrigin: Hashable, Sendable, CustomStringConvertible {
         var rest = lowered[lowered.index(colon, offsetBy: 3)...]
         if rest.hasSuffix("/") { rest = rest.dropLast() }
         guard !rest.isEmpty, !rest.contains(where: { "/?#@ ".contains($0) }) else { return nil }
-        guard let authority = HostAndPort(String(rest), defaultPort: defaultPort) else { return nil }
+        guard case .success(let authority) = HostAndPort.parse(String(rest), .authority(defaultPort: defaultPort)) else { return nil }
         host = authority.host
         port = authority.port
     }
 
-    public var description: String { "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
-}
-
-/// `host[:port]` as in a `Host` header or an origin's authority, IPv6 in brackets.
-public struct HostAndPort: Hashable, Sendable {
-    public var host: String
-    public var port: Int
-
-    public init?(_ text: String, defaultPort: Int) {
-        let text = text.lowercased()
-        var hostPart: Substring
-        var portPart: Substring?
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return nil }
-            hostPart = text[text.index(after: text.startIndex)..<close]
-            let after = text[text.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":") else { return nil }
-                portPart = after.dropFirst()
-            }
-        } else if let colon = text.lastIndex(of: ":") {
-            hostPart = text[..<colon]
-            portPart = text[text.index(after: colon)...]
-            if hostPart.contains(":") { return nil }
-        } else {
-            hostPart = Substring(text)
-        }
-        guard !hostPart.isEmpty else { return nil }
-        host = String(hostPart)
-        if let portPart {
-            guard let port = Int(portPart), (1...65535).contains(port) else { return nil }
-            self.port = port
-        } else {
-            port = defaultPort
-        }
-    }
+    public var description: String { "\(scheme)://\(HostAndPort(host: host, port: port))" }
 }
 
 extension WebOrigin {
@@ -71,8 +36,8 @@ extension WebOrigin {
     /// browser (HTTP/1.0), which no page can drive.
     public static func allows(host: String?, names: Set<String>) -> Bool {
         guard let host else { return true }
-        guard let parsed = HostAndPort(host, defaultPort: 80) else { return false }
-        var name = parsed.host
+        guard case .success(let parsed) = HostAndPort.parse(host, .authority(defaultPort: 80)) else { return false }
+        var name = parsed.host.lowercased()
         if name.hasSuffix(".") { name.removeLast() }
         return AddressPattern.parseAddress(name) != nil || names.contains(name)
     }
@@ -93,7 +58,8 @@ extension WebOrigin {
     public static func allows(origin: String?, host: String?, allowed: [String]) -> Bool {
         guard let origin else { return true }
         guard let parsed = WebOrigin(origin) else { return false }
-        if let host, let target = HostAndPort(host, defaultPort: parsed.scheme == "https" ? 443 : 80),
+        if let host,
+            case .success(let target) = HostAndPort.parse(host.lowercased(), .authority(defaultPort: parsed.scheme == "https" ? 443 : 80)),
             target.host == parsed.host, target.port == parsed.port
         {
             return true

@@ -45,11 +45,12 @@ final class DaemonControl: Sendable {
             guard let found = hub.withDirectory({ $0.session(named: nick) }) else {
                 return .failure(AdminFailure(.noSuchNick, "There is nobody called \(Sanitizer.cleanArgument(nick)) connected."))
             }
-            guard let host = HostAndPort(found.address, defaultPort: 0)?.host, AddressPattern(host) != nil else {
+            guard case .success(let peer) = HostAndPort.parse(found.address, .listen), AddressPattern(peer.host) != nil else {
                 return .failure(AdminFailure(.invalidTarget, "\(found.nick)'s address (\(found.address)) cannot be banned."))
             }
             logger.notice("kicked", metadata: ["nick": "\(found.nick)", "reason": "\(why)"])
-            return self.ban(host, duration: ban, reason: reason.map(Sanitizer.cleanArgument), at: now, code: .kicked, goodbye: why).map {
+            return self.ban(peer.host, duration: ban, reason: reason.map(Sanitizer.cleanArgument), at: now, code: .kicked, goodbye: why).map
+            {
                 .object(JSONObject([("nick", .string(found.nick)), ("ban", $0["ban"] ?? .null)]))
             }
 

@@ -80,7 +80,7 @@ final class ChatService: Service {
     /// The sockets passed by systemd for `what` ("chat" or "web") when there are any, else
     /// `configured` bound; on failure none is left open.
     private static func listeners(
-        inherited: [Int32], configured: [ListenAddress], what: String, logger: Logger
+        inherited: [Int32], configured: [HostAndPort], what: String, logger: Logger
     ) throws -> [(descriptor: Int32, address: SocketAddress)] {
         var bound: [(descriptor: Int32, address: SocketAddress)] = []
         do {
@@ -147,8 +147,7 @@ final class ChatService: Service {
 
     static func describe(_ address: SocketAddress) -> String {
         guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
-        if case .v6 = address { return "[\(ip)]:\(port)" }
-        return "\(ip):\(port)"
+        return HostAndPort(host: ip, port: port).description
     }
 }
 
