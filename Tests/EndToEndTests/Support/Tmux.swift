@@ -85,14 +85,20 @@ final class Tmux {
         try waitFor("a row containing \"\(text)\"", timeout: timeout) { $0.contains { $0.contains(text) } }
     }
 
-    /// Waits until the pane's program has exited; returns its exit status.
-    func waitForExit(timeout: Double = 10) throws -> Int {
+    /// Waits until the pane's program has exited; returns its exit status (128 + the signal
+    /// that ended it), or nil when tmux does not know it: it sometimes marks a pane dead on the
+    /// terminal's hang-up and never fills in the status.
+    func waitForExit(timeout: Double = 10) throws -> Int? {
         let deadline = Date().addingTimeInterval(timeout)
+        var deadSince: Date?
         while true {
-            let state = try tmux(["display-message", "-p", "#{pane_dead} #{pane_dead_status}"]).split(separator: " ")
-            // The status can lag the "dead" flag by a moment: wait for both.
-            if state.first == "1", state.count == 2, let status = Int(state[1].trimmingCharacters(in: .whitespacesAndNewlines)) {
-                return status
+            let state = try tmux(["display-message", "-p", "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}"])
+                .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":", omittingEmptySubsequences: false)
+            if state.count == 3, state[0] == "1" {
+                if let status = Int(state[1]) { return status }
+                if let signal = Int(state[2]) { return 128 + signal }
+                if let since = deadSince, Date().timeIntervalSince(since) > 1 { return nil }
+                deadSince = deadSince ?? Date()
             }
             if Date() > deadline { throw TestFailure("the program did not exit; the screen:\n" + (try screen()).joined(separator: "\n")) }
             Thread.sleep(forTimeInterval: 0.02)
