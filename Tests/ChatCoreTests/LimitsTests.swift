@@ -20,6 +20,16 @@ struct LimitsTests {
         #expect(full)
     }
 
+    @Test("refusals are one typed set, counted under the codes CONFIG.md lists; only a ban is not temporary")
+    func refusals() {
+        #expect(
+            Refusal.allCases.map(\.rawValue) == [
+                "server_full", "too_many_from_address", "connect_rate", "banned", "draining", "http", "not_text",
+            ])
+        #expect(Refusal.allCases.filter { !$0.isTemporary } == [.banned])
+        #expect(Refusal.serverFull.message(Limits()) == "The server is full (10000 connections); please try again later.")
+    }
+
     @Test("admission enforces the total, per-address and connect-rate limits, and forgets idle addresses")
     func admission() {
         var limits = Limits()
@@ -30,7 +40,7 @@ struct LimitsTests {
         var admission = Admission(limits: limits)
         let a: [UInt8] = [127, 0, 0, 1]
         let b: [UInt8] = [127, 0, 0, 2]
-        var results: [Admission.Refusal?] = []
+        var results: [Refusal?] = []
         for _ in 0..<4 { results.append(admission.admit(a, now: 0)) }
         // The fourth attempt finds the burst of 3 attempts spent.
         #expect(results == [nil, nil, .tooManyFromAddress, .connectRate])

@@ -1,22 +1,41 @@
+/// Why a connection was turned away at connect, or closed before it chatted: typed here, and
+/// rendered only at the edge (the client's line, the HTTP status, the log). `rawValue` is the
+/// code `chatctl stats` counts it under (`refused`).
+public enum Refusal: String, Equatable, Sendable, CaseIterable {
+    case serverFull = "server_full"
+    case tooManyFromAddress = "too_many_from_address"
+    case connectRate = "connect_rate"
+    /// The address is banned (`chatctl ban`).
+    case banned
+    /// The server is draining for maintenance (`chatctl drain`).
+    case draining
+    /// An HTTP request on the chat port.
+    case http
+    /// A TLS handshake or binary data on the chat port.
+    case notText = "not_text"
+
+    /// The line the refused client reads, for the refusals the limits decide (the others carry
+    /// their own: the ban's reason, the operator's drain message, the HTTP response).
+    public func message(_ limits: Limits) -> String {
+        switch self {
+        case .serverFull: "The server is full (\(limits.maxClients) connections); please try again later."
+        case .tooManyFromAddress: "Too many connections from your address (at most \(limits.maxClientsPerAddress))."
+        case .connectRate: "Too many connection attempts from your address; please wait a moment and try again."
+        case .banned: "You are banned from this server."
+        case .draining: "The server is closed for maintenance; please try again later."
+        case .http: "an HTTP request on the chat port"
+        case .notText: "not a text protocol"
+        }
+    }
+
+    /// Whether the client may try again later by itself (not after a ban).
+    public var isTemporary: Bool { self != .banned }
+}
+
 /// Who may connect: the total and per-address connection limits and the per-address connect
 /// rate. One instance for the whole server, behind a lock; every admitted connection is released
 /// when it closes.
 public struct Admission: Sendable {
-    public enum Refusal: String, Equatable, Sendable {
-        case serverFull = "server_full"
-        case tooManyFromAddress = "too_many_from_address"
-        case connectRate = "connect_rate"
-
-        /// The line the refused client reads.
-        public func message(_ limits: Limits) -> String {
-            switch self {
-            case .serverFull: "The server is full (\(limits.maxClients) connections); please try again later."
-            case .tooManyFromAddress: "Too many connections from your address (at most \(limits.maxClientsPerAddress))."
-            case .connectRate: "Too many connection attempts from your address; please wait a moment and try again."
-            }
-        }
-    }
-
     private struct Entry: Sendable {
         var connections = 0
         var attempts: TokenBucket

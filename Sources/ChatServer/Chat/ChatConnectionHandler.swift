@@ -208,11 +208,11 @@ final class ChatConnectionHandler: ChannelInboundHandler {
 
     /// Refuses this connection: counts and logs it (throttled), says why (`goodbye`, when given,
     /// is sent as it is instead of the usual line or `bye` event), closes.
-    private func refuse(_ reason: String, saying message: String, goodbye: ByteBuffer? = nil, _ context: ChannelHandlerContext) {
+    private func refuse(_ reason: Refusal, saying message: String, goodbye: ByteBuffer? = nil, _ context: ChannelHandlerContext) {
         shard.countRefusal(reason, hub: hub, logger: logger, peer: address, session: member.id)
-        closeReason = "Refused: \(reason)"
+        closeReason = "Refused: \(reason.rawValue)"
         refused = true
-        let code: ByeCode = reason == "banned" ? .banned : .refused
+        let code: ByeCode = reason.isTemporary ? .refused : .banned
         context.triggerUserOutboundEvent(ClosingConnection(reason: message, code: code), promise: nil)
         let last =
             goodbye
@@ -246,20 +246,18 @@ final class ChatConnectionHandler: ChannelInboundHandler {
                 context.write(wrapOutboundOut(ByteBuffer(bytes: bytes)), promise: nil)
             case .notText(let kind):
                 // A TLS client or binary data on a text port: nothing useful can be said. Close.
-                shard.counters.refused["not_text", default: 0] += 1
-                if let suppressed = hub.refusalLog.shouldLog("not_text") {
-                    log(.info, "closing: not a text protocol", ["kind": "\(kind.rawValue)", "alsoSinceLastLog": "\(suppressed)"])
-                }
+                shard.countRefusal(.notText, hub: hub, logger: logger, peer: address, session: member.id, kind: kind.rawValue)
                 closeReason = "Not a text protocol (\(kind.rawValue))"
                 refused = true
                 context.close(promise: nil)
             }
         }
-        let now = Hub.monotonicNow
-        if !held.isEmpty, closeReason == nil, member.format == .text, toldOfHoldingAt.map({ now - $0 > 10_000_000_000 }) ?? true {
+        if !held.isEmpty, closeReason == nil, member.format == .text,
+            toldOfHoldingAt.map({ Hub.monotonicNow - $0 > 10_000_000_000 }) ?? true
+        {
             // A paste: said once, after this read's lines are counted. (Programs in JSON mode
             // pace themselves by the answers to their requests.)
-            toldOfHoldingAt = now
+            toldOfHoldingAt = Hub.monotonicNow
             let rate = settings.limits.floodRate
             let pace = rate == rate.rounded() ? String(Int(rate)) : String(rate)
             send(hub.event(.notice(text: "Slowing down: \(held.count) lines queued, sent at \(pace) a second.")))
@@ -448,7 +446,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         case .httpRequest:
             cancelGreeting()
             refuse(
-                "http", saying: "an HTTP request on the chat port", goodbye: ByteBuffer(string: Self.httpResponse(webPort: hub.webPort)),
+                .http, saying: Refusal.http.message(settings.limits), goodbye: ByteBuffer(string: Self.httpResponse(webPort: hub.webPort)),
                 context)
         }
     }

@@ -164,11 +164,12 @@ public enum ChatServerInfo {
 
 extension Shard {
     /// Counts a refused connection on this loop and logs it, at most once per reason every 10 s.
-    func countRefusal(_ reason: String, hub: Hub, logger: Logger, peer: String, session: SessionID? = nil) {
-        counters.refused[reason, default: 0] += 1
-        if let suppressed = hub.refusalLog.shouldLog(reason) {
+    func countRefusal(_ reason: Refusal, hub: Hub, logger: Logger, peer: String, session: SessionID? = nil, kind: String? = nil) {
+        counters.refused[reason.rawValue, default: 0] += 1
+        if let suppressed = hub.refusalLog.shouldLog(reason.rawValue) {
             var metadata: Logger.Metadata = ["reason": "\(reason)", "peer": "\(peer)", "alsoRefusedSinceLastLog": "\(suppressed)"]
             if let session { metadata["session"] = "\(session)" }
+            if let kind { metadata["kind"] = "\(kind)" }
             logger.info("connection refused", metadata: metadata)
         }
     }

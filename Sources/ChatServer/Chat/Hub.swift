@@ -66,14 +66,14 @@ final class Hub: Sendable {
 
     /// Why a new connection from `address` must be refused, if it must. An admitted connection
     /// counts against the limits until `release(address)`.
-    func admit(address: [UInt8]?) -> (reason: String, message: String)? {
-        if let message = drainMessage.withLock({ $0 }) { return ("draining", message) }
+    func admit(address: [UInt8]?) -> (reason: Refusal, message: String)? {
+        if let message = drainMessage.withLock({ $0 }) { return (.draining, message) }
         guard let address else { return nil }
         let now = clock()
-        if let ban = directory.withLock({ $0.bans.matching(address: address, at: now) }) { return ("banned", ban.refusal) }
+        if let ban = directory.withLock({ $0.bans.matching(address: address, at: now) }) { return (.banned, ban.refusal) }
         let monotonic = Self.monotonicNow
         return admissionControl.withLock { admission in
-            admission.admit(address, now: monotonic).map { ($0.rawValue, $0.message(admission.limits)) }
+            admission.admit(address, now: monotonic).map { ($0, $0.message(admission.limits)) }
         }
     }
 

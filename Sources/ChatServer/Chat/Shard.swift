@@ -329,10 +329,15 @@ struct Payload: Sendable {
         case .message, .action: textElsewhere = ByteBuffer(string: TextFormat.render(event, inCurrentRoom: false))
         default: textElsewhere = nil
         }
-        var seenByAll = event
-        seenByAll.re = nil
-        json = ByteBuffer(bytes: JSONFormat.render(seenByAll))
-        jsonAnswer = event.re == nil ? nil : ByteBuffer(bytes: JSONFormat.render(event))
+        if event.re == nil {
+            json = ByteBuffer(bytes: JSONFormat.render(event))
+            jsonAnswer = nil
+        } else {
+            var seenByAll = event
+            seenByAll.re = nil
+            json = ByteBuffer(bytes: JSONFormat.render(seenByAll))
+            jsonAnswer = ByteBuffer(bytes: JSONFormat.render(event))
+        }
     }
 
     /// What a member of the audience gets (in its current room or not).

@@ -88,16 +88,16 @@ final class WebAdmissionHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The raw HTTP response a refused connection gets: 403 for a ban, 429 for the connect
     /// rate, 503 otherwise, with the same sentence a chat client would read.
-    static func refusal(_ reason: String, _ message: String) -> String {
+    static func refusal(_ reason: Refusal, _ message: String) -> String {
         let status =
             switch reason {
-            case "banned": "403 Forbidden"
-            case Admission.Refusal.connectRate.rawValue: "429 Too Many Requests"
+            case .banned: "403 Forbidden"
+            case .connectRate: "429 Too Many Requests"
             default: "503 Service Unavailable"
             }
         let body = message + "\r\n"
         return "HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n"
-            + (reason == "banned" ? "" : "Retry-After: 10\r\n") + "Connection: close\r\n\r\n" + body
+            + (reason.isTemporary ? "Retry-After: 10\r\n" : "") + "Connection: close\r\n\r\n" + body
     }
 }
 
