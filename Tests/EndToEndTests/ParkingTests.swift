@@ -28,6 +28,8 @@ struct ParkingTests {
         // bob speaks: the same session, in the same rooms, #dev still its current room.
         try bob.line("/who")
         try bob.expect("*** #dev (1 user): bob")
+        // The log comes through a pipe, so it can trail the reply: wait for the line.
+        try daemon.waitForLog { _ in daemon.count(of: "resumed from the parking lot", nick: "bob") >= 1 }
         #expect(daemon.count(of: "resumed from the parking lot", nick: "bob") == 1)
         try bob.line("/part #dev")
         try bob.expect("*** bob has left #dev")
