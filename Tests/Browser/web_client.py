@@ -247,7 +247,7 @@ def main():
         box.send_keys("/join #ops", Keys.ENTER)
         wait.until(EC.text_to_be_present_in_element((By.ID, "room-title"), "#ops"))
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
-        time.sleep(0.3)  # the layout settles
+        wait.until(lambda d: d.execute_script("return innerWidth") == 390)
         entries = driver.find_elements(By.CSS_SELECTOR, "#room-list li")
         assert len(entries) == 4, [e.text for e in entries]
         for entry in entries + driver.find_elements(By.CSS_SELECTOR, "#room-list .badge"):

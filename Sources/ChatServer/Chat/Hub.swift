@@ -180,7 +180,7 @@ final class Hub: Sendable {
                 for shard in shards { shard.post(.everyone(payload)) }
             case .event(let event, .sessions(let ids)):
                 var byShard = Array(repeating: [SessionID](), count: shards.count)
-                let payload = Payload(event)
+                let payload = Payload(event, requester: requester)
                 for id in ids {
                     guard let shard = directory.clients[id]?.shard else { continue }
                     if id == requester, event.re != nil {

@@ -309,10 +309,11 @@ struct Payload: Sendable {
     let text: ByteBuffer
     /// Room traffic as seen by members whose current room is another one (`[#room] ` prefix).
     let textElsewhere: ByteBuffer?
-    /// The event in JSON as everyone sees it: without the `re` of the request that caused it,
-    /// which belongs to the requester alone.
+    /// The event in JSON as its audience sees it. Sent to several (`requester` among them), it
+    /// has no `re`: the request's id belongs to the requester alone. Sent to one, the requester
+    /// itself, it has its `re`.
     let json: ByteBuffer
-    /// The event in JSON with its `re`, for the requester; nil when it answers no request.
+    /// The event in JSON with its `re`, for the requester among several; nil otherwise.
     let jsonAnswer: ByteBuffer?
     /// Who asked for it, when it answers a request and goes to a room: that member alone
     /// gets `jsonAnswer` (`Shard.fanOut`).
@@ -329,7 +330,7 @@ struct Payload: Sendable {
         case .message, .action: textElsewhere = ByteBuffer(string: TextFormat.render(event, inCurrentRoom: false))
         default: textElsewhere = nil
         }
-        if event.re == nil {
+        if event.re == nil || requester == nil {
             json = ByteBuffer(bytes: JSONFormat.render(event))
             jsonAnswer = nil
         } else {

@@ -31,12 +31,12 @@ final class WebAdmissionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        let address = context.channel.remoteAddress
-        self.address = address?.ipBytes
-        if let refusal = hub.admit(address: self.address) {
+        let peer = context.channel.remoteAddress
+        address = peer?.ipBytes
+        if let refusal = hub.admit(address: address) {
             refused = true
             let shard = hub.shard(for: context.eventLoop)
-            shard.countRefusal(refusal.reason, hub: hub, logger: logger, peer: address.map(ChatService.describe) ?? "unknown")
+            shard.countRefusal(refusal.reason, hub: hub, logger: logger, peer: peer.map(ChatService.describe) ?? "unknown")
             // Sent, then the sending side is shut and what the client sends is read and dropped
             // until it closes (at most a second): closing with its request unread would reset the
             // connection, and the client could lose the response.
@@ -45,7 +45,7 @@ final class WebAdmissionHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { context.close(promise: nil) }
             return
         }
-        admitted = address != nil
+        admitted = address != nil  // counted by its IP, so released by it
         armDeadline(context)
         context.fireChannelActive()
     }
@@ -55,8 +55,9 @@ final class WebAdmissionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(data)
     }
 
-    /// A response's last byte is written: the clock starts for the next request. Every response
-    /// ends its request, since nothing chatd serves takes a body.
+    /// A response is being written: the clock starts again for the next request (each part of
+    /// the response restarts it; the last one counts). Every response ends its request, since
+    /// nothing chatd serves takes a body.
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if deadline != nil { armDeadline(context) }
         context.write(data, promise: promise)
