@@ -103,11 +103,10 @@ lint:
 format:
 	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
 
-## release: optimized binaries with the Swift runtime linked in (no toolchain needed where they run)
+## release: one optimized binary with the Swift runtime linked in (no toolchain needed where it runs);
+## chatctl and chat are installed as links to it, and it runs the command it was started as
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product chatd
-	$(SWIFT) build -c release --static-swift-stdlib --product chatctl
-	$(SWIFT) build -c release --static-swift-stdlib --product chat
 
 ## man: chatd(8), chatctl(1) and chat(1), generated from the command-line definitions
 man: deps
@@ -120,9 +119,10 @@ man: deps
 ## install: binaries, units, sysusers/tmpfiles snippets, man pages, docs; the config only if absent
 install: release man
 	install -D -m 0755 $(RELEASE)/chatd $(DESTDIR)$(SBINDIR)/chatd
-	install -D -m 0755 $(RELEASE)/chatctl $(DESTDIR)$(BINDIR)/chatctl
-	install -D -m 0755 $(RELEASE)/chat $(DESTDIR)$(BINDIR)/chat
-	strip --strip-debug $(DESTDIR)$(SBINDIR)/chatd $(DESTDIR)$(BINDIR)/chatctl $(DESTDIR)$(BINDIR)/chat
+	strip --strip-debug $(DESTDIR)$(SBINDIR)/chatd
+	mkdir -p $(DESTDIR)$(BINDIR)
+	ln -sfr $(DESTDIR)$(SBINDIR)/chatd $(DESTDIR)$(BINDIR)/chatctl
+	ln -sfr $(DESTDIR)$(SBINDIR)/chatd $(DESTDIR)$(BINDIR)/chat
 	mkdir -p $(DESTDIR)$(UNITDIR)
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' packaging/chatd.service.in > $(DESTDIR)$(UNITDIR)/chatd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/chatd.service
@@ -146,7 +146,7 @@ deb: deps
 	mkdir -p .build/deb/DEBIAN
 	install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm .build/deb/DEBIAN/
 	echo /etc/chatd/chatd.json > .build/deb/DEBIAN/conffiles
-	depends=$$(for lib in $$(objdump -p .build/deb/usr/sbin/chatd .build/deb/usr/bin/chatctl .build/deb/usr/bin/chat | awk '/NEEDED/{print $$2}' | sort -u); do \
+	depends=$$(for lib in $$(objdump -p .build/deb/usr/sbin/chatd | awk '/NEEDED/{print $$2}' | sort -u); do \
 			dpkg -S "*/$$lib" | cut -d: -f1; done | sort -u | paste -sd, | sed 's/,/, /g'); \
 	size=$$(du -sk .build/deb --exclude=DEBIAN | cut -f1); \
 	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@ARCH@/$(ARCH)/' -e "s/@DEPENDS@/$$depends/" -e "s/@SIZE@/$$size/" \

@@ -56,13 +56,19 @@ let package = Package(
         // Build-time only: the web client's files become Swift source (Sources/ChatServer/Web/Assets).
         .executableTarget(name: "embed-assets", swiftSettings: settings),
         .plugin(name: "EmbedAssetsPlugin", capability: .buildTool(), dependencies: ["embed-assets"], path: "Sources/EmbedAssetsPlugin"),
-        .executableTarget(
-            name: "chatd",
+        // The three commands are libraries, so one binary can hold them all: chatd dispatches on the
+        // name it was started by (the .deb links chatctl and chat to it); chatctl and chat are also
+        // built alone, for development.
+        .target(
+            name: "DaemonCommand",
             dependencies: ["ChatServer", "ChatCore", "Systemd", argumentParser, logging, serviceLifecycle],
             swiftSettings: settings
         ),
+        .executableTarget(
+            name: "chatd", dependencies: ["DaemonCommand", "ChatctlCommand", "ChatCommand", argumentParser], swiftSettings: settings),
         // The operator's tool: speaks the admin protocol from ChatCore, never imports the server.
-        .executableTarget(name: "chatctl", dependencies: ["ChatCore", argumentParser], swiftSettings: settings),
+        .target(name: "ChatctlCommand", dependencies: ["ChatCore", argumentParser], swiftSettings: settings),
+        .executableTarget(name: "chatctl", dependencies: ["ChatctlCommand", argumentParser], swiftSettings: settings),
         // Load generator for chatd and its peers (docs/BENCHMARKS.md).
         .executableTarget(
             name: "chat-bench",
@@ -75,7 +81,8 @@ let package = Package(
         // The terminal client: a pure core (line editor, key decoding, session, styling) and a thin
         // executable that owns the terminal, the socket and the signals.
         .target(name: "ChatClient", dependencies: ["ChatCore"], swiftSettings: settings),
-        .executableTarget(name: "chat", dependencies: ["ChatClient", "ChatCore", argumentParser], swiftSettings: settings),
+        .target(name: "ChatCommand", dependencies: ["ChatClient", "ChatCore", argumentParser], swiftSettings: settings),
+        .executableTarget(name: "chat", dependencies: ["ChatCommand", argumentParser], swiftSettings: settings),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], swiftSettings: settings),
         .testTarget(name: "ChatClientTests", dependencies: ["ChatClient", "ChatCore"], swiftSettings: settings),
         .testTarget(name: "EndToEndTests", dependencies: ["ChatCore"], swiftSettings: settings),

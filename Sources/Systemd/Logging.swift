@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 import Logging
 import Synchronization
@@ -63,7 +63,8 @@ public struct DaemonLogHandler: LogHandler {
         // One line per event: a message with newlines would split into several journal entries.
         let flat = body.contains("\n") ? body.split(separator: "\n").joined(separator: " | ") : body
         let line = journal ? "<\(Self.priority(event.level))>\(flat)\n" : "\(Self.timestamp()) \(flat)\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        var stderr = StandardError()
+        stderr.write(line)
     }
 
     private static func timestamp() -> String {
@@ -73,5 +74,22 @@ public struct DaemonLogHandler: LogHandler {
         func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
         return
             "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+    }
+}
+
+/// stderr as a `TextOutputStream`: each string goes out in as few `write(2)` calls as the
+/// kernel allows, so a log line is never interleaved with another's.
+public struct StandardError: TextOutputStream {
+    public init() {}
+
+    public mutating func write(_ string: String) {
+        var bytes = Array(string.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { Glibc.write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }
+            offset += written
+        }
     }
 }

@@ -53,7 +53,7 @@ struct PackagingTests {
         let contents = try Daemon.run(["/usr/bin/dpkg-deb", "--contents", deb])
         #expect(contents.status == 0)
         for path in [
-            "./usr/sbin/chatd", "./usr/bin/chatctl", "./usr/bin/chat", "./usr/share/man/man1/chat.1", "./lib/systemd/system/chatd.service",
+            "./usr/sbin/chatd", "./usr/share/man/man1/chat.1", "./lib/systemd/system/chatd.service",
             "./lib/systemd/system/chatd.socket",
             "./lib/systemd/system/chatd-admin.socket", "./lib/systemd/system/chatd-web.socket", "./usr/lib/sysusers.d/chatd.conf",
             "./usr/lib/tmpfiles.d/chatd.conf",
@@ -62,6 +62,14 @@ struct PackagingTests {
             #expect(contents.out.contains(" \(path)\n"), "missing \(path)")
         }
         #expect(contents.out.contains("-rwxr-xr-x root/root") && contents.out.contains("./usr/sbin/chatd"))
+        // One binary: chatctl and chat are links to chatd, which runs the command it is started as.
+        for tool in ["chatctl", "chat"] {
+            #expect(contents.out.contains(" ./usr/bin/\(tool) -> ../sbin/chatd\n"), "\(tool) is not a link to chatd")
+        }
+        // The Swift runtime and FoundationEssentials are linked in once, and Foundation's ICU data
+        // not at all (the system's libicu serves names): the download stays under 10 MB.
+        let size = try FileManager.default.attributesOfItem(atPath: deb)[.size] as? Int ?? .max
+        #expect(size < 10_000_000, "the .deb is \(size) bytes")
 
         let info = try Daemon.run(["/usr/bin/dpkg-deb", "--info", deb])
         #expect(info.out.contains("Package: chatd"))
@@ -102,6 +110,9 @@ struct PackagingTests {
             let version = try Daemon.run(["/usr/bin/env", "-i", "LD_LIBRARY_PATH=", unpacked + binary, "--version"])
             #expect(version.status == 0, "\(version.err)")
             #expect(version.out == "0.1.0\n")
+            let help = try Daemon.run(["/usr/bin/env", "-i", unpacked + binary, "--help"])
+            let name = String(binary.split(separator: "/").last ?? "")
+            #expect(help.out.contains("USAGE: \(name) "), "\(binary) --help is not \(name)'s: \(help.out.prefix(300))")
         }
     }
 }

@@ -1,5 +1,5 @@
 import ChatCore
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// The ban list's file (`bans.json` in the state directory): read at start, rewritten

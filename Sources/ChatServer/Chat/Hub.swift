@@ -1,5 +1,5 @@
 import ChatCore
-import Foundation
+import Glibc
 import NIOCore
 import Synchronization
 

@@ -1,6 +1,5 @@
 import CLinux
 import ChatCore
-import Foundation
 import Glibc
 import Logging
 import NIOCore
@@ -85,9 +84,23 @@ final class ParkingLot: Sendable {
     }
 
     func start() {
-        let thread = Thread { self.run() }
-        thread.name = "chatd-parking"
-        thread.start()
+        // A plain pthread, named so `top -H` shows it: the lot blocks in epoll_wait, never on a NIO loop.
+        let box = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        let created = pthread_create(
+            &thread, nil,
+            { raw in
+                let lot = Unmanaged<ParkingLot>.fromOpaque(raw!).takeRetainedValue()
+                clinux_name_thread("chatd-parking")
+                lot.run()
+                return nil
+            }, box.toOpaque())
+        if created == 0 {
+            pthread_detach(thread)
+        } else {
+            box.release()
+            logger.critical("the parking thread did not start", metadata: ["errno": "\(created)"])
+        }
     }
 
     /// Watches a parked connection's socket until it is readable or hangs up, once; then

@@ -3,9 +3,10 @@ import ChatClient
 import ChatCore
 import Glibc
 
-@main
-struct Chat: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Chat: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "chat",
         abstract: "Talk on a chatd server from the terminal.",
         discussion: """
@@ -43,14 +44,14 @@ struct Chat: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Show the time of each line (default: on in a terminal, off otherwise).")
     var timestamps: Bool?
 
-    func validate() throws {
+    public func validate() throws {
         if case .failure(let error) = HostAndPort.parse(server, .server) { throw ValidationError(error.description) }
         if nick == nil && !Terminal.isInteractive {
             throw ValidationError("--nick is needed when stdin is not a terminal (nobody can be asked for one).")
         }
     }
 
-    func run() throws {
+    public func run() throws {
         guard case .success(let address) = HostAndPort.parse(server, .server) else { return }
         let interactive = Terminal.isInteractive
         let noColorVariable = getenv("NO_COLOR").map { String(cString: $0).isEmpty == false } ?? false

@@ -1,10 +1,12 @@
 import ArgumentParser
 import ChatCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
-@main
-struct Chatctl: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Chatctl: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "chatctl",
         abstract: "Manage a running chatd through its admin socket.",
         discussion: """
@@ -42,12 +44,11 @@ struct Chatctl: ParsableCommand {
         return names.contains(word) || word == "help" ? nil : word
     }
 
-    static func main() {
+    public static func main() {
         if let unknown = unknownCommand(in: Array(CommandLine.arguments.dropFirst())) {
             let names = configuration.subcommands.compactMap { $0.configuration.commandName ?? $0._commandName }
-            FileHandle.standardError.write(
-                Data("chatctl: unknown command '\(unknown)'. The commands are: \(names.joined(separator: ", ")) (chatctl --help).\n".utf8))
-            Foundation.exit(64)  // EX_USAGE
+            printError("chatctl: unknown command '\(unknown)'. The commands are: \(names.joined(separator: ", ")) (chatctl --help).")
+            Glibc.exit(64)  // EX_USAGE
         }
         do {
             var command = try parseAsRoot()
@@ -144,7 +145,8 @@ struct Connection: ParsableArguments {
 }
 
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    let line = Array((text + "\n").utf8)
+    _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
 /// Prints rows as aligned columns under a header.
@@ -240,7 +242,7 @@ struct Say: AdminSubcommand {
     @Option(name: .long, help: ArgumentHelp("Only this room.", valueName: "#room")) var room: String?
     @Argument(help: "The announcement.") var text: [String]
 
-    func validate() throws {
+    public func validate() throws {
         if text.isEmpty { throw ValidationError("Say what? Give the announcement's text.") }
     }
 

@@ -1,15 +1,32 @@
 import ArgumentParser
 import ChatCore
 import ChatServer
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import Systemd
 
-@main
-struct Chatd: AsyncParsableCommand {
+public struct Chatd: AsyncParsableCommand, Sendable {
+    public init() {}
+
+    /// Parses the command line and runs the daemon: AsyncParsableCommand's `main()`, which
+    /// another module's top-level code cannot pick over ParsableCommand's synchronous one.
+    public static func launch() async {
+        do {
+            var command = try parseAsRoot()
+            if let daemon = command as? Chatd {
+                try await daemon.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let defaultConfigPath = "/etc/chatd/chatd.json"
 
-    static let configuration = CommandConfiguration(
+    public static let configuration = CommandConfiguration(
         commandName: "chatd",
         abstract: "A chat daemon: rooms, nicknames and private messages over telnet, nc and JSON lines.",
         discussion: """
@@ -61,7 +78,7 @@ struct Chatd: AsyncParsableCommand {
         help: ArgumentHelp("Event-loop threads, 1 to 64, or 0 for one per core but one (overrides eventLoops).", valueName: "n"))
     var eventLoops: Int?
 
-    func run() async throws {
+    public func run() async throws {
         let (loaded, source) = loadConfig()
         let config: Config
         switch loaded {
@@ -168,11 +185,5 @@ struct Chatd: AsyncParsableCommand {
         var stderr = StandardError()
         print("chatd: invalid configuration in \(source):", to: &stderr)
         for issue in issues { print("  \(issue)", to: &stderr) }
-    }
-}
-
-struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        FileHandle.standardError.write(Data(string.utf8))
     }
 }

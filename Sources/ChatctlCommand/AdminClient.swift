@@ -1,5 +1,5 @@
 import ChatCore
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// One admin request over the daemon's Unix socket, and its response. Blocking and
