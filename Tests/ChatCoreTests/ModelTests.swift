@@ -177,20 +177,6 @@ struct SessionTests {
                         code: "bad_request", message: "Bad request: not valid JSON (line 1, column 1: unexpected 'p', expected a value)"),
                     re: nil))
     }
-
-    @Test("a resumed session is registered and keeps its format: a parked client carries on where it was")
-    func resumed() {
-        var text = Session.resumed(format: .text, maxLineBytes: 100)
-        #expect(text.phase == .registered)
-        #expect(text.receive(line: Array("alice".utf8)) == .perform(.say(text: "alice", room: nil), re: nil))
-        #expect(text.receive(line: Array("GET / HTTP/1.1".utf8)) == .perform(.say(text: "GET / HTTP/1.1", room: nil), re: nil))
-        var json = Session.resumed(format: .json, maxLineBytes: 100)
-        #expect(json.receive(line: Array(#"{"type":"who","id":"w"}"#.utf8)) == .perform(.who(room: nil), re: "w"))
-        #expect(json.receive(line: Array("plain".utf8)) != .perform(.say(text: "plain", room: nil), re: nil))
-        #expect(
-            json.overlongLine()
-                == .reply(.error(code: "line_too_long", message: "Line too long: at most 100 bytes. It was not sent."), re: nil))
-    }
 }
 
 @Suite("config")

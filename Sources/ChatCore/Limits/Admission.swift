@@ -30,6 +30,9 @@ public enum Refusal: String, Equatable, Sendable, CaseIterable {
 
     /// Whether the client may try again later by itself (not after a ban).
     public var isTemporary: Bool { self != .banned }
+
+    /// The code of the `bye` a refused JSON client gets.
+    public var byeCode: ByeCode { isTemporary ? .refused : .banned }
 }
 
 /// Who may connect: the total and per-address connection limits and the per-address connect

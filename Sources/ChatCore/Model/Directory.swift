@@ -82,8 +82,7 @@ public struct Directory: Sendable {
         public var connectedAt: Timestamp
         /// The peer's address as shown to operators.
         public var address: String
-        /// `line`, `json` or `websocket`.
-        public var kind: String
+        public var kind: ClientKind
         /// When the client last sent a message (room or private): idle time is measured from it.
         public var lastMessageAt: Timestamp
     }
@@ -130,7 +129,7 @@ public struct Directory: Sendable {
 
     /// Registers a connection under `rawNick` and puts it in the default room.
     public mutating func register(
-        _ id: SessionID, nick rawNick: String, shard: Int, address: String = "", kind: String = "line", at now: Timestamp,
+        _ id: SessionID, nick rawNick: String, shard: Int, address: String = "", kind: ClientKind = .line, at now: Timestamp,
         re: RequestID? = nil
     ) -> Result<[Delivery], NickError> {
         precondition(clients[id] == nil, "session \(id) registered twice")

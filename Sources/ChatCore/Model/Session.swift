@@ -55,18 +55,6 @@ public struct Session: Sendable {
         }
     }
 
-    /// The session of a registered connection that has already spoken in `format`: the one a
-    /// parked connection resumes with.
-    public static func resumed(format: WireFormat, maxLineBytes: Int) -> Session {
-        var session = Session(maxLineBytes: maxLineBytes)
-        session.phase = .registered
-        session.format = format
-        session.hasSpoken = true
-        return session
-    }
-
-    private init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
-
     /// The server granted the nickname.
     /// The program on the other end, as its `hello` named it (`chat 0.1.0`), if it did.
     public private(set) var clientName: String?

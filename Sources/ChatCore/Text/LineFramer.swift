@@ -68,17 +68,8 @@ public struct LineFramer: Sendable {
         self.maxLineBytes = maxLineBytes
     }
 
-    /// A framer for a connection that has already sent its first line and is between lines:
-    /// the one a parked connection resumes with.
-    public static func resumed(maxLineBytes: Int) -> LineFramer {
-        var framer = LineFramer(maxLineBytes: maxLineBytes)
-        framer.sniffing = false
-        return framer
-    }
-
     /// True when the framer holds nothing: past the first line, between lines, outside any
-    /// telnet sequence. Such a framer can be dropped and replaced by `resumed` without a byte
-    /// of difference.
+    /// telnet sequence: a connection whose framer is between lines can be parked.
     public var isBetweenLines: Bool {
         line.isEmpty && !discarding && telnet == .data && !sniffing && !rejected
     }

@@ -163,17 +163,6 @@ public enum ChatServerInfo {
 }
 
 extension Shard {
-    /// Counts a refused connection on this loop and logs it, at most once per reason every 10 s.
-    func countRefusal(_ reason: Refusal, hub: Hub, logger: Logger, peer: String, session: SessionID? = nil, kind: String? = nil) {
-        counters.refused[reason.rawValue, default: 0] += 1
-        if let suppressed = hub.refusalLog.shouldLog(reason.rawValue) {
-            var metadata: Logger.Metadata = ["reason": "\(reason)", "peer": "\(peer)", "alsoRefusedSinceLastLog": "\(suppressed)"]
-            if let session { metadata["session"] = "\(session)" }
-            if let kind { metadata["kind"] = "\(kind)" }
-            logger.info("connection refused", metadata: metadata)
-        }
-    }
-
     /// Asks every connection on this loop to say goodbye and close (bringing parked ones back
     /// to do it); completes when all are closed.
     func closeAll(_ request: CloseRequest) -> EventLoopFuture<Void> {
@@ -196,5 +185,12 @@ extension Shard {
                 }
             }
         }
+    }
+}
+
+extension SocketAddress {
+    /// The IP address as 4 or 16 bytes, for matching against bans.
+    var ipBytes: [UInt8]? {
+        ipAddress.flatMap(AddressPattern.parseAddress)
     }
 }

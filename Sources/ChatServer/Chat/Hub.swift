@@ -135,7 +135,9 @@ final class Hub: Sendable {
     }
 
     /// Registers a connection; on success its welcome and join arrive through its mailbox.
-    func register(_ id: SessionID, nick: String, shard: Int, address: String, kind: String, re: RequestID?) -> Result<Nickname, NickError> {
+    func register(
+        _ id: SessionID, nick: String, shard: Int, address: String, kind: ClientKind, re: RequestID?
+    ) -> Result<Nickname, NickError> {
         let now = clock()
         return directory.withLock { directory in
             switch directory.register(id, nick: nick, shard: shard, address: address, kind: kind, at: now, re: re) {

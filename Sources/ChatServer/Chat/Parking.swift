@@ -51,9 +51,30 @@ final class Parking: Sendable {
     /// `limits.parkIdleSeconds` now.
     var idleSeconds: Int { hub.settings.0.limits.parkIdleSeconds }
 
-    /// Watches a parked connection's socket. False if it cannot be parked now.
-    func watch(_ descriptor: Int32, shard: Int, id: SessionID) -> Bool {
-        lot.withLock { $0 }?.watch(descriptor, shard: shard, id: id) ?? false
+    // MARK: Parking
+
+    /// Parks `member`, whose connection is idle (`ConnectionLife.mayPark`), if nothing waits to
+    /// be sent to it: its socket is duplicated into the lot, and `parked` kept in the member for
+    /// the handler that resumes it. The caller then closes the channel; the member stays in its
+    /// rooms. False if it cannot be parked now (a WebSocket, output pending, no descriptor free).
+    func park(_ member: LocalMember, _ parked: ParkedConnection, _ channel: any Channel) -> Bool {
+        guard let descriptor = member.descriptor, !member.hasOutput, member.replyBytes == 0, channel.isWritable,
+            let options = channel.syncOptions,
+            (try? options.getOption(.bufferedWritableBytes)) == 0, (try? options.getOption(.autoRead)) == true,
+            let shard = hub.shards.first(where: { $0.eventLoop === channel.eventLoop })
+        else { return false }
+        let spare = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
+        guard spare >= 0 else { return false }  // out of descriptors: it stays on the loop
+        guard lot.withLock({ $0 })?.watch(spare, shard: shard.index, id: member.id) ?? false else {
+            close(spare)
+            return false
+        }
+        member.parked = parked
+        member.descriptor = spare
+        member.context = nil
+        member.connection = nil
+        member.channel = nil
+        return true
     }
 
     // MARK: Accepting
@@ -119,8 +140,7 @@ final class Parking: Sendable {
         let future = Self.bootstrap(shard, sendQueueBytes: member.sendQueueLimit, socketOptions: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = ChatConnectionHandler(
-                        resuming: loopMember.value, parked, hub: hub, shard: shard, channel: channel, logger: logger)
+                    let handler = ChatConnectionHandler(resuming: loopMember.value, parked, hub: hub, shard: shard, logger: logger)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
@@ -129,8 +149,28 @@ final class Parking: Sendable {
             // The socket could not be put back (it is closed by now): the connection ends here.
             let member = loopMember.value
             logger.info("disconnected", metadata: ["session": "\(member.id)", "nick": "\(parked.nick)", "error": "\(error)"])
-            ChatConnectionHandler.ended(member, parked.admitted, reason: "Connection error", notify: true, hub: hub, shard: shard)
+            shard.ended(member, parked.admitted, reason: "Connection error", notify: true, hub: hub)
         }
         return future
     }
+}
+
+/// A connection that can be parked: the shard's idle sweep asks it (`Shard.parkIdle`).
+protocol ParkableConnection: AnyObject {
+    /// Parks the connection if it is idle; true if it was.
+    func parkIfIdle(_ parking: Parking) -> Bool
+}
+
+/// What a parked connection's handler needs to carry on exactly where it left off: its life as
+/// it was (format, registration, telnet state, counters), and what the handler knew. Everything
+/// else it had is in its `LocalMember`.
+struct ParkedConnection {
+    var life: ConnectionLife
+    /// The registered nick, as shown, and the peer as logged.
+    var nick: String
+    var peer: String
+    /// Whether the connection counts against the connection limits (`Hub.release` on close).
+    var admitted: Bool
+    /// A close asked for while parked (kick, ban, shutdown), carried out once it is back.
+    var pendingClose: CloseRequest?
 }

@@ -1,0 +1,58 @@
+import ChatCore
+
+/// What every connection handler needs from the config; reload replaces it. Shared, not copied:
+/// a connection holds a reference to the one in force.
+final class ConnectionSettings: Sendable {
+    let greeting: Event.Kind
+    let logMessages: Bool
+    let limits: Limits
+    let web: Config.Web
+
+    init(_ config: Config) {
+        greeting = .hello(
+            server: config.server.name, version: ChatServerInfo.version, motd: config.server.motd, limits: ClientLimits(config.limits))
+        logMessages = config.logging.logMessages
+        limits = config.limits
+        web = config.web
+    }
+}
+
+/// Asks a connection to say goodbye and close (server shutdown, a kick), delivered as a user
+/// event on the connection's own loop.
+struct CloseRequest: Sendable {
+    var reason: String
+    /// Tell the rooms the client was in (false on shutdown: everyone is leaving).
+    var notify: Bool
+    var code: ByeCode
+}
+
+/// Fired into a connection whose fan-out backlog passed its send queue limit.
+struct SlowConsumer: Sendable {}
+
+/// Why a connection is being closed, told down the pipeline (an outbound user event) before the
+/// goodbye and the close, so a transport with close codes (WebSocket) can give the right one.
+struct ClosingConnection: Sendable {
+    enum Kind: Sendable {
+        /// The client asked to leave.
+        case quit
+        /// The server is shutting down, or the client stopped answering pings.
+        case goingAway
+        /// A rule was broken: flood, overlong lines, no nick in time, kicked, banned.
+        case policy
+        /// Refused at connect for now (server full, too many connections, draining).
+        case tryAgainLater
+    }
+
+    var reason: String
+    var kind: Kind
+
+    init(reason: String, code: ByeCode) {
+        self.reason = reason
+        switch code {
+        case .quit: kind = .quit
+        case .shutdown, .timeout: kind = .goingAway
+        case .kicked, .banned, .policy: kind = .policy
+        case .refused: kind = .tryAgainLater
+        }
+    }
+}

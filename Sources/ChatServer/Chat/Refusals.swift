@@ -1,0 +1,42 @@
+import ChatCore
+import Logging
+import NIOCore
+
+/// How refusals are counted and told, at the edge (ChatCore only names them: `Refusal`).
+extension Shard {
+    /// Counts a refused connection on this loop and logs it, at most once per reason every 10 s.
+    func countRefusal(_ reason: Refusal, hub: Hub, logger: Logger, peer: String, session: SessionID? = nil, kind: String? = nil) {
+        counters.refused[reason.rawValue, default: 0] += 1
+        if let suppressed = hub.refusalLog.shouldLog(reason.rawValue) {
+            var metadata: Logger.Metadata = ["reason": "\(reason)", "peer": "\(peer)", "alsoRefusedSinceLastLog": "\(suppressed)"]
+            if let session { metadata["session"] = "\(session)" }
+            if let kind { metadata["kind"] = "\(kind)" }
+            logger.info("connection refused", metadata: metadata)
+        }
+    }
+}
+
+extension Refusal {
+    /// The last thing a refused client is sent, in its format (nil when nothing useful can be
+    /// said: it does not speak text). `event` numbers a `bye`.
+    func goodbye(_ message: String, format: WireFormat, webPort: Int?, event: (Event.Kind) -> Event) -> ByteBuffer? {
+        switch self {
+        case .notText: nil
+        case .http: ByteBuffer(string: Self.httpResponse(webPort: webPort))
+        default:
+            switch format {
+            case .text: ByteBuffer(string: "*** \(message)\r\n")
+            case .json: ByteBuffer(bytes: JSONFormat.render(event(.bye(reason: message, code: byeCode))))
+            }
+        }
+    }
+
+    /// What a browser (or any HTTP client) pointed at the chat port gets: where to go instead.
+    static func httpResponse(webPort: Int?) -> String {
+        var body = "This is a chatd chat port: it speaks a line protocol, not HTTP.\r\n"
+        body += "Connect with the chat client, telnet or nc (telnet HOST PORT).\r\n"
+        if let webPort { body += "For the web client, open port \(webPort) in your browser: http://HOST:\(webPort)/\r\n" }
+        return "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n"
+            + "Connection: close\r\n\r\n" + body
+    }
+}
