@@ -384,6 +384,8 @@ public struct ClientSession: Sendable {
         case .rooms(let list):
             knownRooms.formUnion(list.map(\.name))
             return status()
+        case .whois:
+            return status()
         case .notice(let text):
             return [show(.notice("*** " + text))]
         case .announcement:

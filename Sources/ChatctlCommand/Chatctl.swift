@@ -178,16 +178,6 @@ func parseDuration(_ text: String) throws -> Int {
     return value * unit
 }
 
-/// A short human duration: `45s`, `12m05s`, `3h07m`, `2d04h`.
-func formatDuration(_ seconds: Int) -> String {
-    let s = max(0, seconds)
-    func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-    if s < 60 { return "\(s)s" }
-    if s < 3600 { return "\(s / 60)m\(two(s % 60))s" }
-    if s < 86_400 { return "\(s / 3600)h\(two(s / 60 % 60))m" }
-    return "\(s / 86_400)d\(two(s / 3600 % 24))h"
-}
-
 // MARK: Subcommands
 
 struct Who: AdminSubcommand {
@@ -206,7 +196,7 @@ struct Who: AdminSubcommand {
             clients.map { client in
                 [
                     client.nick, client.address, client.rooms.joined(separator: ","),
-                    formatDuration(Int(now - Double(client.connectedAt.milliseconds) / 1000)), formatDuration(client.idleSeconds),
+                    Durations.short(Int(now - Double(client.connectedAt.milliseconds) / 1000)), Durations.short(client.idleSeconds),
                     client.kind,
                 ]
             })
@@ -231,7 +221,7 @@ struct Kick: AdminSubcommand {
         let result = try connection.run(.kick(nick: nick, reason: reason.isEmpty ? nil : reason.joined(separator: " "), ban: seconds))
         guard !connection.json else { return }
         print("kicked \(result["nick"]?.stringValue ?? nick)")
-        if let seconds, let target = result["ban"]?["target"]?.stringValue { print("banned \(target) for \(formatDuration(seconds))") }
+        if let seconds, let target = result["ban"]?["target"]?.stringValue { print("banned \(target) for \(Durations.short(seconds))") }
     }
 }
 
@@ -277,7 +267,7 @@ struct Stats: AdminSubcommand {
         let refused =
             stats.refused.isEmpty ? "0" : stats.refused.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let rows = [
-            ["uptime", formatDuration(stats.uptimeSeconds)],
+            ["uptime", Durations.short(stats.uptimeSeconds)],
             ["clients", "\(stats.clients) (peak \(stats.peakClients))"],
             ["connections", "\(stats.connections) (parked \(stats.parked))"],
             ["rooms", String(stats.rooms)],
@@ -330,7 +320,7 @@ struct BanCommand: AdminSubcommand {
         let seconds = try duration.map(parseDuration)
         let result = try connection.run(.ban(target: target, duration: seconds, reason: reason))
         guard !connection.json else { return }
-        let until = seconds.map { "for \(formatDuration($0))" } ?? "until unbanned"
+        let until = seconds.map { "for \(Durations.short($0))" } ?? "until unbanned"
         print("banned \(result["ban"]?["target"]?.stringValue ?? target) \(until)")
         if let nick = result["disconnected"]?.stringValue { print("disconnected \(nick)") }
     }
@@ -362,7 +352,7 @@ struct Bans: AdminSubcommand {
             ["TARGET", "KIND", "EXPIRES", "REASON"],
             bans.map { ban in
                 let kind = if case .nick = ban.target { "nick" } else { "address" }
-                let expires = ban.expiresAt.map { "in " + formatDuration(Int(($0.milliseconds - now) / 1000)) } ?? "never"
+                let expires = ban.expiresAt.map { "in " + Durations.short(Int(($0.milliseconds - now) / 1000)) } ?? "never"
                 return [ban.targetText, kind, expires, ban.reason ?? ""]
             })
         if bans.isEmpty { print("(no bans)") }
@@ -384,7 +374,7 @@ struct Drain: AdminSubcommand {
         let seconds = try shutdownAfter.map(parseDuration)
         _ = try connection.run(.drain(message: message, shutdownAfter: seconds))
         guard !connection.json else { return }
-        print("draining: new clients are refused" + (seconds.map { "; chatd stops when empty or in \(formatDuration($0))" } ?? ""))
+        print("draining: new clients are refused" + (seconds.map { "; chatd stops when empty or in \(Durations.short($0))" } ?? ""))
     }
 }
 

@@ -9,6 +9,7 @@ started; exits 0 when every check passed.
 
 import argparse
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -242,6 +243,13 @@ def main():
         driver.save_screenshot(args.screenshot.replace(".png", "-dark.png"))
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
         print("ok: dark mode keeps text on the accent colour at 4.5:1 or better")
+
+        # /whois: the server's answer, shown as a status line in the current room.
+        box.send_keys("/whois telnetter", Keys.ENTER)
+        wait.until(EC.text_to_be_present_in_element((By.ID, "messages"), "telnetter: in #lobby; connected since "))
+        whois = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#messages li") if "telnetter: in #lobby" in e.text][-1]
+        assert re.search(r"; idle \d+s; client line$", whois), whois
+        print("ok: /whois shows the rooms, connected-since, idle time and client kind")
 
         # A phone (390x844): every room and its badge in sight, the join form too, and the members.
         box.send_keys("/join #ops", Keys.ENTER)

@@ -136,6 +136,24 @@ struct DirectoryTests {
         #expect(events(d.disconnect(a, reason: "Quit", at: t0)).map(\.1) == [.sessions([d1])])
     }
 
+    @Test("/whois tells the asker alone a client's rooms, connected-since, idle time and kind; never its address")
+    func whois() throws {
+        var d = directory()
+        _ = try d.register(a, nick: "alice", shard: 0, address: "192.0.2.1", kind: .line, at: t0).get()
+        _ = try d.register(b, nick: "Bob", shard: 1, address: "192.0.2.2", kind: .program("chat 0.1.0"), at: t0).get()
+        _ = d.join(b, room: "#dev", at: t0)
+        _ = d.say(b, text: "hi", room: nil, action: false, at: Timestamp(milliseconds: 61_000))
+        let out = d.perform(.whois(nick: "BOB"), by: a, at: Timestamp(milliseconds: 136_500), re: "w")
+        let expected = Whois(nick: "Bob", rooms: ["#lobby", "#dev"], connectedAt: t0, idleSeconds: 75, client: "chat 0.1.0")
+        #expect(events(out).map(\.0) == [.whois(expected)])
+        #expect(events(out).map(\.1) == [.session(a)])
+        let re: RequestID? = if case .event(let e, _)? = out.first { e.re } else { nil }
+        #expect(re == "w")
+        #expect(TextFormat.render(Event(id: 1, time: t0, .whois(expected))).contains("192.0.2") == false)
+        let missing = d.perform(.whois(nick: "carol"), by: a, at: t0)
+        #expect(events(missing).map(\.0) == [.error(code: "no_such_nick", message: "There is nobody called carol here.")])
+    }
+
     @Test("the room limit per client is enforced")
     func roomLimit() throws {
         var limits = Limits()

@@ -20,6 +20,8 @@ struct CommandTests {
             ("/list", .rooms),
             ("/who", .who(room: nil)),
             ("/who #dev", .who(room: "#dev")),
+            ("/whois bob", .whois(nick: "bob")),
+            ("/wi bob", .whois(nick: "bob")),
             ("/msg bob  hi there ", .privateMessage(to: "bob", text: "hi there")),
             ("/me waves", .action(text: "waves", room: nil)),
             ("/quit", .quit(reason: nil)),
@@ -38,6 +40,8 @@ struct CommandTests {
         #expect(Command.parse(line: "/msg bob") == .failure(.usage(command: "msg", usage: "<nick> <text>")))
         #expect(Command.parse(line: "/nick a b") == .failure(.usage(command: "nick", usage: "<new-nick>")))
         #expect(Command.parse(line: "/me") == .failure(.usage(command: "me", usage: "<action>")))
+        #expect(Command.parse(line: "/whois") == .failure(.usage(command: "whois", usage: "<nick>")))
+        #expect(Command.parse(line: "/whois a b") == .failure(.usage(command: "whois", usage: "<nick>")))
     }
 
     @Test("JSON requests parse, with their correlation id")
@@ -51,6 +55,10 @@ struct CommandTests {
             parse(#"{"type":"private","to":"bob","text":"\u001b[2Jhi"}"#)
                 == .success(JSONRequest(.command(.privateMessage(to: "bob", text: "hi")))))
         #expect(parse(#"{"type":"message"}"#) == .failure(.badRequest(#"missing member "text" for type "message""#)))
+        #expect(
+            parse(#"{"type":"whois","nick":"bob","id":1}"#)
+                == .success(JSONRequest(.command(.whois(nick: "bob")), correlation: .integer(1))))
+        #expect(parse(#"{"type":"whois"}"#) == .failure(.badRequest(#"missing member "nick" for type "whois""#)))
         #expect(parse(#"{"type":"rooms","extra":1}"#) == .failure(.badRequest(#"unknown member "extra" for type "rooms""#)))
         #expect(parse(#"{"type":"fly"}"#) == .failure(.unknownType("fly")))
         #expect(!CommandError.unknownType("fly").description.contains("//"), "JSON's own wording, not text mode's")
@@ -146,7 +154,8 @@ struct ClientWireTests {
         let commands: [Command] = [
             .say(text: "hi \"there\"", room: "#dev"), .say(text: "x", room: nil), .action(text: "waves", room: nil),
             .privateMessage(to: "bob", text: "psst"), .nick("carol"), .join("#dev"), .part(room: "#dev", reason: "bye"),
-            .part(room: nil, reason: nil), .rooms, .who(room: nil), .who(room: "#x"), .help(topic: "join"), .quit(reason: "gone"),
+            .part(room: nil, reason: nil), .rooms, .who(room: nil), .who(room: "#x"), .whois(nick: "bob"), .help(topic: "join"),
+            .quit(reason: "gone"),
             .ping(token: "t1"),
         ]
         var requests = commands.map { JSONRequest(.command($0), correlation: "c1") }
@@ -168,6 +177,11 @@ struct ClientWireTests {
             .part(room: "#r", nick: "a", reason: "why"), .quit(nick: "a", reason: "Quit"), .nickChange(old: "a", new: "b"),
             .current(room: "#r"), .notice(text: "n"), .announcement(text: "x", room: nil), .announcement(text: "x", room: "#r"),
             .error(code: "usage", message: "m"), .who(room: "#r", members: ["a", "b"]),
+            .whois(
+                Whois(
+                    nick: "a", rooms: ["#r", "#s"], connectedAt: Timestamp(milliseconds: 1_763_770_000_000), idleSeconds: 75,
+                    client: "chat 0.1.0")),
+            .whois(Whois(nick: "b", rooms: [], connectedAt: Timestamp(milliseconds: 0), idleSeconds: 0, client: "line")),
             .rooms([RoomSummary(name: "#r", members: 2)]), .help(["a", "b"]), .pong(token: nil), .pong(token: "t"), .bye(reason: "Quit"),
         ]
         for kind in kinds {

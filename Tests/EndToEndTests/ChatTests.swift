@@ -130,6 +130,32 @@ struct ChatTests {
         try alice.expect("*** #lobby (1 user): alice")
     }
 
+    @Test("/whois shows a client's rooms, connected-since, idle time and kind, in text and in JSON")
+    func whois() throws {
+        let daemon = try Daemon()
+        let alice = try daemon.registered("alice")
+        let bot = try daemon.connect()
+        try bot.send(#"{"type":"hello","nick":"deploybot","client":"deploybot 2.1"}"# + "\n")
+        _ = try bot.expectJSON(type: "welcome")
+        try alice.expect("*** deploybot has joined #lobby")
+        try alice.line("/join #dev")
+        try alice.expect("*** alice has joined #dev")
+        try alice.line("/whois deploybot")
+        let line = try alice.expect(containing: "deploybot:")
+        #expect(line.hasPrefix("*** deploybot: in #lobby; connected since 20"), "\(line)")
+        #expect(line.hasSuffix("; idle 0s; client deploybot 2.1"), "\(line)")
+        try bot.send(#"{"type":"whois","nick":"ALICE","id":"w1"}"# + "\n")
+        let answer = try bot.expectJSON(type: "whois")
+        #expect(answer.string("nick") == "alice" && answer.string("client") == "line" && answer.int("idleSeconds") == 0)
+        #expect(answer["rooms"] == .array([.string("#lobby"), .string("#dev")]))
+        #expect(answer.string("connectedAt").flatMap(Timestamp.init(iso8601:)) != nil)
+        #expect(answer["re"] == .string("w1"))
+        #expect(answer["address"] == nil)
+        try alice.line("/whois nobody")
+        try alice.expect("*** Error: There is nobody called nobody here.")
+        try alice.expectNothingElse()
+    }
+
     @Test("unknown commands get an error and are never broadcast; /help lists the commands")
     func unknownCommandsAndHelp() throws {
         let daemon = try Daemon()

@@ -5,7 +5,7 @@ extension Directory {
         clients.values.map { client in
             ClientInfo(
                 nick: client.nick.display, address: client.address, rooms: client.rooms.map(\.display), connectedAt: client.connectedAt,
-                idleSeconds: Int(max(0, now.milliseconds - client.lastMessageAt.milliseconds) / 1000), kind: client.kind.description)
+                idleSeconds: client.idleSeconds(at: now), kind: client.kind.description)
         }.sorted { $0.nick.lowercased() < $1.nick.lowercased() }
     }
 

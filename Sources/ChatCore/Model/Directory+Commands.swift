@@ -20,8 +20,24 @@ extension Directory {
             listRooms(id, at: now, re: re)
         case .who(let room):
             who(id, room: room, at: now, re: re)
+        case .whois(let nick):
+            whois(id, nick: nick, at: now, re: re)
         case .help, .ping, .quit:
             []
         }
+    }
+
+    /// `/whois NICK`: the client's rooms, connected-since, idle time and kind, to the asker.
+    public mutating func whois(_ id: SessionID, nick rawNick: String, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
+        guard clients[id] != nil else { return [] }
+        guard case .success(let nick) = Nickname.validate(rawNick, maxLength: 1000), let targetID = holder(of: nick),
+            let target = clients[targetID]
+        else {
+            return [refusal("no_such_nick", "There is nobody called \(Sanitizer.cleanArgument(rawNick)) here.", id, now, re)]
+        }
+        let whois = Whois(
+            nick: target.nick.display, rooms: target.rooms.map(\.display), connectedAt: target.connectedAt,
+            idleSeconds: target.idleSeconds(at: now), client: target.kind.description)
+        return [.event(event(.whois(whois), at: now, re: re), to: .session(id))]
     }
 }

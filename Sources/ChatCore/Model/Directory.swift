@@ -85,6 +85,11 @@ public struct Directory: Sendable {
         public var kind: ClientKind
         /// When the client last sent a message (room or private): idle time is measured from it.
         public var lastMessageAt: Timestamp
+
+        /// Whole seconds since its last message (or since it connected).
+        public func idleSeconds(at now: Timestamp) -> Int {
+            Int(max(0, now.milliseconds - lastMessageAt.milliseconds) / 1000)
+        }
     }
 
     public struct Room: Sendable {
@@ -450,7 +455,7 @@ public struct Directory: Sendable {
         .room(key, sender: sender, shards: ShardSet(counts: rooms[key]?.shardCounts ?? []))
     }
 
-    private mutating func refusal(_ code: String, _ message: String, _ id: SessionID, _ now: Timestamp, _ re: RequestID?) -> Delivery {
+    mutating func refusal(_ code: String, _ message: String, _ id: SessionID, _ now: Timestamp, _ re: RequestID?) -> Delivery {
         .event(event(.error(code: code, message: message), at: now, re: re), to: .session(id))
     }
 }

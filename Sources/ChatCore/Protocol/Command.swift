@@ -14,6 +14,8 @@ public enum Command: Equatable, Sendable {
     case part(room: String?, reason: String?)
     case rooms
     case who(room: String?)
+    /// What the server says of a registered client: rooms, connected since, idle, client kind.
+    case whois(nick: String)
     case help(topic: String?)
     case quit(reason: String?)
     /// JSON mode keepalive; answered with a `pong` carrying the same token.
@@ -77,6 +79,9 @@ extension Command {
         CommandInfo(name: "part", aliases: ["leave"], arguments: "[#room] [reason]", summary: "Leave a room (the current one by default)."),
         CommandInfo(name: "rooms", aliases: ["list"], arguments: "", summary: "List the rooms and how many people are in each."),
         CommandInfo(name: "who", aliases: ["names"], arguments: "[#room]", summary: "List who is in a room (the current one by default)."),
+        CommandInfo(
+            name: "whois", aliases: ["wi"], arguments: "<nick>",
+            summary: "Show someone's rooms, when they connected, how long they have been idle and their client."),
         CommandInfo(name: "msg", aliases: ["query", "m"], arguments: "<nick> <text>", summary: "Send a private message."),
         CommandInfo(name: "me", aliases: [], arguments: "<action>", summary: "Describe an action: /me waves → * alice waves"),
         CommandInfo(name: "quit", aliases: ["exit", "bye"], arguments: "[reason]", summary: "Leave the chat, with an optional reason."),
@@ -117,6 +122,9 @@ extension Command {
         case "who":
             guard remainder == nil else { return .failure(usage) }
             return .success(.who(room: first))
+        case "whois":
+            guard let first, remainder == nil else { return .failure(usage) }
+            return .success(.whois(nick: first))
         case "msg":
             guard let first, let remainder else { return .failure(usage) }
             return .success(.privateMessage(to: first, text: remainder))
@@ -167,6 +175,7 @@ public struct JSONRequest: Equatable, Sendable {
         "part": ([], ["room", "reason"]),
         "rooms": ([], []),
         "who": ([], ["room"]),
+        "whois": (["nick"], []),
         "help": ([], ["topic"]),
         "quit": ([], ["reason"]),
         "ping": ([], ["token"]),
@@ -237,6 +246,7 @@ public struct JSONRequest: Equatable, Sendable {
         case "part": command = .part(room: arg("room"), reason: arg("reason"))
         case "rooms": command = .rooms
         case "who": command = .who(room: arg("room"))
+        case "whois": command = .whois(nick: arg("nick")!)
         case "help": command = .help(topic: arg("topic"))
         case "quit": command = .quit(reason: arg("reason"))
         default: command = .ping(token: strings["token"].map { Sanitizer.clean(String($0.prefix(64))) })
@@ -281,6 +291,7 @@ extension JSONRequest {
             case .part(let room, let reason): ("part", [("room", room), ("reason", reason)])
             case .rooms: ("rooms", [])
             case .who(let room): ("who", [("room", room)])
+            case .whois(let nick): ("whois", [("nick", nick)])
             case .help(let topic): ("help", [("topic", topic)])
             case .quit(let reason): ("quit", [("reason", reason)])
             case .ping(let token): ("ping", [("token", token)])

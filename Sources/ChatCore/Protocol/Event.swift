@@ -37,6 +37,8 @@ public struct Event: Equatable, Sendable {
         case announcement(text: String, room: String?)
         case error(code: String, message: String)
         case who(room: String, members: [String])
+        /// The answer to `/whois`.
+        case whois(Whois)
         case rooms([RoomSummary])
         case help([String])
         case pong(token: String?)
@@ -64,6 +66,27 @@ public struct ClientLimits: Equatable, Sendable {
         self.init(
             maxLineBytes: limits.maxLineBytes, floodBurst: limits.floodBurst, floodRate: limits.floodRate,
             floodQueueLines: limits.floodQueueLines)
+    }
+}
+
+/// What `/whois` tells of a registered client. Never its address: that is for operators
+/// (`chatctl who`).
+public struct Whois: Equatable, Sendable {
+    public var nick: String
+    /// Its rooms, in the order it joined them.
+    public var rooms: [String]
+    public var connectedAt: Timestamp
+    /// Seconds since it last sent a room or private message (or connected).
+    public var idleSeconds: Int
+    /// What kind of client it is (`ClientKind`: `line`, `json`, `websocket`, or the program's name).
+    public var client: String
+
+    public init(nick: String, rooms: [String], connectedAt: Timestamp, idleSeconds: Int, client: String) {
+        self.nick = nick
+        self.rooms = rooms
+        self.connectedAt = connectedAt
+        self.idleSeconds = idleSeconds
+        self.client = client
     }
 }
 

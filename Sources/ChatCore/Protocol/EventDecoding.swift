@@ -76,6 +76,17 @@ extension JSONFormat {
         case "announcement": kind = .announcement(text: try string("text"), room: try optionalString("room"))
         case "error": kind = .error(code: try string("code"), message: try string("message"))
         case "who": kind = .who(room: try string("room"), members: try strings("members"))
+        case "whois":
+            guard let connectedAt = Timestamp(iso8601: try string("connectedAt")) else {
+                throw problem("member \"connectedAt\" is not an RFC 3339 UTC time")
+            }
+            guard case .integer(let idle)? = object["idleSeconds"], idle >= 0 else {
+                throw problem("member \"idleSeconds\" must be a non-negative integer")
+            }
+            kind = .whois(
+                Whois(
+                    nick: try string("nick"), rooms: try strings("rooms"), connectedAt: connectedAt, idleSeconds: Int(idle),
+                    client: try string("client")))
         case "rooms":
             guard case .array(let values)? = object["rooms"] else { throw problem("member \"rooms\" must be an array") }
             var rooms: [RoomSummary] = []

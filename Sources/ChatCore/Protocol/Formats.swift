@@ -41,6 +41,11 @@ public enum TextFormat {
         case .error(_, let message): return "*** Error: \(message)\r\n"
         case .who(let room, let members):
             return "*** \(room) (\(members.count) \(members.count == 1 ? "user" : "users")): \(members.joined(separator: ", "))\r\n"
+        case .whois(let whois):
+            let rooms = whois.rooms.isEmpty ? "in no room" : "in " + whois.rooms.joined(separator: ", ")
+            let connected = whois.connectedAt.iso8601
+            return
+                "*** \(whois.nick): \(rooms); connected since \(connected); idle \(Durations.short(whois.idleSeconds)); client \(whois.client)\r\n"
         case .rooms(let rooms):
             if rooms.isEmpty { return "*** No rooms.\r\n" }
             let list = rooms.map { "\($0.name) (\($0.members))" }.joined(separator: ", ")
@@ -164,6 +169,17 @@ public enum JSONFormat {
             w.string(room)
             w.key("members")
             strings(members, &w)
+        case .whois(let whois):
+            w.key("nick")
+            w.string(whois.nick)
+            w.key("rooms")
+            strings(whois.rooms, &w)
+            w.key("connectedAt")
+            w.string(whois.connectedAt.iso8601)
+            w.key("idleSeconds")
+            w.integer(whois.idleSeconds)
+            w.key("client")
+            w.string(whois.client)
         case .rooms(let rooms):
             w.key("rooms")
             w.beginArray()
@@ -226,6 +242,7 @@ public enum JSONFormat {
         case .announcement: "announcement"
         case .error: "error"
         case .who: "who"
+        case .whois: "whois"
         case .rooms: "rooms"
         case .help: "help"
         case .pong: "pong"

@@ -243,6 +243,12 @@
         }
         break;
       }
+      case "whois": {
+        const rooms = event.rooms.length ? `in ${event.rooms.join(", ")}` : "in no room";
+        const since = new Date(event.connectedAt).toLocaleString();
+        line(event, [["status", `${event.nick}: ${rooms}; connected since ${since}; idle ${shortDuration(event.idleSeconds)}; client ${event.client}`]]);
+        break;
+      }
       case "rooms":
         line(event, [["status", event.rooms.length
           ? `Rooms: ${event.rooms.map((r) => `${r.name} (${r.members})`).join(", ")}`
@@ -601,6 +607,9 @@
         if (id) state.shown.add(id);
         return id;
       }
+      case "whois": case "wi":
+        if (!first) return usage("/whois <nick>");
+        return request({ type: "whois", nick: first });
       case "rooms": case "list":
         return request({ type: "rooms" });
       case "help": case "?":
@@ -623,6 +632,15 @@
     state.current = null;
     if (next) select(next, true);
     else renderRooms();
+  }
+
+  // The server's short durations (ChatCore's Durations.short): 45s, 12m05s, 3h07m, 2d04h.
+  function shortDuration(seconds) {
+    const s = Math.max(0, seconds), two = (n) => String(n).padStart(2, "0");
+    if (s < 60) return `${s}s`;
+    if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
+    if (s < 86400) return `${Math.floor(s / 3600)}h${two(Math.floor(s / 60) % 60)}m`;
+    return `${Math.floor(s / 86400)}d${two(Math.floor(s / 3600) % 24)}h`;
   }
 
   function usage(text) {
