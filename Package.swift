@@ -85,6 +85,12 @@ let package = Package(
         .executableTarget(name: "chat", dependencies: ["ChatCommand", argumentParser], swiftSettings: settings),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], swiftSettings: settings),
         .testTarget(name: "ChatClientTests", dependencies: ["ChatClient", "ChatCore"], swiftSettings: settings),
+        // The NIO layer on EmbeddedChannel: the connection handler, the drain and fan-out, the WebSocket adapter.
+        .testTarget(
+            name: "ChatServerTests",
+            dependencies: ["ChatServer", "ChatCore", nioCore, nioWebSocket, logging, .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: settings
+        ),
         .testTarget(name: "EndToEndTests", dependencies: ["ChatCore"], swiftSettings: settings),
     ]
 )

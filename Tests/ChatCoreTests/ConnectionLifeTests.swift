@@ -11,8 +11,11 @@ struct LifeDriver {
     /// What `register` comes to: granted unless a test says otherwise.
     var registration: ConnectionLife.Outcome = .registered
 
-    init(_ transport: ConnectionLife.Transport = .tcp, limits: Limits = Limits(), refusal: (Refusal, message: String)? = nil) {
-        life = ConnectionLife(transport: transport, limits: limits, now: 0)
+    init(
+        _ transport: ConnectionLife.Transport = .tcp, dialect: DialectID? = nil, limits: Limits = Limits(),
+        refusal: (Refusal, message: String)? = nil
+    ) {
+        life = ConnectionLife(transport: transport, dialect: dialect, limits: limits, now: 0)
         var actions: [Action] = []
         life.start(now: 0, refusal: refusal) {
             actions.append($0); return .done
@@ -55,6 +58,12 @@ struct LifeDriver {
     }
 
     var deadline: Int64? { life.nextDeadline.map { $0 / 1_000_000 } }
+
+    /// What JSON says of a line that is not JSON.
+    var badJSON: String {
+        if case .failure(let error) = JSONRequest.parse(Array("GET / HTTP/1.1".utf8)) { return error.description }
+        return ""
+    }
 }
 
 @Suite("connection life")
@@ -207,6 +216,13 @@ struct ConnectionLifeTests {
         #expect(c.actions == [.speak(.json), .greet])
         #expect(c.deadline == 60_000)
         #expect(c.send(#"{"type":"hello","nick":"web"}"# + "\n") == [.register(nick: "web", kind: .webSocket, re: nil)])
+    }
+
+    @Test("a listener of one dialect: no sniffing, greeted at once in it, its first line is not taken for HTTP")
+    func fixedDialect() {
+        var c = LifeDriver(dialect: .json)
+        #expect(c.actions == [.speak(.json), .greet])
+        #expect(c.send("GET / HTTP/1.1\n").first == .send(.error(code: "bad_request", message: c.badJSON), re: nil))
     }
 
     @Test("kick, shutdown and a slow consumer: each closes once, with its reason and whether the rooms hear")

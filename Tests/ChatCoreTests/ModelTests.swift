@@ -179,14 +179,14 @@ struct SessionTests {
         s.registered()
         #expect(s.receive(line: Array("hi".utf8)) == .perform(.say(text: "hi", room: nil), re: nil))
         #expect(s.receive(line: Array("/quit bye".utf8)) == .quit(reason: "Quit: bye"))
-        #expect(s.format == .text)
+        #expect(s.dialect == .text)
     }
 
     @Test("a first line that is a JSON object switches to JSON mode")
     func json() {
         var s = Session(limits: Limits())
         #expect(s.receive(line: Array(#" {"type":"hello","id":"1"}"#.utf8)) == .reply(.nickRequired, re: "1"))
-        #expect(s.format == .json)
+        #expect(s.dialect == .json)
         #expect(s.receive(line: Array(#"{"type":"nick","nick":"bot"}"#.utf8)) == .register(nick: "bot", re: nil))
         #expect(
             s.receive(line: Array("plain".utf8))

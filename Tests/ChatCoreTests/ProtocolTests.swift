@@ -201,3 +201,44 @@ struct ClientWireTests {
         }
     }
 }
+
+@Suite("dialects")
+struct DialectTests {
+    let message = Event(id: 7, time: Timestamp(milliseconds: 0), re: "r1", .message(room: "#dev", from: "alice", text: "hi"))
+
+    @Test("a first line that is a JSON object claims JSON; anything else stays with the listener's dialect")
+    func claiming() {
+        #expect(Dialects.claiming(firstLine: Array(#"  {"type":"hello"}"#.utf8)) == .json)
+        #expect(Dialects.claiming(firstLine: Array("alice".utf8)) == nil)
+        #expect(Dialects.all.count == 2 && DialectID.text.dialect is TextDialect && DialectID.json.dialect is JSONDialect)
+    }
+
+    @Test("text renders the room prefix elsewhere and the sender's own private message; never a request id")
+    func text() {
+        let text = DialectID.text.dialect
+        #expect(text.render(message, View()) == Array("<alice> hi\r\n".utf8))
+        #expect(text.render(message, View(inCurrentRoom: false)) == Array("[#dev] <alice> hi\r\n".utf8))
+        #expect(text.canonical(View(inCurrentRoom: false, isAnswer: true)) == View(inCurrentRoom: false))
+        let pm = Event(id: 8, time: Timestamp(milliseconds: 0), .privateMessage(from: "alice", to: "bob", text: "psst"))
+        #expect(text.render(pm, View(isEcho: true)) == Array("-> *bob* psst\r\n".utf8))
+        #expect(text.render(pm, View()) == Array("*alice* psst\r\n".utf8))
+        let bye = Event(id: 9, time: Timestamp(milliseconds: 0), .bye(reason: "The server is full.", code: .refused))
+        #expect(text.renderRefusal(bye) == Array("*** The server is full.\r\n".utf8))
+        #expect(text.read(Array("alice".utf8), registered: false) == .command(.nick("alice"), re: nil))
+        #expect(text.read(Array("alice".utf8), registered: true) == .command(.say(text: "alice", room: nil), re: nil))
+    }
+
+    @Test("JSON gives the request id to the one who asked only, and renders the same wherever the reader is")
+    func json() throws {
+        let json = DialectID.json.dialect
+        let answer = try JSONFormat.parse(Array(json.render(message, View(isAnswer: true)).dropLast())).get()
+        let seen = try JSONFormat.parse(Array(json.render(message, View()).dropLast())).get()
+        #expect(answer.re == "r1" && seen.re == nil)
+        #expect(json.canonical(View(inCurrentRoom: false, isEcho: true)) == View())
+        #expect(
+            json.read(Array(#"{"type":"hello","nick":"bot","client":"ci","id":2}"#.utf8), registered: false)
+                == .hello(nick: "bot", client: "ci", re: .integer(2)))
+        let bye = Event(id: 9, time: Timestamp(milliseconds: 0), .bye(reason: "full", code: .refused))
+        #expect(try JSONFormat.parse(Array(json.renderRefusal(bye).dropLast())).get() == bye)
+    }
+}

@@ -35,8 +35,8 @@ public struct ConnectionLife: Sendable {
         case send(Event.Kind, re: RequestID?)
         /// Write these bytes to the socket at once (telnet negotiation replies).
         case write([UInt8])
-        /// From now on the client is sent `format` (its first line was JSON).
-        case speak(WireFormat)
+        /// From now on the client is sent `dialect` (its first line claimed it: JSON).
+        case speak(DialectID)
         /// Claim the nick and enter the default room; answer with `registered` or `nickRefused`.
         case register(nick: String, kind: ClientKind, re: RequestID?)
         /// Carry out a command against the directory (`Directory.perform`).
@@ -81,8 +81,8 @@ public struct ConnectionLife: Sendable {
     public private(set) var closing: Closing?
     private var framer: LineFramer
     private var session: Session
-    /// The format the client is sent; follows the session's once it has spoken.
-    public private(set) var speaking: WireFormat
+    /// The dialect the client is sent; follows the session's once it has spoken.
+    public private(set) var speaking: DialectID
     private var greeted: Bool
     private var greetAt: Int64?
     private var nickDeadline: (at: Int64, seconds: Int)?
@@ -99,11 +99,13 @@ public struct ConnectionLife: Sendable {
     /// `limits.nickTimeoutSeconds` when the connection started.
     private let nickTimeoutSeconds: Int
 
-    public init(transport: Transport, limits: Limits, now: Int64) {
+    /// A connection over `transport`. On the line listener (TCP, no `dialect`) it speaks text
+    /// until its first line claims another dialect (JSON); a listener of one dialect passes it.
+    public init(transport: Transport, dialect: DialectID? = nil, limits: Limits, now: Int64) {
         self.transport = transport
         framer = LineFramer(maxLineBytes: limits.maxLineBytes)
-        session = Session(limits: limits, jsonOnly: transport == .webSocket)
-        speaking = transport == .webSocket ? .json : .text
+        speaking = dialect ?? (transport == .webSocket ? .json : .text)
+        session = Session(limits: limits, dialect: speaking, sniffing: transport == .tcp && dialect == nil)
         greeted = false
         bucket = TokenBucket(rate: limits.floodRate, burst: Double(limits.floodBurst), now: now)
         floodQueueLines = limits.floodQueueLines
@@ -129,13 +131,13 @@ public struct ConnectionLife: Sendable {
             refuse(refusal, message: message, detail: nil, carryOut)
             return
         }
-        switch transport {
-        case .webSocket:
-            // JSON from the start: the hello goes out at once, with nothing to wait for.
+        if session.hasSpoken {
+            // The dialect is known from the start (a WebSocket speaks JSON): the hello goes out
+            // at once, with nothing to wait for.
             greeted = true
-            _ = carryOut(.speak(.json))
+            _ = carryOut(.speak(speaking))
             _ = carryOut(.greet)
-        case .tcp:
+        } else {
             greetAt = now + Self.greetingDelay
         }
         nickDeadline = (now + Int64(nickTimeoutSeconds) * 1_000_000_000, nickTimeoutSeconds)
@@ -165,9 +167,11 @@ public struct ConnectionLife: Sendable {
                 refuse(.notText, message: "Not a text protocol (\(kind.rawValue))", detail: kind.rawValue, carryOut)
             }
         }
-        if !held.isEmpty, closing == nil, speaking == .text, toldOfHoldingAt.map({ now - $0 > Self.holdNoticeInterval }) ?? true {
-            // A paste: said once, after this read's lines are counted. (Programs in JSON mode
-            // pace themselves by the answers to their requests.)
+        if !held.isEmpty, closing == nil, speaking.dialect.isInteractive,
+            toldOfHoldingAt.map({ now - $0 > Self.holdNoticeInterval }) ?? true
+        {
+            // A paste: said once, after this read's lines are counted. (Programs pace
+            // themselves by the answers to their requests.)
             toldOfHoldingAt = now
             let rate = bucket.rate
             let pace = rate == rate.rounded() ? String(Int(rate)) : String(rate)
@@ -281,19 +285,19 @@ public struct ConnectionLife: Sendable {
 
     /// Carries out what the session made of a line.
     private mutating func handle(_ decision: Session.Action, _ carryOut: (Action) -> Outcome) {
-        let format = session.format
+        let dialect = session.dialect
         if !greeted && decision != .httpRequest {
-            if format == .json {
-                greeted = true  // greeted in JSON just below
+            if dialect != speaking {
+                greeted = true  // greeted in the dialect the first line chose, just below
                 greetAt = nil
             } else {
                 greetInText(carryOut)
             }
         }
-        if speaking != format {
-            // The first line switched the connection to JSON: greet it in JSON.
-            speaking = format
-            _ = carryOut(.speak(format))
+        if speaking != dialect {
+            // The first line switched the connection to another dialect (JSON): greet it in that.
+            speaking = dialect
+            _ = carryOut(.speak(dialect))
             _ = carryOut(.greet)
         }
         switch decision {
@@ -303,7 +307,7 @@ public struct ConnectionLife: Sendable {
             _ = carryOut(.send(kind, re: re))
         case .register(let nick, let re):
             let kind: ClientKind =
-                session.clientName.map { .program($0) } ?? (transport == .webSocket ? .webSocket : format == .json ? .json : .line)
+                session.clientName.map { .program($0) } ?? (transport == .webSocket ? .webSocket : dialect.dialect.clientKind)
             switch carryOut(.register(nick: nick, kind: kind, re: re)) {
             case .registered:
                 session.registered()

@@ -1,9 +1,9 @@
-/// One connection's protocol state: which wire format it speaks, whether it has a nickname yet,
-/// and what each line it sends means. Pure: the server's connection handler feeds it lines and
-/// carries out the `Action` it returns.
+/// One connection's protocol state: which dialect it speaks, whether it has a nickname yet, and
+/// what each line it sends means (its dialect reads it; the session decides). Pure: the
+/// connection's life feeds it lines and carries out the `Action` it returns.
 ///
 /// ```
-///            first line is a JSON object ──► JSON mode (for the rest of the connection)
+///            first line claimed by a dialect (a JSON object) ──► that dialect for the rest of the connection
 ///  unregistered ──(a nick is granted)──► registered ──(/quit, close)──► closed
 /// ```
 public struct Session: Sendable {
@@ -39,26 +39,25 @@ public struct Session: Sendable {
     }
 
     public private(set) var phase = Phase.unregistered
-    public private(set) var format = WireFormat.text
-    /// True once the client sent its first line (the format is decided by then).
+    /// The dialect the client speaks: the listener's, or the one its first line claims.
+    public private(set) var dialect: DialectID
+    /// True once the client sent its first line (the dialect is decided by then).
     public private(set) var hasSpoken = false
     /// The longest line allowed, in bytes (`limits.maxLineBytes`; replaced on reload). The
     /// session keeps only this of the limits: it lives as long as its connection.
     public var maxLineBytes: Int
-
-    /// `jsonOnly` starts the session in JSON mode with no format detection (WebSocket clients).
-    public init(limits: Limits, jsonOnly: Bool = false) {
-        self.maxLineBytes = limits.maxLineBytes
-        if jsonOnly {
-            format = .json
-            hasSpoken = true
-        }
-    }
-
-    /// The server granted the nickname.
     /// The program on the other end, as its `hello` named it (`chat 0.1.0`), if it did.
     public private(set) var clientName: String?
 
+    /// A session speaking `dialect`; with `sniffing`, the first line may choose another (a line
+    /// connection's first JSON object) or be an HTTP request.
+    public init(limits: Limits, dialect: DialectID = .text, sniffing: Bool = true) {
+        self.maxLineBytes = limits.maxLineBytes
+        self.dialect = dialect
+        hasSpoken = !sniffing
+    }
+
+    /// The server granted the nickname.
     public mutating func registered() { phase = .registered }
 
     public mutating func closed() { phase = .closed }
@@ -71,49 +70,30 @@ public struct Session: Sendable {
                 phase = .closed
                 return .httpRequest
             }
-            if line.first(where: { $0 != 0x20 && $0 != 0x09 }) == UInt8(ascii: "{") { format = .json }
-            if format == .text, line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return .none }
+            if let claimed = Dialects.claiming(firstLine: line) { dialect = claimed }
+            if dialect == .text, line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return .none }
             hasSpoken = true
         }
-        switch format {
-        case .json: return receiveJSON(line)
-        case .text: return receiveText(Sanitizer.clean(line))
+        switch dialect.dialect.read(line, registered: phase == .registered) {
+        case .nothing:
+            return .none
+        case .invalid(let error, let re):
+            return .reply(.error(code: error.code, message: error.description), re: re)
+        case .hello(let nick, let client, let re):
+            if phase == .registered {
+                return .reply(.error(code: "already_registered", message: "You already said hello."), re: re)
+            }
+            if let client { clientName = client }
+            guard let nick else { return .reply(.nickRequired, re: re) }
+            return .register(nick: nick, re: re)
+        case .command(let command, let re):
+            return decide(command, re: re)
         }
     }
 
     /// The reply to a line longer than `maxLineBytes` (its text was discarded).
     public func overlongLine() -> Action {
         .reply(.error(code: "line_too_long", message: "Line too long: at most \(maxLineBytes) bytes. It was not sent."), re: nil)
-    }
-
-    private func receiveText(_ text: String) -> Action {
-        if phase == .unregistered && !text.hasPrefix("/") {
-            return .register(nick: text, re: nil)
-        }
-        switch Command.parse(line: text) {
-        case nil: return .none
-        case .failure(let error): return .reply(.error(code: error.code, message: error.description), re: nil)
-        case .success(let command): return decide(command, re: nil)
-        }
-    }
-
-    private mutating func receiveJSON(_ line: [UInt8]) -> Action {
-        switch JSONRequest.parse(line) {
-        case .failure(let error):
-            return .reply(.error(code: error.code, message: error.description), re: nil)
-        case .success(let request):
-            switch request.kind {
-            case .hello(let nick, let client):
-                if phase != .registered, let client { clientName = client }
-                if phase == .registered {
-                    return .reply(.error(code: "already_registered", message: "You already said hello."), re: request.correlation)
-                }
-                guard let nick else { return .reply(.nickRequired, re: request.correlation) }
-                return .register(nick: nick, re: request.correlation)
-            case .command(let command):
-                return decide(command, re: request.correlation)
-            }
-        }
     }
 
     /// Commands that need no shared state are answered here; the rest need a nickname first.

@@ -1,11 +1,3 @@
-/// The two wire formats a TCP client can speak.
-public enum WireFormat: Sendable {
-    /// Human-readable lines for telnet and nc.
-    case text
-    /// One JSON object per line, for programs (docs/PROTOCOL.md).
-    case json
-}
-
 /// Renders events as the human-readable lines of the text protocol, each ending in CRLF.
 ///
 /// Server lines start with `***`, so they cannot be confused with a user's `<nick> text`

@@ -42,14 +42,14 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// connection can be parked.
     init(
         hub: Hub, shard: Shard, channel: any Channel, descriptor: Int32? = nil, logger: Logger,
-        transport: ConnectionLife.Transport = .tcp
+        transport: ConnectionLife.Transport = .tcp, dialect: DialectID? = nil
     ) {
         self.hub = hub
         self.shard = shard
         (settings, settingsGeneration) = hub.settings
         self.member = LocalMember(
             id: hub.makeSessionID(), channel: channel, descriptor: descriptor, sendQueueLimit: settings.limits.sendQueueBytes)
-        self.life = ConnectionLife(transport: transport, limits: settings.limits, now: Hub.monotonicNow)
+        self.life = ConnectionLife(transport: transport, dialect: dialect, limits: settings.limits, now: Hub.monotonicNow)
         address = channel.remoteAddress.map(ChatService.describe) ?? "unknown"
         self.logger = logger
     }
@@ -199,8 +199,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         case .write(let bytes):
             shard.counters.bytesOut += bytes.count
             context.write(wrapOutboundOut(ByteBuffer(bytes: bytes)), promise: nil)
-        case .speak(let format):
-            member.format = format
+        case .speak(let dialect):
+            member.dialect = dialect
         case .register(let rawNick, let kind, let re):
             switch hub.register(member.id, nick: rawNick, shard: shard.index, address: address, kind: kind, re: re) {
             case .success(let granted):
@@ -220,7 +220,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         case .refuse(let refusal, let message, let detail):
             shard.countRefusal(refusal, hub: hub, logger: logger, peer: address, session: member.id, kind: detail)
             context.triggerUserOutboundEvent(ClosingConnection(reason: message, code: refusal.byeCode), promise: nil)
-            if let goodbye = refusal.goodbye(message, format: member.format, webPort: hub.webPort, event: { hub.event($0) }) {
+            if let goodbye = refusal.goodbye(message, dialect: member.dialect, webPort: hub.webPort, event: { hub.event($0) }) {
                 shard.post(.goodbye(member.id, goodbye))
             } else {
                 closeNow = true  // nothing useful can be said
@@ -275,10 +275,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     }
 
     private func encode(_ event: Event) -> ByteBuffer {
-        switch member.format {
-        case .text: ByteBuffer(string: TextFormat.render(event))
-        case .json: ByteBuffer(bytes: JSONFormat.render(event))
-        }
+        ByteBuffer(bytes: member.dialect.dialect.render(event, View(isAnswer: true)))
     }
 }
 

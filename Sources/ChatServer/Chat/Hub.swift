@@ -163,13 +163,15 @@ final class Hub: Sendable {
         }
     }
 
+    /// Posts each delivery to the loops it concerns. Each loop gets a payload of its own, which
+    /// it renders for the dialects its recipients speak (`Payload`): nothing is rendered here,
+    /// under the lock.
     private func route(_ deliveries: [Delivery], _ directory: borrowing Directory, requester: SessionID? = nil) {
         for delivery in deliveries {
             switch delivery {
             case .event(let event, .room(let key, let sender, let targets)):
-                let payload = Payload(event, requester: requester)
                 for shard in targets {
-                    shards[shard].post(.room(key, payload, sender: sender))
+                    shards[shard].post(.room(key, Payload(event, requester: requester), sender: sender))
                 }
             case .event(let event, .session(let id)):
                 guard let shard = directory.clients[id]?.shard else { continue }
@@ -178,21 +180,19 @@ final class Hub: Sendable {
                 guard let shard = directory.clients[id]?.shard else { continue }
                 shards[shard].post(.reply(id, Payload(event, echo: true)))
             case .event(let event, .everyone):
-                let payload = Payload(event)
-                for shard in shards { shard.post(.everyone(payload)) }
+                for shard in shards { shard.post(.everyone(Payload(event))) }
             case .event(let event, .sessions(let ids)):
                 var byShard = Array(repeating: [SessionID](), count: shards.count)
-                let payload = Payload(event, requester: requester)
                 for id in ids {
                     guard let shard = directory.clients[id]?.shard else { continue }
                     if id == requester, event.re != nil {
-                        shards[shard].post(.reply(id, payload))  // with its request's id
+                        shards[shard].post(.reply(id, Payload(event, requester: requester)))  // with its request's id
                     } else {
                         byShard[shard].append(id)
                     }
                 }
                 for (shard, ids) in byShard.enumerated() where !ids.isEmpty {
-                    shards[shard].post(.sessions(ids, payload))
+                    shards[shard].post(.sessions(ids, Payload(event, requester: requester)))
                 }
             case .added(let id, let room, let shard):
                 shards[shard].post(.added(id, room: room))

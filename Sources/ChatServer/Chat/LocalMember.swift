@@ -30,9 +30,10 @@ final class LocalMember {
     /// When the client last sent anything, or last could not take what it was sent at once
     /// (monotonic nanoseconds): parking waits for `parkIdleSeconds` past it.
     var lastActive: Int64
-    var format = WireFormat.text
+    /// The dialect the connection is sent.
+    var dialect = DialectID.text
     /// Marks a member that sent part of the run of messages being fanned out (`Shard.fanOut`).
-    /// (Declared here, it fits in the padding after `format`.)
+    /// (Declared here, it fits in the padding after `dialect`.)
     var runMark: UInt32 = 0
     var currentRoom: String?
     /// Position in each room's member array on this loop, for O(1) removal.

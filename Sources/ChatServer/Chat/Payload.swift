@@ -3,7 +3,8 @@ import NIOCore
 
 /// What the hub sends a loop.
 enum ShardMessage: Sendable {
-    /// Room traffic for every local member of the room (text-mode `sender` skipped).
+    /// Room traffic for every local member of the room (`sender` skipped unless its dialect
+    /// echoes its own messages).
     case room(String, Payload, sender: SessionID?)
     case session(SessionID, Payload)
     /// To the session whose request produced it (written as a reply: backpressure, not send queue).
@@ -12,7 +13,7 @@ enum ShardMessage: Sendable {
     case added(SessionID, room: String)
     case removed(SessionID, room: String)
     case current(SessionID, room: String?)
-    /// Bytes already encoded for this one connection's format (replies, greeting).
+    /// Bytes already rendered in this one connection's dialect (replies, greeting).
     case direct(SessionID, ByteBuffer)
     /// A last line, after which the connection closes.
     case goodbye(SessionID, ByteBuffer)
@@ -26,56 +27,51 @@ enum ShardMessage: Sendable {
     case parkedReady(SessionID)
 }
 
-/// One event, encoded once per wire format; every recipient shares these buffers.
-struct Payload: Sendable {
-    let text: ByteBuffer
-    /// Room traffic as seen by members whose current room is another one (`[#room] ` prefix).
-    let textElsewhere: ByteBuffer?
-    /// The event in JSON as its audience sees it. Sent to several (`requester` among them), it
-    /// has no `re`: the request's id belongs to the requester alone. Sent to one, the requester
-    /// itself, it has its `re`.
-    let json: ByteBuffer
-    /// The event in JSON with its `re`, for the requester among several; nil otherwise.
-    let jsonAnswer: ByteBuffer?
-    /// Who asked for it, when it answers a request and goes to a room: that member alone
-    /// gets `jsonAnswer` (`Shard.fanOut`).
+/// One event on its way to one loop's recipients, rendered there, lazily: once for each dialect
+/// and view (`View`) a recipient on the loop needs, and shared by every recipient who sees it
+/// that way. Nothing is rendered for a dialect nobody on the loop speaks, and nothing under the
+/// hub's lock.
+///
+/// Rendered on one loop only: the hub makes one payload per loop it posts to, so the cache of
+/// renderings needs no lock.
+final class Payload: @unchecked Sendable {
+    let event: Event
+    /// The sender's own copy of its private message.
+    let echo: Bool
+    /// Who asked for it, when it answers a request: that member alone sees the request's id.
     let requester: SessionID?
+    /// Renderings so far, keyed by dialect and canonical view (usually one or two).
+    private var rendered: [(key: UInt16, buffer: ByteBuffer)] = []
 
     init(_ event: Event, echo: Bool = false, requester: SessionID? = nil) {
+        self.event = event
+        self.echo = echo
         self.requester = event.re == nil ? nil : requester
-        if echo, case .privateMessage(_, let to, let text) = event.kind {
-            self.text = ByteBuffer(string: TextFormat.ownPrivateMessage(to: to, text: text))
-        } else {
-            self.text = ByteBuffer(string: TextFormat.render(event))
-        }
-        switch event.kind {
-        case .message, .action: textElsewhere = ByteBuffer(string: TextFormat.render(event, inCurrentRoom: false))
-        default: textElsewhere = nil
-        }
-        if event.re == nil || requester == nil {
-            json = ByteBuffer(bytes: JSONFormat.render(event))
-            jsonAnswer = nil
-        } else {
-            var seenByAll = event
-            seenByAll.re = nil
-            json = ByteBuffer(bytes: JSONFormat.render(seenByAll))
-            jsonAnswer = ByteBuffer(bytes: JSONFormat.render(event))
-        }
     }
 
-    /// What a member of the audience gets (in its current room or not).
-    func buffer(for format: WireFormat, inCurrentRoom: Bool) -> ByteBuffer {
-        switch format {
-        case .json: json
-        case .text: inCurrentRoom ? text : (textElsewhere ?? text)
-        }
+    /// The event as `dialect` renders it for `view`: rendered the first time it is asked for.
+    func buffer(_ dialect: DialectID, _ view: View) -> ByteBuffer {
+        var view = view
+        view.isEcho = echo
+        let canonical = dialect.dialect.canonical(view)
+        let key = Self.key(dialect, canonical)
+        for entry in rendered where entry.key == key { return entry.buffer }
+        let buffer = ByteBuffer(bytes: dialect.dialect.render(event, canonical))
+        rendered.append((key, buffer))
+        return buffer
     }
 
-    /// What the requester gets: its request's id included.
-    func answer(for format: WireFormat) -> ByteBuffer {
-        switch format {
-        case .json: jsonAnswer ?? json
-        case .text: text
-        }
+    /// What `member`, one of the event's audience, gets (its request's id only if it asked).
+    func buffer(for member: LocalMember, inCurrentRoom: Bool) -> ByteBuffer {
+        buffer(member.dialect, View(inCurrentRoom: inCurrentRoom, isAnswer: requester == member.id))
+    }
+
+    /// What the one member it was sent to gets: its request's id included.
+    func answer(for member: LocalMember) -> ByteBuffer {
+        buffer(member.dialect, View(isAnswer: true))
+    }
+
+    static func key(_ dialect: DialectID, _ canonical: View) -> UInt16 {
+        UInt16(dialect.index) << 8 | UInt16(canonical.bits)
     }
 }

@@ -17,17 +17,13 @@ extension Shard {
 }
 
 extension Refusal {
-    /// The last thing a refused client is sent, in its format (nil when nothing useful can be
+    /// The last thing a refused client is sent, in its dialect (nil when nothing useful can be
     /// said: it does not speak text). `event` numbers a `bye`.
-    func goodbye(_ message: String, format: WireFormat, webPort: Int?, event: (Event.Kind) -> Event) -> ByteBuffer? {
+    func goodbye(_ message: String, dialect: DialectID, webPort: Int?, event: (Event.Kind) -> Event) -> ByteBuffer? {
         switch self {
         case .notText: nil
         case .http: ByteBuffer(string: Self.httpResponse(webPort: webPort))
-        default:
-            switch format {
-            case .text: ByteBuffer(string: "*** \(message)\r\n")
-            case .json: ByteBuffer(bytes: JSONFormat.render(event(.bye(reason: message, code: byeCode))))
-            }
+        default: ByteBuffer(bytes: dialect.dialect.renderRefusal(event(.bye(reason: message, code: byeCode))))
         }
     }
 

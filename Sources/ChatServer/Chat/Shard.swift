@@ -113,14 +113,14 @@ final class Shard: Sendable {
                 index = end
             case .session(let id, let payload):
                 guard let member = tables.members[id] else { continue }
-                member.write(payload.answer(for: member.format), tables)
+                member.write(payload.answer(for: member), tables)
             case .reply(let id, let payload):
                 guard let member = tables.members[id] else { continue }
-                member.writeReply(payload.answer(for: member.format), tables)
+                member.writeReply(payload.answer(for: member), tables)
             case .sessions(let ids, let payload):
                 for id in ids {
                     guard let member = tables.members[id] else { continue }
-                    member.write(payload.buffer(for: member.format, inCurrentRoom: true), tables)
+                    member.write(payload.buffer(for: member, inCurrentRoom: true), tables)
                 }
             case .added(let id, let room):
                 guard let member = tables.members[id] else { continue }  // already closed
@@ -132,7 +132,7 @@ final class Shard: Sendable {
                 tables.members[id]?.currentRoom = room
             case .everyone(let payload):
                 for member in tables.members.values {
-                    member.write(payload.buffer(for: member.format, inCurrentRoom: true), tables)
+                    member.write(payload.buffer(for: member, inCurrentRoom: true), tables)
                 }
             case .close(let id, let request):
                 guard let member = tables.members[id] else { continue }
@@ -165,12 +165,12 @@ final class Shard: Sendable {
     ///
     /// Under load a drain carries many messages to the same room, and every member gets all of
     /// them: copying each into each member's gathered output costs a copy per delivery, and the
-    /// stores to a thousand cold buffers cost more than the sends. Instead the run is encoded
-    /// once per way of seeing it (JSON; text in the member's current room; text from another
-    /// room), built the first time a member needs it, and each member is handed that one shared
-    /// buffer. Only a text-mode member who sent some of the run (it is not echoed its own
-    /// lines) takes the run message by message. The room's order is the run's order either way.
-    /// A run of one is the message's own shared buffer, not a copy.
+    /// stores to a thousand cold buffers cost more than the sends. Instead the run is rendered
+    /// once per dialect and view present (text in the member's current room, text from another
+    /// room, JSON, …), the first time a member needs it, and each member is handed that one
+    /// shared buffer. Only a member who sent some of the run takes it message by message: its
+    /// own lines are skipped, or, in a dialect that echoes them, come with its request's id. The
+    /// room's order is the run's order either way. A run of one is the payload's own buffer.
     private func fanOut(run: ArraySlice<ShardMessage>, to room: String, members: [LocalMember], _ tables: LocalTables) {
         tables.runMark &+= 1
         let mark = tables.runMark
@@ -178,40 +178,35 @@ final class Shard: Sendable {
             if let sender { tables.members[sender]?.runMark = mark }
             if let requester = payload.requester { tables.members[requester]?.runMark = mark }
         }
-        var shared: (json: ByteBuffer?, here: ByteBuffer?, elsewhere: ByteBuffer?)
-        func concatenated(_ format: WireFormat, inCurrentRoom: Bool) -> ByteBuffer {
-            if run.count == 1, case .room(_, let payload, _) = run[run.startIndex] {
-                return payload.buffer(for: format, inCurrentRoom: inCurrentRoom)
-            }
+        var single: Payload?
+        if run.count == 1, case .room(_, let payload, _) = run[run.startIndex] { single = payload }
+        var shared: [(key: UInt16, buffer: ByteBuffer)] = []
+        func concatenated(_ dialect: DialectID, _ view: View) -> ByteBuffer {
+            if let single { return single.buffer(dialect, view) }
+            let key = Payload.key(dialect, dialect.dialect.canonical(view))
+            if let hit = shared.first(where: { $0.key == key }) { return hit.buffer }
             var size = 0
-            for case .room(_, let payload, _) in run { size += payload.buffer(for: format, inCurrentRoom: inCurrentRoom).readableBytes }
+            for case .room(_, let payload, _) in run { size += payload.buffer(dialect, view).readableBytes }
             var buffer = ByteBufferAllocator().buffer(capacity: size)
-            for case .room(_, let payload, _) in run {
-                buffer.writeImmutableBuffer(payload.buffer(for: format, inCurrentRoom: inCurrentRoom))
-            }
+            for case .room(_, let payload, _) in run { buffer.writeImmutableBuffer(payload.buffer(dialect, view)) }
+            shared.append((key, buffer))
             return buffer
         }
+        // Most members share the previous one's dialect and view: that buffer, without a lookup.
+        var last: (dialect: DialectID, inCurrentRoom: Bool, buffer: ByteBuffer)?
         for member in members {
             let inCurrentRoom = member.currentRoom == room
-            switch member.format {
-            case .text where member.runMark == mark:
-                for case .room(_, let payload, let sender) in run where sender != member.id {
-                    member.write(payload.buffer(for: .text, inCurrentRoom: inCurrentRoom), tables)
+            if member.runMark == mark {
+                let echoes = member.dialect.dialect.echoesOwnMessages
+                for case .room(_, let payload, let sender) in run where echoes || sender != member.id {
+                    member.write(payload.buffer(for: member, inCurrentRoom: inCurrentRoom), tables)
                 }
-            case .json where member.runMark == mark:
-                // Its own lines come back with their request ids; nobody else's carry one.
-                for case .room(_, let payload, _) in run {
-                    member.write(payload.requester == member.id ? payload.answer(for: .json) : payload.json, tables)
-                }
-            case .text where inCurrentRoom:
-                if shared.here == nil { shared.here = concatenated(.text, inCurrentRoom: true) }
-                member.write(shared.here!, lines: run.count, tables)
-            case .text:
-                if shared.elsewhere == nil { shared.elsewhere = concatenated(.text, inCurrentRoom: false) }
-                member.write(shared.elsewhere!, lines: run.count, tables)
-            case .json:
-                if shared.json == nil { shared.json = concatenated(.json, inCurrentRoom: true) }
-                member.write(shared.json!, lines: run.count, tables)
+            } else if let last, last.dialect == member.dialect, last.inCurrentRoom == inCurrentRoom {
+                member.write(last.buffer, lines: run.count, tables)
+            } else {
+                let buffer = concatenated(member.dialect, View(inCurrentRoom: inCurrentRoom))
+                last = (member.dialect, inCurrentRoom, buffer)
+                member.write(buffer, lines: run.count, tables)
             }
         }
     }
