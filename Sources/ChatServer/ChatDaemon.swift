@@ -38,7 +38,11 @@ public enum ChatDaemon {
             logger.info("socket activation", metadata: ["sockets": "\(inherited.map { "\($0.name)=\($0.descriptor)" })"])
         }
         let readiness = Readiness(["chat", "admin"])
-        let chat = ChatService(config: config, group: group, logger: logger, inherited: chatSockets, inheritedWeb: webSockets) { _ in
+        // The daemon owns the hub (the chat state) and hands it to each service that needs it.
+        let hub = Hub(config: config, group: group)
+        let chat = ChatService(
+            hub: hub, config: config, group: group, logger: logger, inherited: chatSockets, inheritedWeb: webSockets
+        ) { _ in
             readiness.ready("chat")
         }
 
@@ -49,15 +53,15 @@ public enum ChatDaemon {
                 "\(problem): bans will take effect but not survive a restart", metadata: ["stateDirectory": "\(banStore.directory)"])
         }
         let (bans, problems) = banStore.load()
-        chat.hub.withDirectory { $0.bans = bans }
+        hub.withDirectory { $0.bans = bans }
         if !problems.isEmpty {
             logger.error("some saved bans could not be read", metadata: ["path": "\(banStore.path)", "problems": "\(problems)"])
         }
         if !bans.bans.isEmpty { logger.info("bans loaded", metadata: ["count": "\(bans.bans.count)", "path": "\(banStore.path)"]) }
 
-        let reloader = Reloader(config: config, load: reload, hub: chat.hub, logLevel: logLevel, logger: logger)
+        let reloader = Reloader(config: config, load: reload, hub: hub, logLevel: logLevel, logger: logger)
         let serviceGroup = Mutex<ServiceGroup?>(nil)
-        let control = DaemonControl(hub: chat.hub, reloader: reloader, bans: banStore, logger: logger) {
+        let control = DaemonControl(hub: hub, reloader: reloader, bans: banStore, logger: logger) {
             guard let services = serviceGroup.withLock({ $0 }) else { return }
             Task { await services.triggerGracefulShutdown() }
         }
@@ -67,7 +71,7 @@ public enum ChatDaemon {
             adminGroup: { reloader.config.admin.group }, logger: logger, inherited: adminSocket
         ) { _ in readiness.ready("admin") }
         let hangup = await ReloadOnHangup(reloader: reloader)
-        let systemd = SystemdService(readiness: readiness, hub: chat.hub, logger: logger)
+        let systemd = SystemdService(readiness: readiness, hub: hub, logger: logger)
         // Shut down right to left: tell systemd (STOPPING=1), stop reloading, close the admin
         // socket, then the chat.
         let services = ServiceGroup(

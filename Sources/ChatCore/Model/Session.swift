@@ -57,6 +57,15 @@ public struct Session: Sendable {
         hasSpoken = !sniffing
     }
 
+    /// The session of a registered connection that already spoke `dialect`: the one a parked
+    /// connection resumes with.
+    public static func resumed(dialect: DialectID, clientName: String?, limits: Limits) -> Session {
+        var session = Session(limits: limits, dialect: dialect, sniffing: false)
+        session.phase = .registered
+        session.clientName = clientName
+        return session
+    }
+
     /// The server granted the nickname.
     public mutating func registered() { phase = .registered }
 

@@ -68,6 +68,18 @@ public struct LineFramer: Sendable {
         self.maxLineBytes = maxLineBytes
     }
 
+    /// The telnet options refused so far: all a framer between lines carries (see `resumed`).
+    public var refusedOptions: [UInt64] { refused }
+
+    /// A framer past the first line and between lines, with `refusedOptions` already refused:
+    /// the one a parked connection resumes with, exactly the one it parked with.
+    public static func resumed(maxLineBytes: Int, refusedOptions: [UInt64]) -> LineFramer {
+        var framer = LineFramer(maxLineBytes: maxLineBytes)
+        framer.sniffing = false
+        framer.refused = refusedOptions
+        return framer
+    }
+
     /// True when the framer holds nothing: past the first line, between lines, outside any
     /// telnet sequence: a connection whose framer is between lines can be parked.
     public var isBetweenLines: Bool {

@@ -61,7 +61,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         self.shard = shard
         (settings, settingsGeneration) = hub.settings
         self.member = member
-        self.life = parked.life
+        self.life = ConnectionLife(resuming: parked.life, limits: settings.limits, now: Hub.monotonicNow)
         self.address = parked.peer
         self.nick = parked.nick
         self.admitted = parked.admitted
@@ -285,7 +285,7 @@ extension ChatConnectionHandler: ParkableConnection {
     /// was parked; the channel then closes, and the member stays in its rooms.
     func parkIfIdle(_ parking: Parking) -> Bool {
         guard started, !isParking, let context = member.context, let nick, life.mayPark(now: Hub.monotonicNow) else { return false }
-        let parked = ParkedConnection(life: life, nick: nick, peer: address, admitted: admitted)
+        let parked = ParkedConnection(life: life.parked(), nick: nick, peer: address, admitted: admitted)
         guard parking.park(member, parked, context.channel) else { return false }
         isParking = true
         timer?.cancel()

@@ -21,17 +21,16 @@ final class ChatService: Service {
     private let inheritedWeb: [Int32]
 
     init(
-        config: Config, group: MultiThreadedEventLoopGroup, logger: Logger, inherited: [Int32] = [], inheritedWeb: [Int32] = [],
-        onListening: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }
+        hub: Hub, config: Config, group: MultiThreadedEventLoopGroup, logger: Logger, inherited: [Int32] = [],
+        inheritedWeb: [Int32] = [], onListening: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }
     ) {
+        self.hub = hub
         self.inherited = inherited
         self.inheritedWeb = inheritedWeb
         self.config = config
         self.group = group
         self.logger = logger
         self.onListening = onListening
-        let shards = group.makeIterator().enumerated().map { Shard(index: $0.offset, eventLoop: $0.element) }
-        self.hub = Hub(shards: shards, settings: ConnectionSettings(config), defaultRoom: config.defaultRoomName)
         self.parking = Parking(hub: hub, logger: logger)
     }
 
@@ -47,7 +46,7 @@ final class ChatService: Service {
             for listener in listeners { logger.notice("listening for chat clients on \(Self.describe(listener.address))") }
             for listener in webListeners { logger.notice("serving the web client on http://\(Self.describe(listener.address))/") }
             hub.webPort = webListeners.first?.address.port
-            var kinds: [Int32: ParkingLot.ListenerKind] = [:]
+            var kinds: [Int32: ListenerKind] = [:]
             for listener in listeners { kinds[listener.descriptor] = .chat }
             for listener in webListeners { kinds[listener.descriptor] = .web }
             do {

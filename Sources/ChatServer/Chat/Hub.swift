@@ -1,6 +1,7 @@
 import ChatCore
 import Glibc
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// The server's shared chat state: the one `Directory`, behind one lock, and the shards it
@@ -35,6 +36,12 @@ final class Hub: Sendable {
         self.liveSettings = Mutex(settings)
         self.admissionControl = Mutex(Admission(limits: settings.limits))
         self.directory = Mutex(Directory(limits: settings.limits, defaultRoom: defaultRoom, shardCount: shards.count))
+    }
+
+    /// The hub for `config`, with one shard per loop of `group`.
+    convenience init(config: Config, group: MultiThreadedEventLoopGroup) {
+        let shards = group.makeIterator().enumerated().map { Shard(index: $0.offset, eventLoop: $0.element) }
+        self.init(shards: shards, settings: ConnectionSettings(config), defaultRoom: config.defaultRoomName)
     }
 
     var now: Timestamp { clock() }

@@ -5,26 +5,28 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// How chat connections reach an event loop, and leave it while idle: accepted sockets are
-/// spread over the shards, idle connections parked in the `ParkingLot`, and resumed onto their
-/// own loop when they speak.
+/// Idle connections leave their event loop and come back: the one seam for parking. A parked
+/// connection's socket waits in the `ParkingLot` (whose thread also runs the `Acceptor`), its
+/// `ParkedConnection` in its `LocalMember`; it is resumed onto its own loop when it speaks.
 final class Parking: Sendable {
     let hub: Hub
     private let logger: Logger
     private let lot = Mutex<ParkingLot?>(nil)
-    private let nextShard = Atomic<Int>(0)
+    private let acceptor: Acceptor
 
     init(hub: Hub, logger: Logger) {
         self.hub = hub
         self.logger = logger
+        self.acceptor = Acceptor(hub: hub, logger: logger)
     }
 
     /// Starts accepting on `listeners` (taking them over) and parking idle connections.
-    func start(listeners: [Int32: ParkingLot.ListenerKind]) throws {
+    func start(listeners: [Int32: ListenerKind]) throws {
         let hub = self.hub
+        let acceptor = self.acceptor
         let lot = try ParkingLot(
             listeners: listeners, logger: logger,
-            accepted: { [self] descriptor, kind in accept(descriptor, kind) },
+            accepted: { descriptor, kind in acceptor.accept(descriptor, kind) },
             ready: { shard, id in
                 guard shard < hub.shards.count else { return }
                 hub.shards[shard].parkedReady(id)
@@ -77,52 +79,6 @@ final class Parking: Sendable {
         return true
     }
 
-    // MARK: Accepting
-
-    /// A new connection, on the lot's thread: onto the next shard's loop, as a chat connection
-    /// or a web one.
-    private func accept(_ descriptor: Int32, _ kind: ParkingLot.ListenerKind) {
-        let shards = hub.shards
-        let shard = shards[nextShard.wrappingAdd(1, ordering: .relaxed).oldValue % shards.count]
-        let hub = self.hub
-        let logger = self.logger
-        Self.bootstrap(shard, sendQueueBytes: hub.settings.0.limits.sendQueueBytes, socketOptions: true)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    switch kind {
-                    case .chat:
-                        let handler = ChatConnectionHandler(
-                            hub: hub, shard: shard, channel: channel, descriptor: descriptor, logger: logger)
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    case .web:
-                        try WebListener.configure(channel, hub: hub, logger: logger)
-                    }
-                }
-            }
-            .withConnectedSocket(descriptor)
-            .whenFailure { error in logger.debug("could not set up an accepted connection", metadata: ["error": "\(error)"]) }
-    }
-
-    /// Channel options for a chat connection. The socket options are set once, at accept; a
-    /// resumed connection's socket still has them.
-    private static func bootstrap(_ shard: Shard, sendQueueBytes: Int, socketOptions: Bool) -> ClientBootstrap {
-        var bootstrap = ClientBootstrap(group: shard.eventLoop)
-            .channelOption(.writeBufferWaterMark, value: .init(low: sendQueueBytes / 2, high: sendQueueBytes))
-            .channelOption(.recvAllocator, value: ChatService.receiveAllocator)
-        if socketOptions {
-            // Keepalive finds half-open connections (a peer gone without a FIN) within about
-            // 4 minutes: probes after 2 idle minutes, every 30 s, 4 unanswered probes.
-            bootstrap =
-                bootstrap
-                .channelOption(.socketOption(.so_keepalive), value: 1)
-                .channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPIDLE)), value: 120)
-                .channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPINTVL)), value: 30)
-                .channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPCNT)), value: 4)
-                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-        }
-        return bootstrap
-    }
-
     // MARK: Resuming
 
     /// Brings `member`'s parked socket back onto its loop (called on that loop), with a handler
@@ -137,7 +93,7 @@ final class Parking: Sendable {
         let hub = self.hub
         let logger = self.logger
         let loopMember = NIOLoopBound(member, eventLoop: shard.eventLoop)
-        let future = Self.bootstrap(shard, sendQueueBytes: member.sendQueueLimit, socketOptions: false)
+        let future = Acceptor.bootstrap(shard, sendQueueBytes: member.sendQueueLimit, socketOptions: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = ChatConnectionHandler(resuming: loopMember.value, parked, hub: hub, shard: shard, logger: logger)
@@ -161,11 +117,11 @@ protocol ParkableConnection: AnyObject {
     func parkIfIdle(_ parking: Parking) -> Bool
 }
 
-/// What a parked connection's handler needs to carry on exactly where it left off: its life as
-/// it was (format, registration, telnet state, counters), and what the handler knew. Everything
-/// else it had is in its `LocalMember`.
+/// What a parked connection's handler needs to carry on exactly where it left off: what its life
+/// keeps while parked (dialect, registration, telnet state, counters), and what the handler
+/// knew. Everything else it had is in its `LocalMember`.
 struct ParkedConnection {
-    var life: ConnectionLife
+    var life: ConnectionLife.Parked
     /// The registered nick, as shown, and the peer as logged.
     var nick: String
     var peer: String

@@ -28,12 +28,6 @@ final class ParkingLot: Sendable {
     /// which kind of listener took it.
     typealias Accepted = @Sendable (_ descriptor: Int32, _ kind: ListenerKind) -> Void
 
-    /// What a listening socket serves.
-    enum ListenerKind: Sendable {
-        case chat
-        case web
-    }
-
     private enum Tag {
         static let wake: UInt64 = 0xFE << 56
         static let listener: UInt64 = 0xFF << 56

@@ -1,0 +1,72 @@
+import ChatCore
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// What a listening socket serves.
+enum ListenerKind: Sendable {
+    /// Chat clients: lines (text, or JSON from the first line).
+    case chat
+    /// The web client: HTTP, and WebSocket at /ws.
+    case web
+}
+
+/// Turns accepted sockets into connections on the event loops: each new socket goes to the next
+/// shard in turn, with the pipeline its listener's kind calls for. The parking lot's thread
+/// accepts (see `ParkingLot`, which says why chatd accepts by itself) and calls `accept`.
+final class Acceptor: Sendable {
+    private let hub: Hub
+    private let logger: Logger
+    private let nextShard = Atomic<Int>(0)
+
+    init(hub: Hub, logger: Logger) {
+        self.hub = hub
+        self.logger = logger
+    }
+
+    /// A new connection, on the lot's thread: onto the next shard's loop, as a chat connection
+    /// or a web one.
+    func accept(_ descriptor: Int32, _ kind: ListenerKind) {
+        let shards = hub.shards
+        let shard = shards[nextShard.wrappingAdd(1, ordering: .relaxed).oldValue % shards.count]
+        let hub = self.hub
+        let logger = self.logger
+        Self.bootstrap(shard, sendQueueBytes: hub.settings.0.limits.sendQueueBytes, socketOptions: true)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    switch kind {
+                    case .chat:
+                        let handler = ChatConnectionHandler(
+                            hub: hub, shard: shard, channel: channel, descriptor: descriptor, logger: logger)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    case .web:
+                        try WebListener.configure(channel, hub: hub, logger: logger)
+                    }
+                }
+            }
+            .withConnectedSocket(descriptor)
+            .whenFailure { error in logger.debug("could not set up an accepted connection", metadata: ["error": "\(error)"]) }
+    }
+
+    /// Channel options for a chat connection. The socket options are set once, at accept; a
+    /// resumed connection's socket still has them.
+    static func bootstrap(_ shard: Shard, sendQueueBytes: Int, socketOptions: Bool) -> ClientBootstrap {
+        var bootstrap = ClientBootstrap(group: shard.eventLoop)
+            .channelOption(.writeBufferWaterMark, value: .init(low: sendQueueBytes / 2, high: sendQueueBytes))
+            .channelOption(.recvAllocator, value: ChatService.receiveAllocator)
+        if socketOptions {
+            // Keepalive finds half-open connections (a peer gone without a FIN) within about
+            // 4 minutes: probes after 2 idle minutes, every 30 s, 4 unanswered probes.
+            bootstrap =
+                bootstrap
+                .channelOption(.socketOption(.so_keepalive), value: 1)
+                .channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPIDLE)), value: 120)
+                .channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPINTVL)), value: 30)
+                .channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_KEEPCNT)), value: 4)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+        }
+        return bootstrap
+    }
+}
