@@ -127,3 +127,14 @@ extension Config {
         return parse(text)
     }
 }
+
+/// A problem that keeps the daemon from starting, with a message for the operator.
+public struct StartupError: Error, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) { self.description = description }
+}
+
+public enum ChatServerInfo {
+    public static let version = ChatdVersion.current
+}

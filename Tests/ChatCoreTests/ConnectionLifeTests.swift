@@ -294,6 +294,6 @@ struct ConnectionLifeTests {
     @Test("a parked connection keeps a few dozen bytes of its life, not all of it")
     func parkedSize() {
         // 10,000 parked clients must stay a few MB (docs/ARCHITECTURE.md, "Idle clients are parked").
-        #expect(MemoryLayout<ConnectionLife.Parked>.size <= 48)
+        #expect(MemoryLayout<ConnectionLife.Parked>.size <= 24)
     }
 }

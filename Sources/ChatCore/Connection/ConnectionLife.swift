@@ -115,29 +115,27 @@ public struct ConnectionLife: Sendable {
 
     /// What a parked connection keeps of its life: everything else is at its resting value
     /// when it may park (`mayPark`: nothing held, half-read or due, its bucket full), so it is
-    /// rebuilt on resuming, with the limits then in force. A few dozen bytes, where the whole
-    /// life is a few hundred: 10,000 parked clients are the reason parking exists.
+    /// rebuilt on resuming, with the limits then in force. 24 bytes, where the whole life is a
+    /// few hundred: 10,000 parked clients are the reason parking exists.
+    /// (Only TCP connections park, and only registered ones, whose program's name has been
+    /// used already.)
     public struct Parked: Sendable {
-        let transport: Transport
         let dialect: DialectID
-        let clientName: String?
         let overlongLines: Int
         let refusedOptions: [UInt64]
     }
 
     /// What to keep while parked (call only when `mayPark` said yes).
     public func parked() -> Parked {
-        Parked(
-            transport: transport, dialect: session.dialect, clientName: session.clientName, overlongLines: overlongLines,
-            refusedOptions: framer.refusedOptions)
+        Parked(dialect: session.dialect, overlongLines: overlongLines, refusedOptions: framer.refusedOptions)
     }
 
     /// A parked connection's life, resumed at `now` under `limits`: registered, speaking its
     /// dialect, past the first-line checks, with its telnet refusals and overlong-line count.
     public init(resuming parked: Parked, limits: Limits, now: Int64) {
-        self.init(transport: parked.transport, dialect: parked.dialect, limits: limits, now: now)
+        self.init(transport: .tcp, dialect: parked.dialect, limits: limits, now: now)
         framer = LineFramer.resumed(maxLineBytes: limits.maxLineBytes, refusedOptions: parked.refusedOptions)
-        session = Session.resumed(dialect: parked.dialect, clientName: parked.clientName, limits: limits)
+        session = Session.resumed(dialect: parked.dialect, limits: limits)
         greeted = true
         overlongLines = parked.overlongLines
     }

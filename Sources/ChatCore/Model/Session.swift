@@ -59,10 +59,9 @@ public struct Session: Sendable {
 
     /// The session of a registered connection that already spoke `dialect`: the one a parked
     /// connection resumes with.
-    public static func resumed(dialect: DialectID, clientName: String?, limits: Limits) -> Session {
+    public static func resumed(dialect: DialectID, limits: Limits) -> Session {
         var session = Session(limits: limits, dialect: dialect, sniffing: false)
         session.phase = .registered
-        session.clientName = clientName
         return session
     }
 

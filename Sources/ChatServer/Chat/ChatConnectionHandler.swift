@@ -50,7 +50,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         self.member = LocalMember(
             id: hub.makeSessionID(), channel: channel, descriptor: descriptor, sendQueueLimit: settings.limits.sendQueueBytes)
         self.life = ConnectionLife(transport: transport, dialect: dialect, limits: settings.limits, now: Hub.monotonicNow)
-        address = channel.remoteAddress.map(ChatService.describe) ?? "unknown"
+        address = channel.remoteAddress.map(SocketAddress.describe) ?? "unknown"
         self.logger = logger
     }
 

@@ -43,8 +43,8 @@ final class ChatService: Service {
             if !inheritedWeb.isEmpty || config.web.enabled {
                 webListeners = try Self.listeners(inherited: inheritedWeb, configured: config.web.listen, what: "web", logger: logger)
             }
-            for listener in listeners { logger.notice("listening for chat clients on \(Self.describe(listener.address))") }
-            for listener in webListeners { logger.notice("serving the web client on http://\(Self.describe(listener.address))/") }
+            for listener in listeners { logger.notice("listening for chat clients on \(SocketAddress.describe(listener.address))") }
+            for listener in webListeners { logger.notice("serving the web client on http://\(SocketAddress.describe(listener.address))/") }
             hub.webPort = webListeners.first?.address.port
             var kinds: [Int32: ListenerKind] = [:]
             for listener in listeners { kinds[listener.descriptor] = .chat }
@@ -143,22 +143,6 @@ final class ChatService: Service {
         }
         if !inTime { logger.warning("clients still open after \(timeout)s were cut off") }
     }
-
-    static func describe(_ address: SocketAddress) -> String {
-        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
-        return HostAndPort(host: ip, port: port).description
-    }
-}
-
-/// A problem that keeps the daemon from starting, with a message for the operator.
-public struct StartupError: Error, CustomStringConvertible {
-    public var description: String
-
-    public init(_ description: String) { self.description = description }
-}
-
-public enum ChatServerInfo {
-    public static let version = ChatdVersion.current
 }
 
 extension Shard {
@@ -184,12 +168,5 @@ extension Shard {
                 }
             }
         }
-    }
-}
-
-extension SocketAddress {
-    /// The IP address as 4 or 16 bytes, for matching against bans.
-    var ipBytes: [UInt8]? {
-        ipAddress.flatMap(AddressPattern.parseAddress)
     }
 }

@@ -36,7 +36,7 @@ final class WebAdmissionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let refusal = hub.admit(address: address) {
             refused = true
             let shard = hub.shard(for: context.eventLoop)
-            shard.countRefusal(refusal.reason, hub: hub, logger: logger, peer: peer.map(ChatService.describe) ?? "unknown")
+            shard.countRefusal(refusal.reason, hub: hub, logger: logger, peer: peer.map(SocketAddress.describe) ?? "unknown")
             // Sent, then the sending side is shut and what the client sends is read and dropped
             // until it closes (at most a second): closing with its request unread would reset the
             // connection, and the client could lose the response.
