@@ -320,8 +320,8 @@ public struct ClientSession: Sendable {
             restoreCurrent = nil
             return effects
         case .error(let code, let message):
-            if code.hasPrefix("nick_"), phase != .registered {
-                if code == "nick_in_use", !triedAlternateNick, let wanted = wantedNick, nick == nil, rooms.isEmpty,
+            if code.isNickRefusal, phase != .registered {
+                if code == .nickInUse, !triedAlternateNick, let wanted = wantedNick, nick == nil, rooms.isEmpty,
                     restoreCurrent != nil || !wantedRooms.isEmpty
                 {
                     // Reconnecting while the server still holds our old connection: try nick_.

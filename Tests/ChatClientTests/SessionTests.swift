@@ -57,7 +57,7 @@ struct ClientSessionTests {
         #expect(session.received(line(.nickRequired)).contains(.askNick))
         #expect(session.phase == .choosingNick && session.prompt == "nick: ")
         #expect(requests(session.typed("bob")).map(\.kind) == [.command(.nick("bob"))])
-        let refused = session.received(line(.error(code: "nick_in_use", message: "The nickname bob is already in use."), re: "c2"))
+        let refused = session.received(line(.error(code: .nickInUse, message: "The nickname bob is already in use."), re: "c2"))
         #expect(refused.contains(.askNick))
         #expect(shown(refused).contains(.error("*** Error: The nickname bob is already in use.")))
         _ = session.typed("carol")
@@ -69,7 +69,7 @@ struct ClientSessionTests {
     func nickRefusedNonInteractive() {
         var session = ClientSession(nick: "server", rooms: [], interactive: false)
         _ = session.connected()
-        let effects = session.received(line(.error(code: "nick_reserved", message: "That nickname is reserved for the server."), re: "c1"))
+        let effects = session.received(line(.error(code: .nickReserved, message: "That nickname is reserved for the server."), re: "c1"))
         #expect(effects.contains(.fail("The server refused the nickname: That nickname is reserved for the server.")))
     }
 
@@ -170,7 +170,7 @@ struct ClientSessionTests {
         var session = registered()
         _ = session.disconnected()
         _ = session.connected()
-        let effects = session.received(line(.error(code: "nick_in_use", message: "The nickname alice is already in use."), re: "c1"))
+        let effects = session.received(line(.error(code: .nickInUse, message: "The nickname alice is already in use."), re: "c1"))
         #expect(requests(effects).map(\.kind) == [.command(.nick("alice_"))])
     }
 
@@ -186,7 +186,7 @@ struct ClientSessionTests {
         // Refused: the held line goes where we still are.
         let refused = requests(session.typed("/join #bad!"))
         _ = session.typed("/me waits")
-        let back = requests(session.received(line(.error(code: "room_invalid", message: "no"), re: refused[0].correlation)))
+        let back = requests(session.received(line(.error(code: .roomInvalid, message: "no"), re: refused[0].correlation)))
         #expect(back.map(\.kind) == [.command(.action(text: "waits", room: "#dev"))])
         // --room: the auto-join holds the piped lines too.
         var piped = ClientSession(nick: "ci", rooms: ["#ci"], interactive: false)

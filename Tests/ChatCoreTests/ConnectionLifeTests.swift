@@ -151,7 +151,7 @@ struct ConnectionLifeTests {
         #expect(
             out == [
                 .greet, .send(.nickRequired, re: nil), .register(nick: "alice", kind: .line, re: nil),
-                .send(.error(code: "nick_in_use", message: NickError.inUse("alice").description), re: nil), .send(.nickRequired, re: nil),
+                .send(.error(code: .nickInUse, message: NickError.inUse("alice").description), re: nil), .send(.nickRequired, re: nil),
             ])
         #expect(!c.life.isRegistered)
         #expect(c.deadline == 60_000)
@@ -199,7 +199,7 @@ struct ConnectionLifeTests {
         limits.maxOverlongLines = 2
         var c = LifeDriver(limits: limits)
         c.send("alice\n")
-        let error = Action.send(.error(code: "line_too_long", message: "Line too long: at most 8 bytes. It was not sent."), re: nil)
+        let error = Action.send(.error(code: .lineTooLong, message: "Line too long: at most 8 bytes. It was not sent."), re: nil)
         #expect(c.send("0123456789\n") == [error])
         #expect(c.send("0123456789\n") == [.close(reason: "Excess line length", code: .policy)])
     }
@@ -222,7 +222,7 @@ struct ConnectionLifeTests {
     func fixedDialect() {
         var c = LifeDriver(dialect: .json)
         #expect(c.actions == [.speak(.json), .greet])
-        #expect(c.send("GET / HTTP/1.1\n").first == .send(.error(code: "bad_request", message: c.badJSON), re: nil))
+        #expect(c.send("GET / HTTP/1.1\n").first == .send(.error(code: .badRequest, message: c.badJSON), re: nil))
     }
 
     @Test("kick, shutdown and a slow consumer: each closes once, with its reason and whether the rooms hear")

@@ -55,7 +55,7 @@ struct DirectoryTests {
         #expect(d.rooms["#lobby"]?.messages == 3)
         #expect(
             events(d.say(a, text: "hi", room: "#elsewhere", at: t0)).map(\.0) == [
-                .error(code: "not_in_room", message: "You are not in #elsewhere.")
+                .error(code: .notInRoom, message: "You are not in #elsewhere.")
             ])
     }
 
@@ -71,7 +71,7 @@ struct DirectoryTests {
         #expect(out.map(\.1) == [.sessions([a, b, c])])
         #expect(
             events(d.changeNick(b, to: "ALICIA", at: t0)).map(\.0) == [
-                .error(code: "nick_in_use", message: "The nickname alicia is already in use.")
+                .error(code: .nickInUse, message: "The nickname alicia is already in use.")
             ])
     }
 
@@ -151,7 +151,7 @@ struct DirectoryTests {
         #expect(re == "w")
         #expect(TextFormat.render(Event(id: 1, time: t0, .whois(expected))).contains("192.0.2") == false)
         let missing = d.perform(.whois(nick: "carol"), by: a, at: t0)
-        #expect(events(missing).map(\.0) == [.error(code: "no_such_nick", message: "There is nobody called carol here.")])
+        #expect(events(missing).map(\.0) == [.error(code: .noSuchNick, message: "There is nobody called carol here.")])
     }
 
     @Test("the room limit per client is enforced")
@@ -163,7 +163,7 @@ struct DirectoryTests {
         _ = d.join(a, room: "#one", at: t0)
         #expect(
             events(d.join(a, room: "#two", at: t0)).first.map { $0.0 }
-                == .error(code: "too_many_rooms", message: "You are in 2 rooms, the most allowed: /part one first."))
+                == .error(code: .tooManyRooms, message: "You are in 2 rooms, the most allowed: /part one first."))
     }
 }
 
@@ -174,7 +174,7 @@ struct SessionTests {
         var s = Session(limits: Limits())
         #expect(s.receive(line: Array("alice".utf8)) == .register(nick: "alice", re: nil))
         #expect(
-            s.receive(line: Array("/join #x".utf8)) == .reply(.error(code: "not_registered", message: "Choose a nickname first."), re: nil))
+            s.receive(line: Array("/join #x".utf8)) == .reply(.error(code: .notRegistered, message: "Choose a nickname first."), re: nil))
         #expect(s.receive(line: Array("/nick alice".utf8)) == .register(nick: "alice", re: nil))
         s.registered()
         #expect(s.receive(line: Array("hi".utf8)) == .perform(.say(text: "hi", room: nil), re: nil))
@@ -192,7 +192,7 @@ struct SessionTests {
             s.receive(line: Array("plain".utf8))
                 == .reply(
                     .error(
-                        code: "bad_request", message: "Bad request: not valid JSON (line 1, column 1: unexpected 'p', expected a value)"),
+                        code: .badRequest, message: "Bad request: not valid JSON (line 1, column 1: unexpected 'p', expected a value)"),
                     re: nil))
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import ChatCore
@@ -176,7 +177,7 @@ struct ClientWireTests {
             .privateMessage(from: "a", to: "b", text: "t"), .join(room: "#r", nick: "a"), .part(room: "#r", nick: "a", reason: nil),
             .part(room: "#r", nick: "a", reason: "why"), .quit(nick: "a", reason: "Quit"), .nickChange(old: "a", new: "b"),
             .current(room: "#r"), .notice(text: "n"), .announcement(text: "x", room: nil), .announcement(text: "x", room: "#r"),
-            .error(code: "usage", message: "m"), .who(room: "#r", members: ["a", "b"]),
+            .error(code: .usage, message: "m"), .who(room: "#r", members: ["a", "b"]),
             .whois(
                 Whois(
                     nick: "a", rooms: ["#r", "#s"], connectedAt: Timestamp(milliseconds: 1_763_770_000_000), idleSeconds: 75,
@@ -240,5 +241,23 @@ struct DialectTests {
                 == .hello(nick: "bot", client: "ci", re: .integer(2)))
         let bye = Event(id: 9, time: Timestamp(milliseconds: 0), .bye(reason: "full", code: .refused))
         #expect(try JSONFormat.parse(Array(json.renderRefusal(bye).dropLast())).get() == bye)
+    }
+}
+
+@Suite("error codes")
+struct ErrorCodeTests {
+    @Test("every code is typed in the core, documented in PROTOCOL.md, and an unknown one still decodes")
+    func codes() throws {
+        let protocolDoc = try String(
+            contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/PROTOCOL.md")
+                .path,
+            encoding: .utf8)
+        for code in ErrorCode.all {
+            #expect(protocolDoc.contains("`\(code.rawValue)`"), "\(code) is not in docs/PROTOCOL.md")
+        }
+        let line = #"{"type":"error","id":1,"ts":"2026-12-03T10:00:00.000Z","code":"from_the_future","message":"m"}"#
+        #expect(try JSONFormat.parse(Array(line.utf8)).get().kind == .error(code: ErrorCode(rawValue: "from_the_future"), message: "m"))
+        #expect(NickError.inUse("alice").code == .nickInUse && NickError.inUse("alice").code.isNickRefusal)
+        #expect(!ErrorCode.noSuchNick.isNickRefusal)
     }
 }

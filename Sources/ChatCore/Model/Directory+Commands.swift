@@ -33,7 +33,7 @@ extension Directory {
         guard case .success(let nick) = Nickname.validate(rawNick, maxLength: 1000), let targetID = holder(of: nick),
             let target = clients[targetID]
         else {
-            return [refusal("no_such_nick", "There is nobody called \(Sanitizer.cleanArgument(rawNick)) here.", id, now, re)]
+            return [refusal(.noSuchNick, "There is nobody called \(Sanitizer.cleanArgument(rawNick)) here.", id, now, re)]
         }
         let whois = Whois(
             nick: target.nick.display, rooms: target.rooms.map(\.display), connectedAt: target.connectedAt,

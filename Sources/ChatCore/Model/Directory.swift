@@ -201,7 +201,7 @@ public struct Directory: Sendable {
         let room: RoomName
         switch RoomName.validate(rawRoom, maxLength: limits.maxRoomNameLength) {
         case .success(let r): room = r
-        case .failure(let e): return [refusal("room_invalid", e.description, id, now, re)]
+        case .failure(let e): return [refusal(.roomInvalid, e.description, id, now, re)]
         }
         if client.rooms.contains(room) {
             if client.currentRoom == room {
@@ -215,7 +215,7 @@ public struct Directory: Sendable {
             ]
         }
         if client.rooms.count >= limits.maxRoomsPerClient {
-            return [refusal("too_many_rooms", "You are in \(client.rooms.count) rooms, the most allowed: /part one first.", id, now, re)]
+            return [refusal(.tooManyRooms, "You are in \(client.rooms.count) rooms, the most allowed: /part one first.", id, now, re)]
         }
         var out: [Delivery] = []
         enter(id, room, at: now, re: re, into: &out)
@@ -308,7 +308,7 @@ public struct Directory: Sendable {
     }
 
     private struct Failure: Error {
-        var code: String
+        var code: ErrorCode
         var message: String
     }
 
@@ -316,15 +316,15 @@ public struct Directory: Sendable {
     private func resolve(_ rawRoom: String?, for client: Client) -> Result<RoomName, Failure> {
         guard let rawRoom else {
             guard let current = client.currentRoom else {
-                return .failure(Failure(code: "no_room", message: "You are not in any room: /join #room first."))
+                return .failure(Failure(code: .noRoom, message: "You are not in any room: /join #room first."))
             }
             return .success(current)
         }
         switch RoomName.validate(rawRoom, maxLength: limits.maxRoomNameLength) {
-        case .failure(let e): return .failure(Failure(code: "room_invalid", message: e.description))
+        case .failure(let e): return .failure(Failure(code: .roomInvalid, message: e.description))
         case .success(let room):
             guard let name = client.rooms.first(where: { $0 == room }) else {
-                return .failure(Failure(code: "not_in_room", message: "You are not in \(room.display)."))
+                return .failure(Failure(code: .notInRoom, message: "You are not in \(room.display)."))
             }
             return .success(name)
         }
@@ -360,7 +360,7 @@ public struct Directory: Sendable {
         guard case .success(let target) = Nickname.validate(rawNick, maxLength: 1000), let targetID = holder(of: target),
             let recipient = clients[targetID]
         else {
-            return [refusal("no_such_nick", "There is nobody called \(Sanitizer.cleanArgument(rawNick)) here.", id, now, re)]
+            return [refusal(.noSuchNick, "There is nobody called \(Sanitizer.cleanArgument(rawNick)) here.", id, now, re)]
         }
         messagesRelayed += 1
         clients[id]?.lastMessageAt = now
@@ -378,15 +378,15 @@ public struct Directory: Sendable {
         if let rawRoom {
             switch RoomName.validate(rawRoom, maxLength: limits.maxRoomNameLength) {
             case .success(let r): name = r
-            case .failure(let e): return [refusal("room_invalid", e.description, id, now, re)]
+            case .failure(let e): return [refusal(.roomInvalid, e.description, id, now, re)]
             }
         } else if let current = client.currentRoom {
             name = current
         } else {
-            return [refusal("no_room", "You are not in any room: name one, as in /who #lobby.", id, now, re)]
+            return [refusal(.noRoom, "You are not in any room: name one, as in /who #lobby.", id, now, re)]
         }
         guard let room = rooms[name.key] else {
-            return [refusal("no_such_room", "There is no room \(name.display).", id, now, re)]
+            return [refusal(.noSuchRoom, "There is no room \(name.display).", id, now, re)]
         }
         return [.event(whoEvent(room, at: now, re: re), to: .session(id))]
     }
@@ -455,7 +455,7 @@ public struct Directory: Sendable {
         .room(key, sender: sender, shards: ShardSet(counts: rooms[key]?.shardCounts ?? []))
     }
 
-    mutating func refusal(_ code: String, _ message: String, _ id: SessionID, _ now: Timestamp, _ re: RequestID?) -> Delivery {
+    mutating func refusal(_ code: ErrorCode, _ message: String, _ id: SessionID, _ now: Timestamp, _ re: RequestID?) -> Delivery {
         .event(event(.error(code: code, message: message), at: now, re: re), to: .session(id))
     }
 }

@@ -88,12 +88,12 @@ public enum NickError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     /// The machine-readable code used in JSON error events.
-    public var code: String {
+    public var code: ErrorCode {
         switch self {
-        case .inUse: "nick_in_use"
-        case .reserved: "nick_reserved"
-        case .banned: "nick_banned"
-        default: "nick_invalid"
+        case .inUse: .nickInUse
+        case .reserved: .nickReserved
+        case .banned: .nickBanned
+        default: .nickInvalid
         }
     }
 }

@@ -89,7 +89,7 @@ public struct Session: Sendable {
             return .reply(.error(code: error.code, message: error.description), re: re)
         case .hello(let nick, let client, let re):
             if phase == .registered {
-                return .reply(.error(code: "already_registered", message: "You already said hello."), re: re)
+                return .reply(.error(code: .alreadyRegistered, message: "You already said hello."), re: re)
             }
             if let client { clientName = client }
             guard let nick else { return .reply(.nickRequired, re: re) }
@@ -101,7 +101,7 @@ public struct Session: Sendable {
 
     /// The reply to a line longer than `maxLineBytes` (its text was discarded).
     public func overlongLine() -> Action {
-        .reply(.error(code: "line_too_long", message: "Line too long: at most \(maxLineBytes) bytes. It was not sent."), re: nil)
+        .reply(.error(code: .lineTooLong, message: "Line too long: at most \(maxLineBytes) bytes. It was not sent."), re: nil)
     }
 
     /// Commands that need no shared state are answered here; the rest need a nickname first.
@@ -116,7 +116,7 @@ public struct Session: Sendable {
         default: break
         }
         guard phase == .registered else {
-            return .reply(.error(code: "not_registered", message: "Choose a nickname first."), re: re)
+            return .reply(.error(code: .notRegistered, message: "Choose a nickname first."), re: re)
         }
         return .perform(command, re: re)
     }

@@ -41,11 +41,11 @@ public enum CommandError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var code: String {
+    public var code: ErrorCode {
         switch self {
-        case .unknownCommand, .unknownType: "unknown_command"
-        case .usage: "usage"
-        case .badRequest: "bad_request"
+        case .unknownCommand, .unknownType: .unknownCommand
+        case .usage: .usage
+        case .badRequest: .badRequest
         }
     }
 }

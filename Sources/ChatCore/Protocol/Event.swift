@@ -35,7 +35,7 @@ public struct Event: Equatable, Sendable {
         case notice(text: String)
         /// An operator's announcement, to everyone (`room` nil) or to one room.
         case announcement(text: String, room: String?)
-        case error(code: String, message: String)
+        case error(code: ErrorCode, message: String)
         case who(room: String, members: [String])
         /// The answer to `/whois`.
         case whois(Whois)

@@ -74,7 +74,7 @@ extension JSONFormat {
         case "current": kind = .current(room: try string("room"))
         case "notice": kind = .notice(text: try string("text"))
         case "announcement": kind = .announcement(text: try string("text"), room: try optionalString("room"))
-        case "error": kind = .error(code: try string("code"), message: try string("message"))
+        case "error": kind = .error(code: ErrorCode(rawValue: try string("code")), message: try string("message"))
         case "who": kind = .who(room: try string("room"), members: try strings("members"))
         case "whois":
             guard let connectedAt = Timestamp(iso8601: try string("connectedAt")) else {

@@ -153,7 +153,7 @@ public enum JSONFormat {
             }
         case .error(let code, let message):
             w.key("code")
-            w.string(code)
+            w.string(code.rawValue)
             w.key("message")
             w.string(message)
         case .who(let room, let members):

@@ -1,0 +1,39 @@
+/// Why a request was refused: the `code` of an `error` event (docs/PROTOCOL.md, "Errors"). Typed
+/// in the core and rendered only at the edge (`rawValue` on the wire). A struct rather than an
+/// enum so that a client reading a newer server's code it does not know still reads the event.
+public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    public var description: String { rawValue }
+
+    /// Not JSON, not an object, a missing or unknown member, a member of the wrong type.
+    public static let badRequest = ErrorCode(rawValue: "bad_request")
+    /// An unknown `type`, or in text mode an unknown `/command`.
+    public static let unknownCommand = ErrorCode(rawValue: "unknown_command")
+    /// A text-mode command with missing or extra arguments.
+    public static let usage = ErrorCode(rawValue: "usage")
+    public static let notRegistered = ErrorCode(rawValue: "not_registered")
+    public static let alreadyRegistered = ErrorCode(rawValue: "already_registered")
+    public static let nickInvalid = ErrorCode(rawValue: "nick_invalid")
+    public static let nickReserved = ErrorCode(rawValue: "nick_reserved")
+    public static let nickInUse = ErrorCode(rawValue: "nick_in_use")
+    public static let nickBanned = ErrorCode(rawValue: "nick_banned")
+    public static let roomInvalid = ErrorCode(rawValue: "room_invalid")
+    public static let noSuchRoom = ErrorCode(rawValue: "no_such_room")
+    public static let notInRoom = ErrorCode(rawValue: "not_in_room")
+    public static let noRoom = ErrorCode(rawValue: "no_room")
+    public static let tooManyRooms = ErrorCode(rawValue: "too_many_rooms")
+    public static let noSuchNick = ErrorCode(rawValue: "no_such_nick")
+    public static let lineTooLong = ErrorCode(rawValue: "line_too_long")
+
+    /// Every code this version sends, in the order docs/PROTOCOL.md lists them.
+    public static let all: [ErrorCode] = [
+        .badRequest, .unknownCommand, .usage, .notRegistered, .alreadyRegistered, .nickInvalid, .nickReserved, .nickInUse,
+        .nickBanned, .roomInvalid, .noSuchRoom, .notInRoom, .noRoom, .tooManyRooms, .noSuchNick, .lineTooLong,
+    ]
+
+    /// A refused nickname (`nick_…`).
+    public var isNickRefusal: Bool { [.nickInvalid, .nickReserved, .nickInUse, .nickBanned].contains(self) }
+}
