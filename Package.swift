@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
     ],
     targets: [
         // Pure, I/O-free: protocol, rules, model, config. Shared by the daemon and the clients.
@@ -78,6 +79,12 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // History on disk: the embedded SQLite store behind ChatCore's HistoryStore (docs/ARCHITECTURE.md).
+        .target(
+            name: "ChatStore",
+            dependencies: ["ChatCore", nioCore, nioPosix, logging, .product(name: "SQLiteNIO", package: "sqlite-nio")],
+            swiftSettings: settings
+        ),
         // The terminal client: a pure core (line editor, key decoding, session, styling) and a thin
         // executable that owns the terminal, the socket and the signals.
         .target(name: "ChatClient", dependencies: ["ChatCore"], swiftSettings: settings),
@@ -91,6 +98,7 @@ let package = Package(
             dependencies: ["ChatServer", "ChatCore", nioCore, nioWebSocket, logging, .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: settings
         ),
+        .testTarget(name: "ChatStoreTests", dependencies: ["ChatStore", "ChatCore", logging], swiftSettings: settings),
         .testTarget(name: "EndToEndTests", dependencies: ["ChatCore"], swiftSettings: settings),
     ]
 )
