@@ -48,7 +48,8 @@ let package = Package(
         .target(
             name: "ChatServer",
             dependencies: [
-                "ChatCore", "Systemd", "CLinux", nioCore, nioPosix, nioHTTP1, nioWebSocket, logging, serviceLifecycle, unixSignals,
+                "ChatCore", "ChatStore", "Systemd", "CLinux", nioCore, nioPosix, nioHTTP1, nioWebSocket, logging, serviceLifecycle,
+                unixSignals,
             ],
             exclude: ["Web/Assets"],
             swiftSettings: settings,

@@ -38,16 +38,22 @@ public enum ChatDaemon {
             logger.info("socket activation", metadata: ["sockets": "\(inherited.map { "\($0.name)=\($0.descriptor)" })"])
         }
         let readiness = Readiness(["chat", "admin"])
+        let stateDirectory = Paths.stateDirectory(configured: config.stateDirectory, environment: environment, uid: getuid())
+        if config.history.enabled && config.history.path.isEmpty {
+            try? FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        }
+        let history = try await HistoryService.open(config, stateDirectory: stateDirectory, logger: logger)
         // The daemon owns the hub (the chat state) and hands it to each service that needs it.
-        let hub = Hub(config: config, group: group)
+        let hub = Hub(config: config, group: group, history: history.writer)
+        hub.withDirectory { $0.continueEventIDs(after: history.newestID) }
+        hub.historyProblem = history.problem
         let chat = ChatService(
             hub: hub, config: config, group: group, logger: logger, inherited: chatSockets, inheritedWeb: webSockets
         ) { _ in
             readiness.ready("chat")
         }
 
-        let banStore = BanStore(
-            stateDirectory: Paths.stateDirectory(configured: config.stateDirectory, environment: environment, uid: getuid()))
+        let banStore = BanStore(stateDirectory: stateDirectory)
         if let problem = banStore.writeProblem() {
             logger.warning(
                 "\(problem): bans will take effect but not survive a restart", metadata: ["stateDirectory": "\(banStore.directory)"])
@@ -73,10 +79,10 @@ public enum ChatDaemon {
         let hangup = await ReloadOnHangup(reloader: reloader)
         let systemd = SystemdService(readiness: readiness, hub: hub, logger: logger)
         // Shut down right to left: tell systemd (STOPPING=1), stop reloading, close the admin
-        // socket, then the chat.
+        // socket, then the chat, and last write what history is left.
         let services = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [chat, admin, hangup, systemd],
+                services: (history.service.map { [$0] } ?? []) + [chat, admin, hangup, systemd],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -131,8 +137,13 @@ extension Config {
 /// A problem that keeps the daemon from starting, with a message for the operator.
 public struct StartupError: Error, CustomStringConvertible {
     public var description: String
+    /// The exit status: 1, or 78 (EX_CONFIG) for a problem with the configuration or a file it names.
+    public var exitCode: Int32
 
-    public init(_ description: String) { self.description = description }
+    public init(_ description: String, exitCode: Int32 = 1) {
+        self.description = description
+        self.exitCode = exitCode
+    }
 }
 
 public enum ChatServerInfo {

@@ -24,7 +24,8 @@ public final class HistoryWriter: Sendable {
         var finishing = false
     }
 
-    private let store: any HistoryStore
+    /// The store it writes to (readers flush first, to see every line relayed so far).
+    public let store: any HistoryStore
     private let interval: Duration
     /// At most this many lines wait; past it (the store is stuck) the oldest are dropped.
     private let maxPending: Int
@@ -62,7 +63,8 @@ public final class HistoryWriter: Sendable {
             try? await Task.sleep(for: interval)
             await flush()
         }
-        await flush()
+        // Not cancelled with this task: the last lines must still reach the disk.
+        await Task.detached { await self.flush() }.value
     }
 
     /// Writes what is waiting now, as one transaction.

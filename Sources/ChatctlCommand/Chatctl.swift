@@ -25,7 +25,7 @@ public struct Chatctl: ParsableCommand {
         version: ChatdVersion.current,
         subcommands: [
             Who.self, Kick.self, Say.self, Rooms.self, Stats.self, Reload.self, BanCommand.self, Unban.self, Bans.self, Drain.self,
-            Undrain.self,
+            Undrain.self, History.self,
         ]
     )
 
@@ -278,6 +278,7 @@ struct Stats: AdminSubcommand {
             ["accepted", String(stats.accepted)],
             ["refused", refused],
             ["draining", stats.draining ? "yes" : "no"],
+            ["history", stats.history + " (\(stats.historyWritten) lines written, \(stats.historyDropped) dropped)"],
         ]
         for row in rows { print(row[0] + ":" + String(repeating: " ", count: 13 - row[0].count) + row[1]) }
     }
@@ -335,6 +336,23 @@ struct Unban: AdminSubcommand {
     func run() throws {
         let result = try connection.run(.unban(target: target))
         if !connection.json { print("unbanned \(result["ban"]?["target"]?.stringValue ?? target)") }
+    }
+}
+
+struct History: AdminSubcommand {
+    static let configuration = CommandConfiguration(abstract: "Show a room's newest kept lines, oldest first, with their times.")
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+    @Argument(help: "The room, e.g. '#lobby'.") var room: String
+    @Option(help: "At most this many lines (up to 10,000).") var limit = 50
+
+    func run() throws {
+        let result = try connection.run(.history(room: room, limit: limit))
+        guard !connection.json, case .array(let entries)? = result["lines"] else { return }
+        for line in entries.compactMap(HistoryRecord.init(json:)) {
+            print("[\(line.time.iso8601)] " + (line.isAction ? "* \(line.from) \(line.text)" : "<\(line.from)> \(line.text)"))
+        }
+        if entries.isEmpty { print("(no lines kept for \(result["room"]?.stringValue ?? room))") }
     }
 }
 

@@ -104,7 +104,7 @@ public struct Chatd: AsyncParsableCommand, Sendable {
             try await ChatDaemon.run(config: config, reload: { options.loadConfig().0 }, logLevel: logLevel, logger: logger)
         } catch let error as StartupError {
             logger.critical("\(error.description)")
-            throw ExitCode.failure
+            throw ExitCode(error.exitCode)
         }
     }
 

@@ -26,6 +26,8 @@ public enum AdminCommand: Equatable, Sendable {
     /// Refuse new clients with `message`; with `shutdownAfter`, stop once empty or when it elapses.
     case drain(message: String?, shutdownAfter: Int?)
     case undrain
+    /// A room's newest kept lines (at most `limit`, default 50), oldest first.
+    case history(room: String, limit: Int?)
 
     public var name: String {
         switch self {
@@ -40,6 +42,7 @@ public enum AdminCommand: Equatable, Sendable {
         case .bans: "bans"
         case .drain: "drain"
         case .undrain: "undrain"
+        case .history: "history"
         }
     }
 }
@@ -77,6 +80,9 @@ public struct AdminRequest: Equatable, Sendable {
         case .drain(let message, let shutdownAfter):
             add("message", message)
             add("shutdownAfter", shutdownAfter)
+        case .history(let room, let limit):
+            add("room", room)
+            add("limit", limit)
         }
         var line = Array(JSONValue.object(object).jsonText.utf8)
         line.append(UInt8(ascii: "\n"))
@@ -91,6 +97,7 @@ public struct AdminRequest: Equatable, Sendable {
         "ban": [("target", false, true), ("duration", true, false), ("reason", false, false)],
         "unban": [("target", false, true)],
         "drain": [("message", false, false), ("shutdownAfter", true, false)],
+        "history": [("room", false, true), ("limit", true, false)],
     ]
 
     /// Parses one request line. The error carries the request's id when it could be read.
@@ -134,7 +141,8 @@ public struct AdminRequest: Equatable, Sendable {
             switch (object[key]!, isInteger) {
             case (.string(let s), false): strings[key] = s
             case (.integer(let i), true) where i >= 0 && i <= Int64(Int32.max): integers[key] = Int(i)
-            case (let other, true): return fail(.badRequest, "\"\(key)\" must be a whole number of seconds, got \(other.jsonText)")
+            case (let other, true):
+                return fail(.badRequest, "\"\(key)\" must be a whole number\(key == "limit" ? "" : " of seconds"), got \(other.jsonText)")
             case (let other, false): return fail(.badRequest, "\"\(key)\" must be a string, got \(other.typeName)")
             }
         }
@@ -153,6 +161,7 @@ public struct AdminRequest: Equatable, Sendable {
         case "say": command = .say(text: strings["text"]!, room: strings["room"])
         case "ban": command = .ban(target: strings["target"]!, duration: integers["duration"], reason: strings["reason"])
         case "unban": command = .unban(target: strings["target"]!)
+        case "history": command = .history(room: strings["room"]!, limit: integers["limit"])
         default: command = .drain(message: strings["message"], shutdownAfter: integers["shutdownAfter"])
         }
         return .success(AdminRequest(id: id, command))
@@ -173,6 +182,8 @@ public struct AdminFailure: Error, Equatable, Sendable, CustomStringConvertible 
         case notFound = "not_found"
         case configInvalid = "config_invalid"
         case internalError = "internal_error"
+        /// History is off, or could not be opened.
+        case historyOff = "history_off"
     }
 
     public var code: Code

@@ -85,6 +85,11 @@ public struct ServerStats: Equatable, Sendable {
     /// Connections refused, by reason (`banned`, `draining`, ...).
     public var refused: [String: Int] = [:]
     public var draining = false
+    /// `on`, `off`, or `degraded: why` (room lines are not being kept).
+    public var history = "off"
+    /// Room lines written to the history store since start, and lost to a failing store.
+    public var historyWritten = 0
+    public var historyDropped = 0
 
     public init() {}
 
@@ -99,7 +104,8 @@ public struct ServerStats: Equatable, Sendable {
                 ("rooms", .integer(Int64(rooms))), ("messages", .integer(Int64(messages))), ("delivered", .integer(Int64(delivered))),
                 ("bytesIn", .integer(Int64(bytesIn))),
                 ("bytesOut", .integer(Int64(bytesOut))), ("accepted", .integer(Int64(accepted))), ("refused", .object(refusedObject)),
-                ("draining", .bool(draining)),
+                ("draining", .bool(draining)), ("history", .string(history)),
+                ("historyWritten", .integer(Int64(historyWritten))), ("historyDropped", .integer(Int64(historyDropped))),
             ]))
     }
 
@@ -120,6 +126,9 @@ public struct ServerStats: Equatable, Sendable {
             for member in r.members { refused[member.key] = r.int(member.key) ?? 0 }
         }
         if case .bool(let d)? = o["draining"] { draining = d }
+        history = o.string("history") ?? "off"
+        historyWritten = o.int("historyWritten") ?? 0
+        historyDropped = o.int("historyDropped") ?? 0
     }
 }
 

@@ -14,6 +14,7 @@ public struct Config: Equatable, Sendable {
     public var limits = Limits()
     public var admin = Admin()
     public var web = Web()
+    public var history = History()
     /// Where chatd keeps state across restarts (the ban list); empty: the default (see `Paths`).
     public var stateDirectory = ""
 
@@ -26,6 +27,17 @@ public struct Config: Equatable, Sendable {
     /// over 130 ms (docs/BENCHMARKS.md).
     public func eventLoopCount(cores: Int) -> Int {
         min(eventLoops > 0 ? eventLoops : max(1, cores - 1), ShardSet.capacity)
+    }
+
+    /// Room history on disk (docs/CONFIG.md, "history").
+    public struct History: Equatable, Sendable {
+        /// Whether room lines are kept.
+        public var enabled = true
+        /// The SQLite file; empty: `history.db` in the state directory (see `Paths.history`).
+        public var path = ""
+        /// How often waiting lines are written, in one transaction: at most this much is lost
+        /// if chatd is killed (SIGKILL, a crash); a stop writes everything first.
+        public var flushIntervalMs = 100
     }
 
     public struct Admin: Equatable, Sendable {

@@ -46,6 +46,11 @@ extension Config {
                 r.integer(&o, "web.requestTimeoutSeconds", into: &config.web.requestTimeoutSeconds, in: 1...3_600)
             }
             r.string(&o, "stateDirectory", into: &config.stateDirectory, check: Rule.stateDirectory)
+            r.section(&o, "history") { r, o in
+                r.bool(&o, "history.enabled", into: &config.history.enabled)
+                r.string(&o, "history.path", into: &config.history.path, check: Rule.stateDirectory)
+                r.integer(&o, "history.flushIntervalMs", into: &config.history.flushIntervalMs, in: 1...1_000)
+            }
             r.section(&o, "limits") { r, o in
                 r.integer(&o, "limits.maxLineBytes", into: &config.limits.maxLineBytes, in: 64...1_048_576)
                 r.integer(&o, "limits.maxNickLength", into: &config.limits.maxNickLength, in: 1...64)

@@ -10,7 +10,10 @@ extension Config {
 
     /// Keys whose new value only takes effect after a restart: they shape sockets and threads
     /// that exist from start-up.
-    public static let restartKeys: Set<String> = ["listen", "eventLoops", "admin.socket", "stateDirectory", "web.enabled", "web.listen"]
+    public static let restartKeys: Set<String> = [
+        "listen", "eventLoops", "admin.socket", "stateDirectory", "web.enabled", "web.listen", "history.enabled", "history.path",
+        "history.flushIntervalMs",
+    ]
 
     /// Every key with its value, flattened to `path = value` (for diffs and logs).
     public var flattened: [String: String] {
@@ -20,7 +23,9 @@ extension Config {
             "listen": list(listen.map(\.description)), "eventLoops": String(eventLoops),
             "shutdownTimeoutSeconds": String(shutdownTimeoutSeconds), "logging.level": logging.level,
             "logging.logMessages": String(logging.logMessages), "admin.socket": admin.socket, "admin.group": admin.group,
-            "stateDirectory": stateDirectory, "web.enabled": String(web.enabled), "web.listen": list(web.listen.map(\.description)),
+            "stateDirectory": stateDirectory, "history.enabled": String(history.enabled), "history.path": history.path,
+            "history.flushIntervalMs": String(history.flushIntervalMs), "web.enabled": String(web.enabled),
+            "web.listen": list(web.listen.map(\.description)),
             "web.allowedOrigins": list(web.allowedOrigins), "web.allowedHosts": list(web.allowedHosts),
             "web.pingIntervalSeconds": String(web.pingIntervalSeconds),
             "web.pingTimeoutSeconds": String(web.pingTimeoutSeconds), "web.requestTimeoutSeconds": String(web.requestTimeoutSeconds),

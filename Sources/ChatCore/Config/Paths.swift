@@ -23,6 +23,11 @@ public enum Paths {
         return "/tmp/chatd-\(uid)/state"
     }
 
+    /// The history file: `history.path`, else `history.db` in the state directory.
+    public static func history(configured: String, stateDirectory: String) -> String {
+        configured.isEmpty ? stateDirectory + "/history.db" : configured
+    }
+
     /// Why the admin socket must not live in a directory, if it must not, as tmux and
     /// ssh-agent judge theirs: whoever may write to the directory may replace the socket, take
     /// the operator's requests and answer them. It must be a real directory (not a link), owned

@@ -22,6 +22,27 @@ public struct HistoryRecord: Equatable, Sendable {
     }
 }
 
+extension HistoryRecord {
+    /// As `chatctl history --json` shows it.
+    public var json: JSONValue {
+        .object(
+            JSONObject([
+                ("id", .integer(Int64(id))), ("ts", .string(time.iso8601)), ("room", .string(room)), ("from", .string(from)),
+                ("text", .string(text)), ("action", .bool(isAction)),
+            ]))
+    }
+
+    /// The inverse of `json`, for chatctl.
+    public init?(json: JSONValue) {
+        guard let o = json.objectValue, let id = o.int("id"), let ts = o.string("ts").flatMap(Timestamp.init(iso8601:)),
+            let room = o.string("room"), let from = o.string("from"), let text = o.string("text"), case .bool(let action)? = o["action"]
+        else { return nil }
+        self.init(
+            id: UInt64(id), time: ts, room: room, roomKey: room.lowercased(), from: Sanitizer.clean(from), text: Sanitizer.clean(text),
+            isAction: action)
+    }
+}
+
 /// Where history lives. One interface, so that a second backend (PostgreSQL, for the cluster)
 /// can be added without touching its callers; the embedded SQLite store is the default
 /// (`Sources/ChatStore`). Never called on an event loop or under the hub's lock: the writer

@@ -124,6 +124,15 @@ public struct Directory: Sendable {
         self.shardCount = shardCount
     }
 
+    /// Event ids continue after `newest` (the history store's newest, after a restart), so an
+    /// id names one event for good.
+    public mutating func continueEventIDs(after newest: UInt64) {
+        lastEventID = max(lastEventID, newest)
+    }
+
+    /// The newest event id given so far.
+    public var newestEventID: UInt64 { lastEventID }
+
     /// A new event with the next id.
     public mutating func event(_ kind: Event.Kind, at now: Timestamp, re: RequestID? = nil) -> Event {
         lastEventID += 1

@@ -1,4 +1,5 @@
 import ChatCore
+import ChatStore
 import Logging
 import NIOCore
 import Synchronization
@@ -36,6 +37,21 @@ final class DaemonControl: Sendable {
 
         case .stats:
             return .success(await stats().json)
+
+        case .history(let rawRoom, let limit):
+            guard case .success(let room) = RoomName.validate(rawRoom, maxLength: 200) else {
+                return .failure(AdminFailure(.noSuchRoom, "\(Sanitizer.cleanArgument(rawRoom)) is not a room name."))
+            }
+            guard let history = hub.history else {
+                return .failure(AdminFailure(.historyOff, "History is \(hub.historyState)."))
+            }
+            await history.flush()  // what was relayed up to now, not yet written
+            do {
+                let lines = try await history.store.lines(roomKey: room.key, before: nil, limit: min(limit ?? 50, 10_000))
+                return .success(.object(JSONObject([("room", .string(room.display)), ("lines", .array(lines.map(\.json)))])))
+            } catch {
+                return .failure(AdminFailure(.internalError, "The history store failed: \(error)"))
+            }
 
         case .kick(let nick, let reason, let ban):
             let why = "Kicked by an operator" + (reason.map { ": \(Sanitizer.cleanArgument($0))" } ?? "")
@@ -219,6 +235,9 @@ final class DaemonControl: Sendable {
         stats.accepted = counters.accepted
         stats.refused = counters.refused
         stats.draining = hub.draining != nil
+        stats.history = hub.historyState
+        stats.historyWritten = hub.history?.written ?? 0
+        stats.historyDropped = hub.history?.dropped ?? 0
         return stats
     }
 

@@ -1,4 +1,5 @@
 import ChatCore
+import ChatStore
 import Glibc
 import NIOCore
 import NIOPosix
@@ -28,9 +29,15 @@ final class Hub: Sendable {
     private let admissionControl: Mutex<Admission>
     /// Refusals logged recently, by reason, so a connection flood does not flood the log.
     let refusalLog = LogThrottle(interval: 10)
+    /// Where room lines go to be kept (nil with history off).
+    let history: HistoryWriter?
 
-    init(shards: [Shard], settings: ConnectionSettings, defaultRoom: RoomName, clock: @escaping @Sendable () -> Timestamp = Timestamp.now) {
+    init(
+        shards: [Shard], settings: ConnectionSettings, defaultRoom: RoomName, history: HistoryWriter? = nil,
+        clock: @escaping @Sendable () -> Timestamp = Timestamp.now
+    ) {
         self.shards = shards
+        self.history = history
         self.clock = clock
         self.startedAt = clock()
         self.liveSettings = Mutex(settings)
@@ -39,9 +46,9 @@ final class Hub: Sendable {
     }
 
     /// The hub for `config`, with one shard per loop of `group`.
-    convenience init(config: Config, group: MultiThreadedEventLoopGroup) {
+    convenience init(config: Config, group: MultiThreadedEventLoopGroup, history: HistoryWriter?) {
         let shards = group.makeIterator().enumerated().map { Shard(index: $0.offset, eventLoop: $0.element) }
-        self.init(shards: shards, settings: ConnectionSettings(config), defaultRoom: config.defaultRoomName)
+        self.init(shards: shards, settings: ConnectionSettings(config), defaultRoom: config.defaultRoomName, history: history)
     }
 
     var now: Timestamp { clock() }
@@ -100,6 +107,23 @@ final class Hub: Sendable {
 
     var draining: String? { drainMessage.withLock { $0 } }
 
+    /// Why history could not be opened at start, if it could not.
+    var historyProblem: String? {
+        get { historyProblemValue.withLock { $0 } }
+        set { historyProblemValue.withLock { $0 = newValue } }
+    }
+    private let historyProblemValue = Mutex<String?>(nil)
+
+    /// History as `chatctl stats` and systemd's STATUS= say it: `on`, `off`, or `degraded: why`.
+    var historyState: String {
+        if let problem = historyProblem { return "degraded: \(problem)" }
+        guard let history else { return "off" }
+        switch history.state {
+        case .healthy: return "on"
+        case .degraded(let reason): return "degraded: \(reason)"
+        }
+    }
+
     /// The web client's port once it listens, named to a browser that reaches the chat port.
     var webPort: Int? {
         get { webPortValue.withLock { $0 } }
@@ -134,10 +158,28 @@ final class Hub: Sendable {
     @discardableResult
     func perform(for requester: SessionID? = nil, _ transition: (inout Directory, Timestamp) -> [Delivery]) -> [Delivery] {
         let now = clock()
-        return directory.withLock { directory in
+        let deliveries = directory.withLock { directory in
             let deliveries = transition(&directory, now)
             route(deliveries, directory, requester: requester)
             return deliveries
+        }
+        if let history { keep(deliveries, in: history) }
+        return deliveries
+    }
+
+    /// Hands the room lines among `deliveries` to the history writer (after the lock: it only
+    /// queues them; its task writes them).
+    private func keep(_ deliveries: [Delivery], in history: HistoryWriter) {
+        for case .event(let event, .room(let key, _, _)) in deliveries {
+            switch event.kind {
+            case .message(let room, let from, let text), .action(let room, let from, let text):
+                var isAction = false
+                if case .action = event.kind { isAction = true }
+                history.record(
+                    HistoryRecord(id: event.id, time: event.time, room: room, roomKey: key, from: from, text: text, isAction: isAction))
+            default:
+                break
+            }
         }
     }
 

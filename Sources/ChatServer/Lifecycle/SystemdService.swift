@@ -82,11 +82,15 @@ final class SystemdService: Service {
         }
     }
 
-    /// "3 clients in 2 rooms" (with "; draining" while draining).
+    /// "3 clients in 2 rooms" (with "; draining" while draining, and "; history degraded: why"
+    /// while room lines cannot be kept).
     static func status(_ hub: Hub) -> String {
         let (clients, rooms) = hub.stats
-        let text = "\(clients) \(clients == 1 ? "client" : "clients") in \(rooms) \(rooms == 1 ? "room" : "rooms")"
-        return hub.draining == nil ? text : text + "; draining"
+        var text = "\(clients) \(clients == 1 ? "client" : "clients") in \(rooms) \(rooms == 1 ? "room" : "rooms")"
+        if hub.draining != nil { text += "; draining" }
+        let history = hub.historyState
+        if history.hasPrefix("degraded") { text += "; history \(history)" }
+        return text
     }
 
     private func reportStatus(after first: String) async {

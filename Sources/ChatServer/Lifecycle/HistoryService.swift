@@ -1,0 +1,54 @@
+import ChatCore
+import ChatStore
+import Logging
+import ServiceLifecycle
+
+/// Runs the history writer until graceful shutdown. It is the first service of the group, so it
+/// stops last: once the chat has closed every client, what is left is written, then the store
+/// is closed. Everything relayed before a stop (SIGTERM, `systemctl stop`, `chatctl drain`) is on
+/// disk before chatd exits.
+final class HistoryService: Service {
+    let writer: HistoryWriter
+    private let store: any HistoryStore
+    private let logger: Logger
+
+    init(writer: HistoryWriter, store: any HistoryStore, logger: Logger) {
+        self.writer = writer
+        self.store = store
+        self.logger = logger
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await self.writer.run() }
+        // Closed even when the service group is cancelled (a failed start): an open store's
+        // file would be left half-closed.
+        let store = self.store
+        do {
+            try await Task.detached { try await store.close() }.value
+        } catch {
+            logger.error("could not close the history store", metadata: ["error": "\(error)"])
+        }
+        logger.info("history written", metadata: ["lines": "\(writer.written)", "dropped": "\(writer.dropped)"])
+    }
+
+    /// Opens the store `config.history` names and a writer for it. Nil with history off. A
+    /// newer file stops chatd (`StartupError`, exit 78); a store that cannot be opened leaves
+    /// chat running without history, degraded.
+    static func open(
+        _ config: Config, stateDirectory: String, logger: Logger
+    ) async throws -> (service: HistoryService?, writer: HistoryWriter?, newestID: UInt64, problem: String?) {
+        guard config.history.enabled else { return (nil, nil, 0, nil) }
+        let path = Paths.history(configured: config.history.path, stateDirectory: stateDirectory)
+        do {
+            let store = try await SQLiteHistoryStore.open(path: path, logger: logger)
+            let newest = try await store.newestID()
+            let writer = HistoryWriter(store: store, flushInterval: .milliseconds(config.history.flushIntervalMs), logger: logger)
+            logger.info("history", metadata: ["path": "\(path)", "newestEvent": "\(newest)"])
+            return (HistoryService(writer: writer, store: store, logger: logger), writer, newest, nil)
+        } catch let error as HistoryStoreError {
+            if case .newerSchema = error { throw StartupError(error.description, exitCode: 78) }
+            logger.error("history degraded: room lines will not be kept", metadata: ["error": "\(error)"])
+            return (nil, nil, 0, error.description)
+        }
+    }
+}

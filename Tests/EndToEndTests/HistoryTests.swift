@@ -1,0 +1,81 @@
+import ChatCore
+import Foundation
+import Testing
+
+/// Room history on disk, end to end: the built chatd, its SQLite file in the test's state
+/// directory, read back with `chatctl history` across restarts.
+@Suite("history")
+struct HistoryTests {
+    func lines(_ daemon: Daemon, _ room: String) throws -> [HistoryRecord] {
+        let result = try daemon.chatctl(["history", room, "--json"])
+        #expect(result.status == 0, "\(result.err)")
+        guard case .array(let entries)? = try JSONValue.parse(result.out).objectValue?["lines"] else { return [] }
+        return entries.compactMap(HistoryRecord.init(json:))
+    }
+
+    @Test("lines relayed just before SIGTERM are on disk after it; a restart keeps them, and event ids go on from them")
+    func survivesRestart() throws {
+        // A long flush interval: the lines are certainly still waiting when SIGTERM comes.
+        let daemon = try Daemon(config: #"{"history": {"flushIntervalMs": 1000}}"#)
+        let alice = try daemon.registered("alice")
+        let bob = try daemon.registered("bob")
+        try alice.expect("*** bob has joined #lobby")
+        try alice.line("first words")
+        try alice.line("/me waves")
+        try bob.expect("* alice waves")
+        try bob.line("/join #Dev")
+        try bob.expect("*** bob has joined #Dev")
+        try bob.line("elsewhere")
+        try bob.line("/ping done")
+        try bob.expect("*** pong done")
+        #expect(try daemon.stop() == 0)
+
+        let restarted = try Daemon(directory: daemon.directory)
+        let lobby = try lines(restarted, "#lobby")
+        #expect(lobby.map(\.text) == ["first words", "waves"])
+        #expect(lobby.map(\.from) == ["alice", "alice"] && lobby.map(\.isAction) == [false, true])
+        #expect(try lines(restarted, "#dev").map(\.text) == ["elsewhere"])
+        #expect(try lines(restarted, "#DEV").first?.room == "#Dev")
+        // The next event's id is past every kept one: an id names one event for good.
+        let bot = try restarted.connect()
+        try bot.send(#"{"type":"hello","nick":"bot"}"# + "\n")
+        let welcome = try bot.expectJSON(type: "welcome")
+        #expect((welcome.int("id") ?? 0) > Int(lobby.last?.id ?? .max))
+        let stats = try JSONValue.parse(try restarted.chatctl(["stats", "--json"]).out).objectValue
+        #expect(stats?.string("history") == "on")
+    }
+
+    @Test("a store that cannot be opened leaves chat running, degraded in stats and the log")
+    func degraded() throws {
+        let directory = "/tmp/chatd-test-\(UUID().uuidString.prefix(8))"
+        // A directory where the file should be: SQLite cannot open it.
+        try FileManager.default.createDirectory(atPath: directory + "/state/history.db", withIntermediateDirectories: true)
+        let daemon = try Daemon(directory: directory)
+        try daemon.waitForLog("history degraded")
+        let alice = try daemon.registered("alice")
+        let bob = try daemon.registered("bob")
+        try alice.line("chat goes on")
+        try bob.expect("<alice> chat goes on")
+        let stats = try JSONValue.parse(try daemon.chatctl(["stats", "--json"]).out).objectValue
+        #expect(stats?.string("history")?.hasPrefix("degraded: ") == true, "\(String(describing: stats))")
+        let history = try daemon.chatctl(["history", "#lobby"])
+        #expect(history.status == 1 && history.err.contains("History is degraded"), "\(history.err)")
+    }
+
+    @Test("a history file from a newer chatd stops chatd with a clear error and exit 78")
+    func newerFile() throws {
+        let directory = "/tmp/chatd-test-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/history.db"
+        let made = try Daemon.run([
+            "/usr/bin/python3", "-c", "import sqlite3; c = sqlite3.connect('\(path)'); c.execute('PRAGMA user_version = 9'); c.commit()",
+        ])
+        #expect(made.status == 0, "\(made.err)")
+        let run = try Daemon.runToCompletion([
+            "--listen", "127.0.0.1:0", "--no-web", "--admin-socket", directory + "/admin.sock", "--state-directory", directory,
+        ])
+        #expect(run.status == 78, "\(run.output)")
+        #expect(run.output.contains("was written by a newer chatd (history schema 9; this chatd knows up to 1)"), "\(run.output)")
+    }
+}
