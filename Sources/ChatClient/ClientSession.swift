@@ -386,6 +386,19 @@ public struct ClientSession: Sendable {
             return status()
         case .whois:
             return status()
+        case .history(let room, let lines):
+            // Scrollback: each line at its own time, between a header and a footer, so it is
+            // never taken for live traffic.
+            var effects = [show(.status("*** Scrollback of \(room) (\(lines.count) \(lines.count == 1 ? "line" : "lines")):"))]
+            for line in lines {
+                let own = line.from == nick
+                let kind: Display.Kind =
+                    line.isAction
+                    ? .action(room: elsewhere(room), from: line.from, text: line.text, own: own, mentioned: false)
+                    : .message(room: elsewhere(room), from: line.from, text: line.text, own: own, mentioned: false)
+                effects.append(.show(Display(time: line.time, kind)))
+            }
+            return effects + [show(.status("*** End of scrollback."))]
         case .notice(let text):
             return [show(.notice("*** " + text))]
         case .announcement:

@@ -45,7 +45,11 @@ public enum ChatDaemon {
         let history = try await HistoryService.open(config, stateDirectory: stateDirectory, logger: logger)
         // The daemon owns the hub (the chat state) and hands it to each service that needs it.
         let hub = Hub(config: config, group: group, history: history.writer)
-        hub.withDirectory { $0.continueEventIDs(after: history.newestID) }
+        hub.withDirectory { directory in
+            directory.continueEventIDs(after: history.newestID)
+            directory.scrollbackLines = history.writer == nil ? 0 : config.history.replayLines
+            directory.seedScrollback(history.scrollback)
+        }
         hub.historyProblem = history.problem
         let chat = ChatService(
             hub: hub, config: config, group: group, logger: logger, inherited: chatSockets, inheritedWeb: webSockets

@@ -122,6 +122,16 @@ public final class SQLiteHistoryStore: HistoryStore {
         return rows.compactMap(Self.record)
     }
 
+    public func newestLines(perRoom limit: Int) async throws -> [HistoryRecord] {
+        guard limit > 0 else { return [] }
+        let rows = try await connection.query(
+            """
+            SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY room_key ORDER BY id DESC) AS n FROM messages)
+            WHERE n <= ? ORDER BY id ASC
+            """, [.integer(SQLiteInt64(limit))])
+        return rows.compactMap(Self.record)
+    }
+
     public func newestID() async throws -> UInt64 {
         let rows = try await connection.query("SELECT MAX(id) AS newest FROM messages")
         return rows.first?.column("newest")?.integer.map { UInt64(max(0, $0)) } ?? 0

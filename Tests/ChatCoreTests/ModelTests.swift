@@ -154,6 +154,40 @@ struct DirectoryTests {
         #expect(events(missing).map(\.0) == [.error(code: .noSuchNick, message: "There is nobody called carol here.")])
     }
 
+    @Test("whoever joins a room gets its newest lines, oldest first, before the join notice: none twice, none lost")
+    func scrollback() throws {
+        var d = directory()
+        d.scrollbackLines = 2
+        _ = try d.register(a, nick: "alice", shard: 0, at: t0).get()
+        for text in ["one", "two", "three"] { _ = d.say(a, text: text, room: nil, at: t0) }
+        _ = d.say(a, text: "waves", room: nil, action: true, at: t0)
+        let out = try d.register(b, nick: "bob", shard: 1, at: t0).get()
+        let kinds = events(out).map(\.0)
+        guard case .history(let room, let lines)? = kinds.first(where: { if case .history = $0 { true } else { false } }) else {
+            Issue.record("no scrollback in \(kinds)")
+            return
+        }
+        #expect(room == "#lobby" && lines.map(\.text) == ["three", "waves"] && lines.map(\.isAction) == [false, true])
+        #expect(events(out).first { if case .history = $0.0 { true } else { false } }?.1 == .session(b))
+        let historyIndex = kinds.firstIndex { if case .history = $0 { true } else { false } }!
+        let joinIndex = kinds.firstIndex { if case .join = $0 { true } else { false } }!
+        #expect(historyIndex < joinIndex)
+        // A room nobody spoke in has none; with scrollbackLines 0, nothing is kept.
+        #expect(!events(d.join(b, room: "#quiet", at: t0)).contains { if case .history = $0.0 { true } else { false } })
+        var off = directory()
+        _ = try off.register(a, nick: "alice", shard: 0, at: t0).get()
+        _ = off.say(a, text: "lost", room: nil, at: t0)
+        #expect(off.scrollback.isEmpty)
+        // Seeded from the store after a restart.
+        var seeded = directory()
+        seeded.scrollbackLines = 5
+        seeded.seedScrollback([
+            HistoryRecord(id: 9, time: t0, room: "#lobby", roomKey: "#lobby", from: "x", text: "later", isAction: false),
+            HistoryRecord(id: 8, time: t0, room: "#lobby", roomKey: "#lobby", from: "x", text: "earlier", isAction: false),
+        ])
+        #expect(seeded.scrollback["#lobby"]?.map(\.text) == ["earlier", "later"])
+    }
+
     @Test("the room limit per client is enforced")
     func roomLimit() throws {
         var limits = Limits()

@@ -183,6 +183,13 @@ struct ClientWireTests {
                     nick: "a", rooms: ["#r", "#s"], connectedAt: Timestamp(milliseconds: 1_763_770_000_000), idleSeconds: 75,
                     client: "chat 0.1.0")),
             .whois(Whois(nick: "b", rooms: [], connectedAt: Timestamp(milliseconds: 0), idleSeconds: 0, client: "line")),
+            .history(
+                room: "#r",
+                lines: [
+                    HistoryRecord(
+                        id: 3, time: Timestamp(milliseconds: 5), room: "#r", roomKey: "#r", from: "a", text: "t", isAction: false),
+                    HistoryRecord(id: 4, time: Timestamp(milliseconds: 6), room: "#r", roomKey: "#r", from: "b", text: "w", isAction: true),
+                ]),
             .rooms([RoomSummary(name: "#r", members: 2)]), .help(["a", "b"]), .pong(token: nil), .pong(token: "t"), .bye(reason: "Quit"),
         ]
         for kind in kinds {

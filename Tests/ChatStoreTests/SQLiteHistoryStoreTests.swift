@@ -42,6 +42,8 @@ struct SQLiteHistoryStoreTests {
 
         let reopened = try await SQLiteHistoryStore.open(path: dir + "/history.db", logger: logger)
         #expect(try await reopened.newestID() == 1_200)
+        let seed = try await reopened.newestLines(perRoom: 2)
+        #expect(seed.map(\.id) == [1_197, 1_198, 1_199, 1_200], "the newest 2 of #ops (ids divisible by 3) and of #dev")
         #expect(try await reopened.lines(roomKey: "#ops", before: nil, limit: 1) == [records[1_199]])
         try await reopened.close()
     }

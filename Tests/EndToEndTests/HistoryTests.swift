@@ -45,6 +45,43 @@ struct HistoryTests {
         #expect(stats?.string("history") == "on")
     }
 
+    @Test("joining shows the room's scrollback, marked as history, in text and JSON; a restart keeps it")
+    func scrollbackOnJoin() throws {
+        let daemon = try Daemon(config: #"{"history": {"replayLines": 2}}"#)
+        let alice = try daemon.registered("alice")
+        for text in ["one", "two", "three"] { try alice.line(text) }
+        try alice.line("/ping sent")
+        try alice.expect("*** pong sent")
+        let bob = try daemon.connect()
+        try bob.expect("*** Please choose a nickname:")
+        try bob.line("bob")
+        try bob.expect(containing: "You are now known as bob")
+        let header = try bob.readLine()
+        #expect(header == "*** Scrollback of #lobby (2 lines, times in UTC):")
+        let first = try bob.readLine() ?? ""
+        let second = try bob.readLine() ?? ""
+        #expect(first.hasSuffix("] <alice> two") && second.hasSuffix("] <alice> three"), "\(first) / \(second)")
+        try bob.expect("*** End of scrollback.")
+        try bob.expect("*** bob has joined #lobby")
+        // Live traffic after the join comes once, live.
+        try alice.line("four")
+        try bob.expect("<alice> four")
+        try alice.line("/ping more")
+        try alice.expect("*** pong more")
+        #expect(try daemon.stop() == 0)
+
+        let restarted = try Daemon(config: #"{"history": {"replayLines": 2}}"#, directory: daemon.directory)
+        let bot = try restarted.connect()
+        try bot.send(#"{"type":"hello","nick":"bot"}"# + "\n")
+        let history = try bot.expectJSON(type: "history")
+        guard case .array(let lines)? = history["lines"] else {
+            Issue.record("no lines: \(history)")
+            return
+        }
+        #expect(lines.compactMap { $0.objectValue?.string("text") } == ["three", "four"])
+        #expect(history.string("room") == "#lobby")
+    }
+
     @Test("a store that cannot be opened leaves chat running, degraded in stats and the log")
     func degraded() throws {
         let directory = "/tmp/chatd-test-\(UUID().uuidString.prefix(8))"

@@ -38,6 +38,8 @@ public struct Config: Equatable, Sendable {
         /// How often waiting lines are written, in one transaction: at most this much is lost
         /// if chatd is killed (SIGKILL, a crash); a stop writes everything first.
         public var flushIntervalMs = 100
+        /// Lines of a room's scrollback shown to whoever joins it; 0: none.
+        public var replayLines = 50
     }
 
     public struct Admin: Equatable, Sendable {

@@ -50,6 +50,7 @@ extension Config {
                 r.bool(&o, "history.enabled", into: &config.history.enabled)
                 r.string(&o, "history.path", into: &config.history.path, check: Rule.stateDirectory)
                 r.integer(&o, "history.flushIntervalMs", into: &config.history.flushIntervalMs, in: 1...1_000)
+                r.integer(&o, "history.replayLines", into: &config.history.replayLines, in: 0...1_000)
             }
             r.section(&o, "limits") { r, o in
                 r.integer(&o, "limits.maxLineBytes", into: &config.limits.maxLineBytes, in: 64...1_048_576)

@@ -59,6 +59,9 @@ public protocol HistoryStore: Sendable {
     /// client's gap).
     func lines(roomKey: String, after: UInt64, limit: Int) async throws -> [HistoryRecord]
 
+    /// Every room's newest `limit` lines (the scrollback to seed at start), oldest first.
+    func newestLines(perRoom limit: Int) async throws -> [HistoryRecord]
+
     /// The newest event id kept (0 when empty): event ids continue from it after a restart.
     func newestID() async throws -> UInt64
 

@@ -104,6 +104,13 @@ public struct Directory: Sendable {
     /// Replaced on reload; applies to everything validated from then on.
     public var limits: Limits
     public var defaultRoom: RoomName
+    /// Each room's newest lines (at most `scrollbackLines`), shown to whoever joins it. Kept
+    /// here, in the directory's own order, so that a joiner sees exactly the lines before its
+    /// join and then every line after it, live: none twice, none lost. Seeded from the history
+    /// store at start (`seedScrollback`).
+    public private(set) var scrollback: [String: [HistoryRecord]] = [:]
+    /// `history.replayLines`: 0 keeps and shows none.
+    public var scrollbackLines = 0
     public let shardCount: Int
     public private(set) var clients: [SessionID: Client] = [:]
     /// Every key of every registered nick (`Nickname.keys`: one or two each) → its holder.
@@ -132,6 +139,21 @@ public struct Directory: Sendable {
 
     /// The newest event id given so far.
     public var newestEventID: UInt64 { lastEventID }
+
+    /// Keeps a room line for the scrollback of whoever joins next.
+    mutating func remember(_ line: HistoryRecord) {
+        guard scrollbackLines > 0 else { return }
+        var lines = scrollback[line.roomKey, default: []]
+        lines.append(line)
+        if lines.count > scrollbackLines { lines.removeFirst(lines.count - scrollbackLines) }
+        scrollback[line.roomKey] = lines
+    }
+
+    /// The scrollback kept from before a restart (the history store's newest lines per room,
+    /// oldest first).
+    public mutating func seedScrollback(_ lines: [HistoryRecord]) {
+        for line in lines.sorted(by: { $0.id < $1.id }) { remember(line) }
+    }
 
     /// A new event with the next id.
     public mutating func event(_ kind: Event.Kind, at now: Timestamp, re: RequestID? = nil) -> Event {
@@ -243,6 +265,9 @@ public struct Directory: Sendable {
         clients[id] = client
         out.append(.added(id, room: room.name.key, shard: client.shard))
         out.append(.current(id, room: room.name.key, shard: client.shard))
+        if let lines = scrollback[room.name.key], !lines.isEmpty {
+            out.append(.event(event(.history(room: room.name.display, lines: lines), at: now, re: re), to: .session(id)))
+        }
         let announced = announces(room)
         out.append(
             .event(
@@ -358,7 +383,9 @@ public struct Directory: Sendable {
         let kind: Event.Kind =
             action
             ? .action(room: room.display, from: nick, text: text) : .message(room: room.display, from: nick, text: text)
-        return [.event(event(kind, at: now, re: re), to: roomAudience(room.key, sender: id))]
+        let message = event(kind, at: now, re: re)
+        remember(HistoryRecord(id: message.id, time: now, room: room.display, roomKey: room.key, from: nick, text: text, isAction: action))
+        return [.event(message, to: roomAudience(room.key, sender: id))]
     }
 
     /// A private message to the client registered as `rawNick`.

@@ -39,6 +39,9 @@ public struct Event: Equatable, Sendable {
         case who(room: String, members: [String])
         /// The answer to `/whois`.
         case whois(Whois)
+        /// A room's lines from before the client joined it (its scrollback), oldest first, with
+        /// their own ids and times: history, not live traffic.
+        case history(room: String, lines: [HistoryRecord])
         case rooms([RoomSummary])
         case help([String])
         case pong(token: String?)

@@ -76,6 +76,21 @@ extension JSONFormat {
         case "announcement": kind = .announcement(text: try string("text"), room: try optionalString("room"))
         case "error": kind = .error(code: ErrorCode(rawValue: try string("code")), message: try string("message"))
         case "who": kind = .who(room: try string("room"), members: try strings("members"))
+        case "history":
+            let room = try string("room")
+            guard case .array(let values)? = object["lines"] else { throw problem("member \"lines\" must be an array") }
+            var lines: [HistoryRecord] = []
+            for value in values {
+                guard case .integer(let id)? = value["id"], id >= 0, case .string(let ts)? = value["ts"], let time = Timestamp(iso8601: ts),
+                    case .string(let from)? = value["from"], case .string(let text)? = value["text"],
+                    case .bool(let action)? = value["action"]
+                else { throw problem("each of \"lines\" needs \"id\", \"ts\", \"from\", \"text\" and \"action\"") }
+                lines.append(
+                    HistoryRecord(
+                        id: UInt64(id), time: time, room: room, roomKey: room.lowercased(), from: Sanitizer.clean(from),
+                        text: Sanitizer.clean(text), isAction: action))
+            }
+            kind = .history(room: room, lines: lines)
         case "whois":
             guard let connectedAt = Timestamp(iso8601: try string("connectedAt")) else {
                 throw problem("member \"connectedAt\" is not an RFC 3339 UTC time")

@@ -33,6 +33,13 @@ public enum TextFormat {
         case .error(_, let message): return "*** Error: \(message)\r\n"
         case .who(let room, let members):
             return "*** \(room) (\(members.count) \(members.count == 1 ? "user" : "users")): \(members.joined(separator: ", "))\r\n"
+        case .history(let room, let lines):
+            var text = "*** Scrollback of \(room) (\(lines.count) \(lines.count == 1 ? "line" : "lines"), times in UTC):\r\n"
+            for line in lines {
+                let clock = String(line.time.iso8601.dropFirst(11).prefix(8))  // HH:MM:SS
+                text += "[\(clock)] " + (line.isAction ? "* \(line.from) \(line.text)" : "<\(line.from)> \(line.text)") + "\r\n"
+            }
+            return text + "*** End of scrollback.\r\n"
         case .whois(let whois):
             let rooms = whois.rooms.isEmpty ? "in no room" : "in " + whois.rooms.joined(separator: ", ")
             let connected = whois.connectedAt.iso8601
@@ -161,6 +168,26 @@ public enum JSONFormat {
             w.string(room)
             w.key("members")
             strings(members, &w)
+        case .history(let room, let lines):
+            w.key("room")
+            w.string(room)
+            w.key("lines")
+            w.beginArray()
+            for line in lines {
+                w.beginObject()
+                w.key("id")
+                w.integer(line.id)
+                w.key("ts")
+                w.string(line.time.iso8601)
+                w.key("from")
+                w.string(line.from)
+                w.key("text")
+                w.string(line.text)
+                w.key("action")
+                w.bool(line.isAction)
+                w.endObject()
+            }
+            w.endArray()
         case .whois(let whois):
             w.key("nick")
             w.string(whois.nick)
@@ -235,6 +262,7 @@ public enum JSONFormat {
         case .error: "error"
         case .who: "who"
         case .whois: "whois"
+        case .history: "history"
         case .rooms: "rooms"
         case .help: "help"
         case .pong: "pong"

@@ -36,19 +36,32 @@ final class HistoryService: Service {
     /// chat running without history, degraded.
     static func open(
         _ config: Config, stateDirectory: String, logger: Logger
-    ) async throws -> (service: HistoryService?, writer: HistoryWriter?, newestID: UInt64, problem: String?) {
-        guard config.history.enabled else { return (nil, nil, 0, nil) }
+    ) async throws -> (service: HistoryService?, writer: HistoryWriter?, newestID: UInt64, scrollback: [HistoryRecord], problem: String?) {
+        guard config.history.enabled else { return (nil, nil, 0, [], nil) }
         let path = Paths.history(configured: config.history.path, stateDirectory: stateDirectory)
+        let store: SQLiteHistoryStore
         do {
-            let store = try await SQLiteHistoryStore.open(path: path, logger: logger)
-            let newest = try await store.newestID()
-            let writer = HistoryWriter(store: store, flushInterval: .milliseconds(config.history.flushIntervalMs), logger: logger)
-            logger.info("history", metadata: ["path": "\(path)", "newestEvent": "\(newest)"])
-            return (HistoryService(writer: writer, store: store, logger: logger), writer, newest, nil)
+            store = try await SQLiteHistoryStore.open(path: path, logger: logger)
         } catch let error as HistoryStoreError {
             if case .newerSchema = error { throw StartupError(error.description, exitCode: 78) }
-            logger.error("history degraded: room lines will not be kept", metadata: ["error": "\(error)"])
-            return (nil, nil, 0, error.description)
+            return degraded(error.description, logger)
         }
+        do {
+            let newest = try await store.newestID()
+            let scrollback = try await store.newestLines(perRoom: config.history.replayLines)
+            let writer = HistoryWriter(store: store, flushInterval: .milliseconds(config.history.flushIntervalMs), logger: logger)
+            logger.info("history", metadata: ["path": "\(path)", "newestEvent": "\(newest)", "scrollbackLines": "\(scrollback.count)"])
+            return (HistoryService(writer: writer, store: store, logger: logger), writer, newest, scrollback, nil)
+        } catch {
+            try? await store.close()
+            return degraded("\(path): cannot be read (\(error))", logger)
+        }
+    }
+
+    private static func degraded(
+        _ problem: String, _ logger: Logger
+    ) -> (service: HistoryService?, writer: HistoryWriter?, newestID: UInt64, scrollback: [HistoryRecord], problem: String?) {
+        logger.error("history degraded: room lines will not be kept", metadata: ["error": "\(problem)"])
+        return (nil, nil, 0, [], problem)
     }
 }

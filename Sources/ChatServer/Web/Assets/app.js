@@ -161,10 +161,9 @@
         }
         break;
       case "message":
-        roomLine(event.room, event, messageParts(event, false));
-        break;
       case "action":
-        roomLine(event.room, event, messageParts(event, true));
+        ensureRoom(event.room).lastId = Math.max(state.rooms.get(keyOf(event.room)).lastId || 0, event.id);
+        roomLine(event.room, event, messageParts(event, event.type === "action"));
         break;
       case "private": {
         // Each conversation has its own entry in the room list, whatever room is on screen.
@@ -240,6 +239,21 @@
         if (keyOf(event.room) === state.current) renderMembers();
         if (event.re && state.shown.delete(event.re)) {
           line(event, [["status", `${event.room} (${event.members.length}): ${event.members.join(", ")}`]]);
+        }
+        break;
+      }
+      case "history": {
+        // Scrollback on joining: older lines, each at its own time, marked as history, never
+        // counted as unread or as mentions. After a reconnection only the lines this page
+        // has not shown yet (ids are the server's, for good).
+        const room = ensureRoom(event.room);
+        for (const old of event.lines) {
+          if (old.id <= (room.lastId || 0)) continue;
+          room.lastId = old.id;
+          const parts = messageParts({ ...old, room: event.room }, old.action);
+          parts.classes = [parts.classes, "history"].filter(Boolean).join(" ");
+          parts.mentioned = false;
+          roomLine(event.room, old, parts, true);
         }
         break;
       }
