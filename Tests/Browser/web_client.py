@@ -286,6 +286,9 @@ def main():
         driver.refresh()  # the user comes back (the page remembers the nick)
         telnet.expect("*** browser has joined #lobby")
         wait.until(EC.text_to_be_present_in_element((By.ID, "my-nick"), "browser"))
+        # The reload fills the room back in: its scrollback, marked as history, not unread.
+        wait.until(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "#messages li.history") if "long long" in e.text])
+        print("ok: after a reload the page shows the room's scrollback, marked as history")
         box = driver.find_element(By.ID, "message-input")
         box.send_keys("/quit see you", Keys.ENTER)
         telnet.expect("*** browser has quit (Quit: see you)")
