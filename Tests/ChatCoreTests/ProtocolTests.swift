@@ -23,6 +23,9 @@ struct CommandTests {
             ("/who #dev", .who(room: "#dev")),
             ("/whois bob", .whois(nick: "bob")),
             ("/wi bob", .whois(nick: "bob")),
+            ("/history", .history(room: nil, before: nil, after: nil, limit: nil)),
+            ("/history #dev 5", .history(room: "#dev", before: nil, after: nil, limit: 5)),
+            ("/history 99999", .history(room: nil, before: nil, after: nil, limit: 1_000)),
             ("/msg bob  hi there ", .privateMessage(to: "bob", text: "hi there")),
             ("/me waves", .action(text: "waves", room: nil)),
             ("/quit", .quit(reason: nil)),
@@ -43,6 +46,8 @@ struct CommandTests {
         #expect(Command.parse(line: "/me") == .failure(.usage(command: "me", usage: "<action>")))
         #expect(Command.parse(line: "/whois") == .failure(.usage(command: "whois", usage: "<nick>")))
         #expect(Command.parse(line: "/whois a b") == .failure(.usage(command: "whois", usage: "<nick>")))
+        #expect(Command.parse(line: "/history dev") == .failure(.usage(command: "history", usage: "[#room] [lines]")))
+        #expect(Command.parse(line: "/history 5 #dev") == .failure(.usage(command: "history", usage: "[#room] [lines]")))
     }
 
     @Test("JSON requests parse, with their correlation id")
@@ -60,6 +65,11 @@ struct CommandTests {
             parse(#"{"type":"whois","nick":"bob","id":1}"#)
                 == .success(JSONRequest(.command(.whois(nick: "bob")), correlation: .integer(1))))
         #expect(parse(#"{"type":"whois"}"#) == .failure(.badRequest(#"missing member "nick" for type "whois""#)))
+        #expect(
+            parse(##"{"type":"history","room":"#dev","before":40,"limit":2}"##)
+                == .success(JSONRequest(.command(.history(room: "#dev", before: 40, after: nil, limit: 2)))))
+        #expect(parse(#"{"type":"history","before":4,"after":2}"#) == .failure(.badRequest(#"give "before" or "after", not both"#)))
+        #expect(parse(#"{"type":"history","limit":"2"}"#) == .failure(.badRequest(#""limit" must be a non-negative integer, got "2""#)))
         #expect(parse(#"{"type":"rooms","extra":1}"#) == .failure(.badRequest(#"unknown member "extra" for type "rooms""#)))
         #expect(parse(#"{"type":"fly"}"#) == .failure(.unknownType("fly")))
         #expect(!CommandError.unknownType("fly").description.contains("//"), "JSON's own wording, not text mode's")
@@ -156,6 +166,7 @@ struct ClientWireTests {
             .say(text: "hi \"there\"", room: "#dev"), .say(text: "x", room: nil), .action(text: "waves", room: nil),
             .privateMessage(to: "bob", text: "psst"), .nick("carol"), .join("#dev"), .part(room: "#dev", reason: "bye"),
             .part(room: nil, reason: nil), .rooms, .who(room: nil), .who(room: "#x"), .whois(nick: "bob"), .help(topic: "join"),
+            .history(room: "#dev", before: 12, after: nil, limit: 3), .history(room: nil, before: nil, after: 7, limit: nil),
             .quit(reason: "gone"),
             .ping(token: "t1"),
         ]

@@ -82,6 +82,38 @@ struct HistoryTests {
         #expect(history.string("room") == "#lobby")
     }
 
+    @Test("/history pages a room's older lines, in text and JSON; with history off it says so")
+    func paging() throws {
+        let daemon = try Daemon()
+        let alice = try daemon.registered("alice")
+        for text in ["one", "two", "three", "four"] { try alice.line(text) }
+        try alice.line("/history #lobby 2")
+        try alice.expect("*** Scrollback of #lobby (2 lines, times in UTC):")
+        #expect(try alice.readLine()?.hasSuffix("<alice> three") == true)
+        #expect(try alice.readLine()?.hasSuffix("<alice> four") == true)
+        try alice.expect("*** End of scrollback.")
+        let bot = try daemon.connect()
+        try bot.send(#"{"type":"hello","nick":"bot"}"# + "\n")
+        let seen = try bot.expectJSON(type: "history")
+        guard case .array(let lines)? = seen["lines"], let oldest = lines.first?.objectValue?.int("id") else {
+            Issue.record("no scrollback: \(seen)")
+            return
+        }
+        try bot.send(#"{"type":"history","before":\#(oldest + 2),"limit":1,"id":"p1"}"# + "\n")
+        let page = try bot.expectJSON(type: "history") { $0["re"] == .string("p1") }
+        guard case .array(let paged)? = page["lines"] else { return }
+        #expect(paged.compactMap { $0.objectValue?.string("text") } == ["two"])
+        try bot.send(#"{"type":"history","after":\#(oldest),"limit":2,"id":"p2"}"# + "\n")
+        let next = try bot.expectJSON(type: "history") { $0["re"] == .string("p2") }
+        guard case .array(let later)? = next["lines"] else { return }
+        #expect(later.compactMap { $0.objectValue?.string("text") } == ["two", "three"])
+
+        let off = try Daemon(config: #"{"history": {"enabled": false}}"#)
+        let carol = try off.registered("carol")
+        try carol.line("/history")
+        try carol.expect("*** Error: History is not available: off.")
+    }
+
     @Test("a store that cannot be opened leaves chat running, degraded in stats and the log")
     func degraded() throws {
         let directory = "/tmp/chatd-test-\(UUID().uuidString.prefix(8))"

@@ -22,6 +22,8 @@ extension Directory {
             who(id, room: room, at: now, re: re)
         case .whois(let nick):
             whois(id, nick: nick, at: now, re: re)
+        case .history(let room, let before, let after, let limit):
+            history(id, room: room, before: before, after: after, limit: limit, at: now, re: re)
         case .help, .ping, .quit:
             []
         }
@@ -40,4 +42,41 @@ extension Directory {
             idleSeconds: target.idleSeconds(at: now), client: target.kind.description)
         return [.event(event(.whois(whois), at: now, re: re), to: .session(id))]
     }
+
+    /// `/history`: a room the client is in (its current one by default) whose lines are to be
+    /// read from the store.
+    public mutating func history(
+        _ id: SessionID, room rawRoom: String?, before: UInt64?, after: UInt64?, limit: Int?, at now: Timestamp, re: RequestID? = nil
+    ) -> [Delivery] {
+        guard let client = clients[id] else { return [] }
+        switch resolve(rawRoom, for: client) {
+        case .failure(let failure):
+            return [refusal(failure.code, failure.message, id, now, re)]
+        case .success(let room):
+            let lines = max(1, min(limit ?? 50, Command.maxHistoryLines))
+            return [
+                .readHistory(
+                    HistoryQuery(session: id, room: room.display, roomKey: room.key, before: before, after: after, limit: lines, re: re))
+            ]
+        }
+    }
+
+    /// The answer to a `HistoryQuery`: the lines read, or why there are none.
+    public mutating func answer(_ query: HistoryQuery, lines: Result<[HistoryRecord], HistoryUnavailable>, at now: Timestamp) -> [Delivery]
+    {
+        guard clients[query.session] != nil else { return [] }
+        switch lines {
+        case .success(let lines):
+            return [.event(event(.history(room: query.room, lines: lines), at: now, re: query.re), to: .session(query.session))]
+        case .failure(let problem):
+            return [refusal(.historyUnavailable, "History is not available: \(problem.reason).", query.session, now, query.re)]
+        }
+    }
+}
+
+/// Why history could not be read (it is off, or its store failed).
+public struct HistoryUnavailable: Error, Equatable, Sendable {
+    public var reason: String
+
+    public init(_ reason: String) { self.reason = reason }
 }

@@ -65,6 +65,20 @@ public enum Delivery: Equatable, Sendable {
     case removed(SessionID, room: String, shard: Int)
     /// The session's current room changed (text mode shows other rooms' lines with a prefix).
     case current(SessionID, room: String?, shard: Int)
+    /// Older lines are to be read from the history store for the session (off the lock; the
+    /// answer comes back through `Directory.answer(_:lines:at:)`).
+    case readHistory(HistoryQuery)
+}
+
+/// A client's request for a room's kept lines, checked by the directory, read by the server.
+public struct HistoryQuery: Equatable, Sendable {
+    public var session: SessionID
+    public var room: String
+    public var roomKey: String
+    public var before: UInt64?
+    public var after: UInt64?
+    public var limit: Int
+    public var re: RequestID?
 }
 
 /// The server's global chat state: who is registered under which nick, which rooms exist and
@@ -341,13 +355,13 @@ public struct Directory: Sendable {
         return client.shard
     }
 
-    private struct Failure: Error {
+    struct Failure: Error {
         var code: ErrorCode
         var message: String
     }
 
     /// The room named `rawRoom`, which the client must be in; its current room when nil.
-    private func resolve(_ rawRoom: String?, for client: Client) -> Result<RoomName, Failure> {
+    func resolve(_ rawRoom: String?, for client: Client) -> Result<RoomName, Failure> {
         guard let rawRoom else {
             guard let current = client.currentRoom else {
                 return .failure(Failure(code: .noRoom, message: "You are not in any room: /join #room first."))

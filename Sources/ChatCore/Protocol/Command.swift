@@ -16,6 +16,9 @@ public enum Command: Equatable, Sendable {
     case who(room: String?)
     /// What the server says of a registered client: rooms, connected since, idle, client kind.
     case whois(nick: String)
+    /// A room's kept lines (the current room when nil): the newest `limit` before the event id
+    /// `before` (the newest of all when nil), or the oldest `limit` after `after`.
+    case history(room: String?, before: UInt64?, after: UInt64?, limit: Int?)
     case help(topic: String?)
     case quit(reason: String?)
     /// JSON mode keepalive; answered with a `pong` carrying the same token.
@@ -82,11 +85,17 @@ extension Command {
         CommandInfo(
             name: "whois", aliases: ["wi"], arguments: "<nick>",
             summary: "Show someone's rooms, when they connected, how long they have been idle and their client."),
+        CommandInfo(
+            name: "history", aliases: [], arguments: "[#room] [lines]",
+            summary: "Show a room's older lines (the current room, 50 lines, by default)."),
         CommandInfo(name: "msg", aliases: ["query", "m"], arguments: "<nick> <text>", summary: "Send a private message."),
         CommandInfo(name: "me", aliases: [], arguments: "<action>", summary: "Describe an action: /me waves → * alice waves"),
         CommandInfo(name: "quit", aliases: ["exit", "bye"], arguments: "[reason]", summary: "Leave the chat, with an optional reason."),
         CommandInfo(name: "ping", aliases: [], arguments: "[token]", summary: "Check the server answers: it replies *** pong [token]."),
     ]
+
+    /// The most lines one `history` request returns.
+    public static let maxHistoryLines = 1_000
 
     static func info(named name: String) -> CommandInfo? {
         let lowered = name.lowercased()
@@ -125,6 +134,20 @@ extension Command {
         case "whois":
             guard let first, remainder == nil else { return .failure(usage) }
             return .success(.whois(nick: first))
+        case "history":
+            let words = rest.split(separator: " ").map(String.init)
+            var room: String?
+            var limit: Int?
+            for word in words {
+                if word.hasPrefix("#"), room == nil, limit == nil {
+                    room = word
+                } else if let count = Int(word), count > 0, limit == nil {
+                    limit = min(count, Self.maxHistoryLines)
+                } else {
+                    return .failure(usage)
+                }
+            }
+            return .success(.history(room: room, before: nil, after: nil, limit: limit))
         case "msg":
             guard let first, let remainder else { return .failure(usage) }
             return .success(.privateMessage(to: first, text: remainder))
@@ -165,6 +188,9 @@ public struct JSONRequest: Equatable, Sendable {
     }
 
     /// The request types, with the members each takes (documented in docs/PROTOCOL.md).
+    /// Members that are integers (the rest are strings).
+    static let integerMembers: Set<String> = ["before", "after", "limit"]
+
     public static let types: [String: (required: [String], optional: [String])] = [
         "hello": ([], ["nick", "protocol", "client"]),
         "message": (["text"], ["room"]),
@@ -176,6 +202,7 @@ public struct JSONRequest: Equatable, Sendable {
         "rooms": ([], []),
         "who": ([], ["room"]),
         "whois": (["nick"], []),
+        "history": ([], ["room", "before", "after", "limit"]),
         "help": ([], ["topic"]),
         "quit": ([], ["reason"]),
         "ping": ([], ["token"]),
@@ -215,12 +242,20 @@ public struct JSONRequest: Equatable, Sendable {
             return .failure(.unknownType(Sanitizer.clean(String(type.prefix(32)))))
         }
         var strings: [String: String] = [:]
+        var integers: [String: Int64] = [:]
         for key in object.keys where key != "id" && key != "type" {
             guard shape.required.contains(key) || shape.optional.contains(key) else {
                 return fail("unknown member \"\(Sanitizer.clean(String(key.prefix(32))))\" for type \"\(type)\"")
             }
             if key == "protocol" {
                 guard case .integer = object[key]! else { return fail("\"protocol\" must be an integer") }
+                continue
+            }
+            if Self.integerMembers.contains(key) {
+                guard case .integer(let n) = object[key]!, n >= 0 else {
+                    return fail("\"\(key)\" must be a non-negative integer, got \(object[key]!.jsonText)")
+                }
+                integers[key] = n
                 continue
             }
             guard case .string(let s) = object[key]! else {
@@ -247,6 +282,11 @@ public struct JSONRequest: Equatable, Sendable {
         case "rooms": command = .rooms
         case "who": command = .who(room: arg("room"))
         case "whois": command = .whois(nick: arg("nick")!)
+        case "history":
+            if integers["before"] != nil && integers["after"] != nil { return fail("give \"before\" or \"after\", not both") }
+            command = .history(
+                room: arg("room"), before: integers["before"].map { UInt64($0) }, after: integers["after"].map { UInt64($0) },
+                limit: integers["limit"].map { Int(min($0, Int64(Command.maxHistoryLines))) })
         case "help": command = .help(topic: arg("topic"))
         case "quit": command = .quit(reason: arg("reason"))
         default: command = .ping(token: strings["token"].map { Sanitizer.clean(String($0.prefix(64))) })
@@ -268,6 +308,13 @@ extension JSONRequest {
             guard let value else { continue }
             json.key(key)
             json.string(value)
+        }
+        if case .command(.history(_, let before, let after, let limit)) = kind {
+            for (key, value) in [("before", before.map(Int64.init)), ("after", after.map(Int64.init)), ("limit", limit.map(Int64.init))] {
+                guard let value else { continue }
+                json.key(key)
+                json.integer(value)
+            }
         }
         if let correlation {
             json.key("id")
@@ -292,6 +339,7 @@ extension JSONRequest {
             case .rooms: ("rooms", [])
             case .who(let room): ("who", [("room", room)])
             case .whois(let nick): ("whois", [("nick", nick)])
+            case .history(let room, _, _, _): ("history", [("room", room)])
             case .help(let topic): ("help", [("topic", topic)])
             case .quit(let reason): ("quit", [("reason", reason)])
             case .ping(let token): ("ping", [("token", token)])

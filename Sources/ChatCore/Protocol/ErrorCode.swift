@@ -27,11 +27,13 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let tooManyRooms = ErrorCode(rawValue: "too_many_rooms")
     public static let noSuchNick = ErrorCode(rawValue: "no_such_nick")
     public static let lineTooLong = ErrorCode(rawValue: "line_too_long")
+    /// `history` while history is off or its store is failing.
+    public static let historyUnavailable = ErrorCode(rawValue: "history_unavailable")
 
     /// Every code this version sends, in the order docs/PROTOCOL.md lists them.
     public static let all: [ErrorCode] = [
         .badRequest, .unknownCommand, .usage, .notRegistered, .alreadyRegistered, .nickInvalid, .nickReserved, .nickInUse,
-        .nickBanned, .roomInvalid, .noSuchRoom, .notInRoom, .noRoom, .tooManyRooms, .noSuchNick, .lineTooLong,
+        .nickBanned, .roomInvalid, .noSuchRoom, .notInRoom, .noRoom, .tooManyRooms, .noSuchNick, .lineTooLong, .historyUnavailable,
     ]
 
     /// A refused nickname (`nick_…`).

@@ -164,7 +164,32 @@ final class Hub: Sendable {
             return deliveries
         }
         if let history { keep(deliveries, in: history) }
+        for case .readHistory(let query) in deliveries { read(query) }
         return deliveries
+    }
+
+    /// Reads a client's `/history` from the store on a task of its own (never on an event loop
+    /// or under the lock), after writing what is waiting, and answers through the directory.
+    private func read(_ query: HistoryQuery) {
+        guard let history else {
+            let problem = HistoryUnavailable(historyState)
+            perform(for: query.session) { $0.answer(query, lines: .failure(problem), at: $1) }
+            return
+        }
+        Task {
+            await history.flush()
+            let lines: Result<[HistoryRecord], HistoryUnavailable>
+            do {
+                if let after = query.after {
+                    lines = .success(try await history.store.lines(roomKey: query.roomKey, after: after, limit: query.limit))
+                } else {
+                    lines = .success(try await history.store.lines(roomKey: query.roomKey, before: query.before, limit: query.limit))
+                }
+            } catch {
+                lines = .failure(HistoryUnavailable("the store failed (\(error))"))
+            }
+            self.perform(for: query.session) { $0.answer(query, lines: lines, at: $1) }
+        }
     }
 
     /// Hands the room lines among `deliveries` to the history writer (after the lock: it only
@@ -249,6 +274,8 @@ final class Hub: Sendable {
                 shards[shard].post(.removed(id, room: room))
             case .current(let id, let room, let shard):
                 shards[shard].post(.current(id, room: room))
+            case .readHistory:
+                break  // read after the lock (`perform`)
             }
         }
     }

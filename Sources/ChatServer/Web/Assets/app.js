@@ -246,10 +246,13 @@
         // Scrollback on joining: older lines, each at its own time, marked as history, never
         // counted as unread or as mentions. After a reconnection only the lines this page
         // has not shown yet (ids are the server's, for good).
+        // An answer to /history (it has `re`) shows what it asked for, in a block.
         const room = ensureRoom(event.room);
+        const asked = event.re !== undefined;
+        if (asked) roomLine(event.room, event, [["status", `History of ${event.room} (${event.lines.length} lines):`]], true);
         for (const old of event.lines) {
-          if (old.id <= (room.lastId || 0)) continue;
-          room.lastId = old.id;
+          if (!asked && old.id <= (room.lastId || 0)) continue;
+          if (!asked) room.lastId = old.id;
           const parts = messageParts({ ...old, room: event.room }, old.action);
           parts.classes = [parts.classes, "history"].filter(Boolean).join(" ");
           parts.mentioned = false;
@@ -620,6 +623,11 @@
         const id = request({ type: "who", ...(first ? { room: first } : room ? { room: room.name } : {}) });
         if (id) state.shown.add(id);
         return id;
+      }
+      case "history": {
+        const count = parseInt(args.split(" ").find((word) => /^[0-9]+$/.test(word)) || "50", 10);
+        const named = first && first.startsWith("#") ? first : (room && !room.private ? room.name : undefined);
+        return request({ type: "history", ...(named ? { room: named } : {}), limit: Math.min(count, 1000) });
       }
       case "whois": case "wi":
         if (!first) return usage("/whois <nick>");
