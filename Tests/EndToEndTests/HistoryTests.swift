@@ -6,8 +6,8 @@ import Testing
 /// directory, read back with `chatctl history` across restarts.
 @Suite("history")
 struct HistoryTests {
-    func lines(_ daemon: Daemon, _ room: String) throws -> [HistoryRecord] {
-        let result = try daemon.chatctl(["history", room, "--json"])
+    func lines(_ daemon: Daemon, _ room: String, limit: Int = 50) throws -> [HistoryRecord] {
+        let result = try daemon.chatctl(["history", room, "--json", "--limit", String(limit)])
         #expect(result.status == 0, "\(result.err)")
         guard case .array(let entries)? = try JSONValue.parse(result.out).objectValue?["lines"] else { return [] }
         return entries.compactMap(HistoryRecord.init(json:))
@@ -112,6 +112,39 @@ struct HistoryTests {
         let carol = try off.registered("carol")
         try carol.line("/history")
         try carol.expect("*** Error: History is not available: off.")
+    }
+
+    @Test("SIGKILL under load loses at most the lines of the last flush interval: everything older is on disk")
+    func killed() throws {
+        let config = #"{"history": {"flushIntervalMs": 100}, "limits": {"floodRate": 100000, "floodBurst": 100000}}"#
+        let daemon = try Daemon(config: config)
+        let alice = try daemon.registered("alice")
+        let bob = try daemon.registered("bob")
+        try alice.expect("*** bob has joined #lobby")
+        // A first burst, relayed (bob has it all), and written: it must be on disk whatever
+        // happens next.
+        for n in 1...300 { try alice.line("early \(n)") }
+        try bob.expect("<alice> early 300")
+        // The writer reports it written within a few flush intervals (it commits every 100 ms).
+        let deadline = Date().addingTimeInterval(1.0)
+        while try JSONValue.parse(try daemon.chatctl(["stats", "--json"]).out).objectValue?.int("historyWritten") ?? 0 < 300 {
+            guard Date() < deadline else {
+                Issue.record("300 lines relayed were not written within 1 s (10 flush intervals)")
+                return
+            }
+        }
+        // A second burst under way when chatd is killed: some of it may be lost, no more than
+        // what was relayed since the last write.
+        for n in 1...300 { try alice.line("late \(n)") }
+        try bob.expect("<alice> late 300")
+        #expect(try daemon.stop(signal: SIGKILL) != 0)
+
+        let restarted = try Daemon(config: config, directory: daemon.directory)
+        let kept = try lines(restarted, "#lobby", limit: 1_000).map(\.text)
+        #expect(kept.filter { $0.hasPrefix("early ") }.count == 300, "lines older than the flush interval were lost")
+        let late = kept.filter { $0.hasPrefix("late ") }
+        // What was kept of the second burst is a prefix of it: lost lines are only the newest.
+        #expect(late == (0..<late.count).map { "late \($0 + 1)" })
     }
 
     @Test("a store that cannot be opened leaves chat running, degraded in stats and the log")
