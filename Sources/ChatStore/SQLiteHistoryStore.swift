@@ -132,6 +132,12 @@ public final class SQLiteHistoryStore: HistoryStore {
         return rows.compactMap(Self.record)
     }
 
+    /// `VACUUM INTO`: one read transaction, so the copy is the database as of one instant, and
+    /// compact; writers are not blocked (WAL).
+    public func backup(to path: String) async throws {
+        _ = try await connection.query("VACUUM INTO ?", [.text(path)])
+    }
+
     public func newestID() async throws -> UInt64 {
         let rows = try await connection.query("SELECT MAX(id) AS newest FROM messages")
         return rows.first?.column("newest")?.integer.map { UInt64(max(0, $0)) } ?? 0

@@ -25,7 +25,7 @@ public struct Chatctl: ParsableCommand {
         version: ChatdVersion.current,
         subcommands: [
             Who.self, Kick.self, Say.self, Rooms.self, Stats.self, Reload.self, BanCommand.self, Unban.self, Bans.self, Drain.self,
-            Undrain.self, History.self,
+            Undrain.self, History.self, Backup.self,
         ]
     )
 
@@ -353,6 +353,25 @@ struct History: AdminSubcommand {
             print("[\(line.time.iso8601)] " + (line.isAction ? "* \(line.from) \(line.text)" : "<\(line.from)> \(line.text)"))
         }
         if entries.isEmpty { print("(no lines kept for \(result["room"]?.stringValue ?? room))") }
+    }
+}
+
+struct Backup: AdminSubcommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a consistent copy of the history file while chatd runs.",
+        discussion:
+            "chatd writes the copy itself, so PATH must be a new file in a directory chatd may write to (its state directory under systemd)."
+    )
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+    @Argument(help: "Where to write the copy: an absolute path that does not exist yet.") var path: String
+
+    func run() throws {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let result = try connection.run(.backup(path: absolute))
+        guard !connection.json else { return }
+        let bytes = result.objectValue?.int("bytes") ?? 0
+        print("history copied to \(result["path"]?.stringValue ?? absolute) (\(bytes) bytes)")
     }
 }
 

@@ -9,7 +9,8 @@ struct AdminProtocolTests {
         arguments: [
             AdminCommand.who, .rooms, .stats, .reload, .bans, .undrain, .kick(nick: "bob", reason: "spam"), .kick(nick: "bob", reason: nil),
             .say(text: "hi \"all\"", room: "#dev"), .ban(target: "10.0.0.0/8", duration: 3600, reason: nil), .unban(target: "bob"),
-            .drain(message: "later", shutdownAfter: 60), .drain(message: nil, shutdownAfter: nil),
+            .drain(message: "later", shutdownAfter: 60), .drain(message: nil, shutdownAfter: nil), .history(room: "#dev", limit: 5),
+            .history(room: "#dev", limit: nil), .backup(path: "/var/lib/chatd/copy.db"),
         ])
     func roundTrip(command: AdminCommand) {
         let request = AdminRequest(id: "42", command)

@@ -21,6 +21,7 @@ final class FakeStore: HistoryStore {
     func lines(roomKey: String, before: UInt64?, limit: Int) async throws -> [HistoryRecord] { [] }
     func lines(roomKey: String, after: UInt64, limit: Int) async throws -> [HistoryRecord] { [] }
     func newestLines(perRoom limit: Int) async throws -> [HistoryRecord] { [] }
+    func backup(to path: String) async throws {}
     func newestID() async throws -> UInt64 { 0 }
     func close() async throws {}
 }

@@ -147,6 +147,27 @@ struct HistoryTests {
         #expect(late == (0..<late.count).map { "late \($0 + 1)" })
     }
 
+    @Test("chatctl backup writes a consistent copy while chat goes on; a restart on the copy has the lines; bad paths are refused")
+    func backup() throws {
+        let daemon = try Daemon()
+        let alice = try daemon.registered("alice")
+        try alice.line("kept in the copy")
+        try alice.line("/ping sent")
+        try alice.expect("*** pong sent")
+        let copy = daemon.directory + "/copy/history.db"
+        try FileManager.default.createDirectory(atPath: daemon.directory + "/copy", withIntermediateDirectories: true)
+        let made = try daemon.chatctl(["backup", copy])
+        #expect(made.status == 0 && made.out.hasPrefix("history copied to \(copy) ("), "\(made.out)\(made.err)")
+        let again = try daemon.chatctl(["backup", copy])
+        #expect(again.status == 1 && again.err.contains("exists already"), "\(again.err)")
+        try alice.line("said after the copy")
+        try alice.line("/ping more")
+        try alice.expect("*** pong more")
+        // A daemon started on the copy has what was said before it, and nothing after.
+        let fromCopy = try Daemon(config: #"{"history": {"path": "\#(copy)"}}"#)
+        #expect(try lines(fromCopy, "#lobby").map(\.text) == ["kept in the copy"])
+    }
+
     @Test("a store that cannot be opened leaves chat running, degraded in stats and the log")
     func degraded() throws {
         let directory = "/tmp/chatd-test-\(UUID().uuidString.prefix(8))"

@@ -28,6 +28,8 @@ public enum AdminCommand: Equatable, Sendable {
     case undrain
     /// A room's newest kept lines (at most `limit`, default 50), oldest first.
     case history(room: String, limit: Int?)
+    /// A consistent copy of the history file, written by chatd to `path` (absolute, new).
+    case backup(path: String)
 
     public var name: String {
         switch self {
@@ -43,6 +45,7 @@ public enum AdminCommand: Equatable, Sendable {
         case .drain: "drain"
         case .undrain: "undrain"
         case .history: "history"
+        case .backup: "backup"
         }
     }
 }
@@ -83,6 +86,7 @@ public struct AdminRequest: Equatable, Sendable {
         case .history(let room, let limit):
             add("room", room)
             add("limit", limit)
+        case .backup(let path): add("path", path)
         }
         var line = Array(JSONValue.object(object).jsonText.utf8)
         line.append(UInt8(ascii: "\n"))
@@ -98,6 +102,7 @@ public struct AdminRequest: Equatable, Sendable {
         "unban": [("target", false, true)],
         "drain": [("message", false, false), ("shutdownAfter", true, false)],
         "history": [("room", false, true), ("limit", true, false)],
+        "backup": [("path", false, true)],
     ]
 
     /// Parses one request line. The error carries the request's id when it could be read.
@@ -162,6 +167,7 @@ public struct AdminRequest: Equatable, Sendable {
         case "ban": command = .ban(target: strings["target"]!, duration: integers["duration"], reason: strings["reason"])
         case "unban": command = .unban(target: strings["target"]!)
         case "history": command = .history(room: strings["room"]!, limit: integers["limit"])
+        case "backup": command = .backup(path: strings["path"]!)
         default: command = .drain(message: strings["message"], shutdownAfter: integers["shutdownAfter"])
         }
         return .success(AdminRequest(id: id, command))

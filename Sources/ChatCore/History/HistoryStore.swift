@@ -62,6 +62,10 @@ public protocol HistoryStore: Sendable {
     /// Every room's newest `limit` lines (the scrollback to seed at start), oldest first.
     func newestLines(perRoom limit: Int) async throws -> [HistoryRecord]
 
+    /// Writes a consistent copy of everything kept to a new file at `path` while chat goes on
+    /// (`chatctl backup`). Refuses a path that exists.
+    func backup(to path: String) async throws
+
     /// The newest event id kept (0 when empty): event ids continue from it after a restart.
     func newestID() async throws -> UInt64
 

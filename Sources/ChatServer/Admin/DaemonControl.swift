@@ -1,5 +1,6 @@
 import ChatCore
 import ChatStore
+import FoundationEssentials
 import Logging
 import NIOCore
 import Synchronization
@@ -37,6 +38,26 @@ final class DaemonControl: Sendable {
 
         case .stats:
             return .success(await stats().json)
+
+        case .backup(let path):
+            guard path.hasPrefix("/"), !path.contains("\0") else {
+                return .failure(AdminFailure(.badRequest, "The backup path must be absolute (chatd writes it, from its own directory)."))
+            }
+            guard !FileManager.default.fileExists(atPath: path) else {
+                return .failure(AdminFailure(.badRequest, "\(path) exists already: name a new file."))
+            }
+            guard let history = hub.history else {
+                return .failure(AdminFailure(.historyOff, "History is \(hub.historyState)."))
+            }
+            await history.flush()  // what was relayed up to now is in the copy
+            do {
+                try await history.store.backup(to: path)
+            } catch {
+                return .failure(AdminFailure(.internalError, "The backup to \(path) failed: \(error)"))
+            }
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            logger.notice("history backed up", metadata: ["path": "\(path)", "bytes": "\(size)"])
+            return .success(.object(JSONObject([("path", .string(path)), ("bytes", .integer(Int64(size)))])))
 
         case .history(let rawRoom, let limit):
             guard case .success(let room) = RoomName.validate(rawRoom, maxLength: 200) else {
