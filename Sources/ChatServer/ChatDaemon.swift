@@ -44,13 +44,12 @@ public enum ChatDaemon {
         }
         let history = try await HistoryService.open(config, stateDirectory: stateDirectory, logger: logger)
         // The daemon owns the hub (the chat state) and hands it to each service that needs it.
-        let hub = Hub(config: config, group: group, history: history.writer)
+        let hub = Hub(config: config, group: group, history: history.writer, historyProblem: history.problem)
         hub.withDirectory { directory in
             directory.continueEventIDs(after: history.newestID)
             directory.scrollbackLines = history.writer == nil ? 0 : config.history.replayLines
             directory.seedScrollback(history.scrollback)
         }
-        hub.historyProblem = history.problem
         let chat = ChatService(
             hub: hub, config: config, group: group, logger: logger, inherited: chatSockets, inheritedWeb: webSockets
         ) { _ in

@@ -349,7 +349,7 @@ struct History: AdminSubcommand {
     func run() throws {
         let result = try connection.run(.history(room: room, limit: limit))
         guard !connection.json, case .array(let entries)? = result["lines"] else { return }
-        for line in entries.compactMap(HistoryRecord.init(json:)) {
+        for line in entries.compactMap({ HistoryRecord(json: $0) }) {
             print("[\(line.time.iso8601)] " + (line.isAction ? "* \(line.from) \(line.text)" : "<\(line.from)> \(line.text)"))
         }
         if entries.isEmpty { print("(no lines kept for \(result["room"]?.stringValue ?? room))") }

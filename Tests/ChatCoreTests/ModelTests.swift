@@ -185,7 +185,14 @@ struct DirectoryTests {
             HistoryRecord(id: 9, time: t0, room: "#lobby", roomKey: "#lobby", from: "x", text: "later", isAction: false),
             HistoryRecord(id: 8, time: t0, room: "#lobby", roomKey: "#lobby", from: "x", text: "earlier", isAction: false),
         ])
-        #expect(seeded.scrollback["#lobby"]?.map(\.text) == ["earlier", "later"])
+        #expect(seeded.scrollback["#lobby"]?.lines.map(\.text) == ["earlier", "later"])
+        // The ring keeps the newest, in order, however many came.
+        var ring = Scrollback()
+        for id in 1...7 {
+            ring.append(
+                HistoryRecord(id: UInt64(id), time: t0, room: "#r", roomKey: "#r", from: "x", text: "\(id)", isAction: false), keeping: 3)
+        }
+        #expect(ring.lines.map(\.text) == ["5", "6", "7"])
     }
 
     @Test("the room limit per client is enforced")

@@ -10,7 +10,7 @@ struct HistoryTests {
         let result = try daemon.chatctl(["history", room, "--json", "--limit", String(limit)])
         #expect(result.status == 0, "\(result.err)")
         guard case .array(let entries)? = try JSONValue.parse(result.out).objectValue?["lines"] else { return [] }
-        return entries.compactMap(HistoryRecord.init(json:))
+        return entries.compactMap { HistoryRecord(json: $0) }
     }
 
     @Test("lines relayed just before SIGTERM are on disk after it; a restart keeps them, and event ids go on from them")

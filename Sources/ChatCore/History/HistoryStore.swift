@@ -32,10 +32,12 @@ extension HistoryRecord {
             ]))
     }
 
-    /// The inverse of `json`, for chatctl.
-    public init?(json: JSONValue) {
-        guard let o = json.objectValue, let id = o.int("id"), let ts = o.string("ts").flatMap(Timestamp.init(iso8601:)),
-            let room = o.string("room"), let from = o.string("from"), let text = o.string("text"), case .bool(let action)? = o["action"]
+    /// The inverse of `json`, for the clients: chatctl's `history`, and each line of a
+    /// `history` event, which names its `room` once for all of them.
+    public init?(json: JSONValue, room shared: String? = nil) {
+        guard let o = json.objectValue, let id = o.int("id"), id >= 0, let ts = o.string("ts").flatMap(Timestamp.init(iso8601:)),
+            let room = o.string("room") ?? shared, let from = o.string("from"), let text = o.string("text"),
+            case .bool(let action)? = o["action"]
         else { return nil }
         self.init(
             id: UInt64(id), time: ts, room: room, roomKey: room.lowercased(), from: Sanitizer.clean(from), text: Sanitizer.clean(text),

@@ -70,6 +70,28 @@ public enum Delivery: Equatable, Sendable {
     case readHistory(HistoryQuery)
 }
 
+/// A room's newest lines, in a ring: keeping one more costs no copy and no shift.
+public struct Scrollback: Sendable {
+    private var ring: [HistoryRecord] = []
+    /// Where the oldest line is once the ring is full (the next to be overwritten).
+    private var oldest = 0
+
+    public init() {}
+
+    /// Adds the newest line, dropping the oldest beyond `limit`.
+    public mutating func append(_ line: HistoryRecord, keeping limit: Int) {
+        if ring.count < limit {
+            ring.append(line)
+        } else {
+            ring[oldest] = line
+            oldest = (oldest + 1) % ring.count
+        }
+    }
+
+    /// The lines, oldest first.
+    public var lines: [HistoryRecord] { Array(ring[oldest...] + ring[..<oldest]) }
+}
+
 /// A client's request for a room's kept lines, checked by the directory, read by the server.
 public struct HistoryQuery: Equatable, Sendable {
     public var session: SessionID
@@ -122,7 +144,7 @@ public struct Directory: Sendable {
     /// here, in the directory's own order, so that a joiner sees exactly the lines before its
     /// join and then every line after it, live: none twice, none lost. Seeded from the history
     /// store at start (`seedScrollback`).
-    public private(set) var scrollback: [String: [HistoryRecord]] = [:]
+    public private(set) var scrollback: [String: Scrollback] = [:]
     /// `history.replayLines`: 0 keeps and shows none.
     public var scrollbackLines = 0
     public let shardCount: Int
@@ -157,10 +179,8 @@ public struct Directory: Sendable {
     /// Keeps a room line for the scrollback of whoever joins next.
     mutating func remember(_ line: HistoryRecord) {
         guard scrollbackLines > 0 else { return }
-        var lines = scrollback[line.roomKey, default: []]
-        lines.append(line)
-        if lines.count > scrollbackLines { lines.removeFirst(lines.count - scrollbackLines) }
-        scrollback[line.roomKey] = lines
+        // In place, O(1): this runs for every message, under the hub's lock.
+        scrollback[line.roomKey, default: Scrollback()].append(line, keeping: scrollbackLines)
     }
 
     /// The scrollback kept from before a restart (the history store's newest lines per room,
@@ -279,7 +299,7 @@ public struct Directory: Sendable {
         clients[id] = client
         out.append(.added(id, room: room.name.key, shard: client.shard))
         out.append(.current(id, room: room.name.key, shard: client.shard))
-        if let lines = scrollback[room.name.key], !lines.isEmpty {
+        if let lines = scrollback[room.name.key]?.lines, !lines.isEmpty {
             out.append(.event(event(.history(room: room.name.display, lines: lines), at: now, re: re), to: .session(id)))
         }
         let announced = announces(room)

@@ -81,14 +81,10 @@ extension JSONFormat {
             guard case .array(let values)? = object["lines"] else { throw problem("member \"lines\" must be an array") }
             var lines: [HistoryRecord] = []
             for value in values {
-                guard case .integer(let id)? = value["id"], id >= 0, case .string(let ts)? = value["ts"], let time = Timestamp(iso8601: ts),
-                    case .string(let from)? = value["from"], case .string(let text)? = value["text"],
-                    case .bool(let action)? = value["action"]
-                else { throw problem("each of \"lines\" needs \"id\", \"ts\", \"from\", \"text\" and \"action\"") }
-                lines.append(
-                    HistoryRecord(
-                        id: UInt64(id), time: time, room: room, roomKey: room.lowercased(), from: Sanitizer.clean(from),
-                        text: Sanitizer.clean(text), isAction: action))
+                guard let line = HistoryRecord(json: value, room: room) else {
+                    throw problem("each of \"lines\" needs \"id\", \"ts\", \"from\", \"text\" and \"action\"")
+                }
+                lines.append(line)
             }
             kind = .history(room: room, lines: lines)
         case "whois":

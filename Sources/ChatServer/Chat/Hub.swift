@@ -31,13 +31,16 @@ final class Hub: Sendable {
     let refusalLog = LogThrottle(interval: 10)
     /// Where room lines go to be kept (nil with history off).
     let history: HistoryWriter?
+    /// Why history could not be opened at start, if it could not.
+    let historyProblem: String?
 
     init(
         shards: [Shard], settings: ConnectionSettings, defaultRoom: RoomName, history: HistoryWriter? = nil,
-        clock: @escaping @Sendable () -> Timestamp = Timestamp.now
+        historyProblem: String? = nil, clock: @escaping @Sendable () -> Timestamp = Timestamp.now
     ) {
         self.shards = shards
         self.history = history
+        self.historyProblem = historyProblem
         self.clock = clock
         self.startedAt = clock()
         self.liveSettings = Mutex(settings)
@@ -46,9 +49,11 @@ final class Hub: Sendable {
     }
 
     /// The hub for `config`, with one shard per loop of `group`.
-    convenience init(config: Config, group: MultiThreadedEventLoopGroup, history: HistoryWriter?) {
+    convenience init(config: Config, group: MultiThreadedEventLoopGroup, history: HistoryWriter?, historyProblem: String?) {
         let shards = group.makeIterator().enumerated().map { Shard(index: $0.offset, eventLoop: $0.element) }
-        self.init(shards: shards, settings: ConnectionSettings(config), defaultRoom: config.defaultRoomName, history: history)
+        self.init(
+            shards: shards, settings: ConnectionSettings(config), defaultRoom: config.defaultRoomName, history: history,
+            historyProblem: historyProblem)
     }
 
     var now: Timestamp { clock() }
@@ -106,13 +111,6 @@ final class Hub: Sendable {
     static var monotonicNow: Int64 { Int64(NIODeadline.now().uptimeNanoseconds) }
 
     var draining: String? { drainMessage.withLock { $0 } }
-
-    /// Why history could not be opened at start, if it could not.
-    var historyProblem: String? {
-        get { historyProblemValue.withLock { $0 } }
-        set { historyProblemValue.withLock { $0 = newValue } }
-    }
-    private let historyProblemValue = Mutex<String?>(nil)
 
     /// History as `chatctl stats` and systemd's STATUS= say it: `on`, `off`, or `degraded: why`.
     var historyState: String {

@@ -31,12 +31,16 @@ final class HistoryService: Service {
         logger.info("history written", metadata: ["lines": "\(writer.written)", "dropped": "\(writer.dropped)"])
     }
 
+    /// What opening history came to: the service and writer (nil when off or degraded), the
+    /// newest event id kept, each room's scrollback, and why history is degraded, if it is.
+    typealias Opened = (service: HistoryService?, writer: HistoryWriter?, newestID: UInt64, scrollback: [HistoryRecord], problem: String?)
+
     /// Opens the store `config.history` names and a writer for it. Nil with history off. A
     /// newer file stops chatd (`StartupError`, exit 78); a store that cannot be opened leaves
     /// chat running without history, degraded.
     static func open(
         _ config: Config, stateDirectory: String, logger: Logger
-    ) async throws -> (service: HistoryService?, writer: HistoryWriter?, newestID: UInt64, scrollback: [HistoryRecord], problem: String?) {
+    ) async throws -> Opened {
         guard config.history.enabled else { return (nil, nil, 0, [], nil) }
         let path = Paths.history(configured: config.history.path, stateDirectory: stateDirectory)
         let store: SQLiteHistoryStore
@@ -60,7 +64,7 @@ final class HistoryService: Service {
 
     private static func degraded(
         _ problem: String, _ logger: Logger
-    ) -> (service: HistoryService?, writer: HistoryWriter?, newestID: UInt64, scrollback: [HistoryRecord], problem: String?) {
+    ) -> Opened {
         logger.error("history degraded: room lines will not be kept", metadata: ["error": "\(problem)"])
         return (nil, nil, 0, [], problem)
     }
