@@ -47,6 +47,21 @@ public struct ClientSession: Sendable {
     public private(set) var lastCode: ByeCode?
     /// The server's message of the day was shown (once: not again on each reconnection).
     private var shownMOTD = false
+    /// The newest event id of each room's lines shown (by lower-cased room): after a drop, the
+    /// lines after it are what was missed.
+    public private(set) var lastSeen: [String: UInt64] = [:]
+    /// Rooms rejoined after a drop whose missed lines are still to be shown, and how far along.
+    private var catchingUp: [String: CatchUp] = [:]
+
+    /// A rejoined room's catch-up: the scrollback the server replayed on the join, and (when
+    /// it may not reach back to `after`) the request for the gap before it, with the room's
+    /// live lines held back until it is answered, so that everything shows once, in order.
+    private struct CatchUp {
+        var after: UInt64
+        var scrollback: [HistoryRecord] = []
+        var gapRequest: RequestID?
+        var held: [Event] = []
+    }
 
     private let interactive: Bool
     private var wantedNick: String?
@@ -124,6 +139,12 @@ public struct ClientSession: Sendable {
             // Rejoin where we were: the current room last, so it is current again.
             wantedRooms = rooms.filter { $0 != currentRoom } + (currentRoom.map { [$0] } ?? [])
             restoreCurrent = currentRoom
+        }
+        // Each room we were in and saw lines of catches up once rejoined (a room still catching
+        // up from an earlier drop starts over).
+        for key in catchingUp.keys { catchingUp[key] = CatchUp(after: catchingUp[key]!.after) }
+        for room in rooms {
+            if let seen = lastSeen[room.lowercased()] { catchingUp[room.lowercased()] = CatchUp(after: seen) }
         }
         if let nick { wantedNick = nick }
         phase = .disconnected
@@ -279,6 +300,7 @@ public struct ClientSession: Sendable {
             return [.show(Display(.client("The server sent a line this client cannot read (\(error)).")))]
         }
         var effects = event.re.map { answered($0) } ?? []
+        if let caught = catchUp(event) { return effects + caught }
         effects += handle(event)
         if let re = event.re, re == joining { effects += joinAnswered() }
         return effects
@@ -333,8 +355,10 @@ public struct ClientSession: Sendable {
             }
             return [show(.error("*** Error: \(message)"))]
         case .message(let room, let from, let text):
+            seen(room, event.id)
             return [show(.message(room: elsewhere(room), from: from, text: text, own: from == nick, mentioned: mentions(text, from: from)))]
         case .action(let room, let from, let text):
+            seen(room, event.id)
             return [show(.action(room: elsewhere(room), from: from, text: text, own: from == nick, mentioned: mentions(text, from: from)))]
         case .privateMessage(let from, let to, let text):
             if event.re != nil { return [show(.ownPrivateMessage(to: to, text: text))] }
@@ -354,6 +378,7 @@ public struct ClientSession: Sendable {
             if who == nick {
                 rooms.removeAll { $0 == room }
                 members[room.lowercased()] = nil
+                lastSeen[room.lowercased()] = nil
                 // The server says which room is current next; after the last, none is.
                 if currentRoom?.lowercased() == room.lowercased() {
                     currentRoom = nil
@@ -384,21 +409,10 @@ public struct ClientSession: Sendable {
         case .rooms(let list):
             knownRooms.formUnion(list.map(\.name))
             return status()
-        case .whois:
+        case .whois, .topic:
             return status()
         case .history(let room, let lines):
-            // Scrollback: each line at its own time, between a header and a footer, so it is
-            // never taken for live traffic.
-            var effects = [show(.status("*** Scrollback of \(room) (\(lines.count) \(lines.count == 1 ? "line" : "lines")):"))]
-            for line in lines {
-                let own = line.from == nick
-                let kind: Display.Kind =
-                    line.isAction
-                    ? .action(room: elsewhere(room), from: line.from, text: line.text, own: own, mentioned: false)
-                    : .message(room: elsewhere(room), from: line.from, text: line.text, own: own, mentioned: false)
-                effects.append(.show(Display(time: line.time, kind)))
-            }
-            return effects + [show(.status("*** End of scrollback."))]
+            return block("*** Scrollback of \(room)", room: room, lines: lines, at: time)
         case .notice(let text):
             return [show(.notice("*** " + text))]
         case .announcement:
@@ -412,6 +426,89 @@ public struct ClientSession: Sendable {
             if case .pong(token: "keepalive") = event.kind { return [] }
             return status()
         }
+    }
+
+    /// Kept lines, each at its own time, between a header and a footer, so they are never taken
+    /// for live traffic.
+    private mutating func block(_ title: String, room: String, lines: [HistoryRecord], at time: Timestamp, more: Bool = false) -> [Effect] {
+        let elsewhere = room.lowercased() == currentRoom?.lowercased() ? nil : room
+        var effects = [Effect.show(Display(time: time, .status("\(title) (\(lines.count) \(lines.count == 1 ? "line" : "lines")):")))]
+        if more {
+            effects.append(.show(Display(time: time, .status("*** (more was said before these: /history \(room) 1000 shows it)"))))
+        }
+        for line in lines {
+            let own = line.from == nick
+            let kind: Display.Kind =
+                line.isAction
+                ? .action(room: elsewhere, from: line.from, text: line.text, own: own, mentioned: false)
+                : .message(room: elsewhere, from: line.from, text: line.text, own: own, mentioned: false)
+            effects.append(.show(Display(time: line.time, kind)))
+            seen(room, line.id)
+        }
+        return effects + [
+            .show(Display(time: time, .status(title.hasPrefix("*** Missed") ? "*** End of missed lines." : "*** End of scrollback.")))
+        ]
+    }
+
+    private mutating func seen(_ room: String, _ id: UInt64) {
+        lastSeen[room.lowercased(), default: 0] = max(lastSeen[room.lowercased()] ?? 0, id)
+    }
+
+    /// After a reconnection: shows each rejoined room's missed lines exactly once. The
+    /// scrollback replayed on the join covers them when its oldest line is one already seen;
+    /// otherwise the gap between the last line seen and that scrollback is asked for (`after`
+    /// and `before`), and the room's live lines wait for the answer. Nil: not a catch-up event.
+    private mutating func catchUp(_ event: Event) -> [Effect]? {
+        guard !catchingUp.isEmpty else { return nil }
+        switch event.kind {
+        case .history(let room, let lines):
+            let key = room.lowercased()
+            guard var state = catchingUp[key] else { return nil }
+            if let request = state.gapRequest, event.re == request {
+                return finishCatchUp(key, room: room, gap: lines, at: event.time)
+            }
+            guard state.gapRequest == nil else { return nil }
+            state.scrollback = lines
+            catchingUp[key] = state
+            return []
+        case .join(let room, let who) where who == nick:
+            let key = room.lowercased()
+            guard var state = catchingUp[key], state.gapRequest == nil else { return nil }
+            var effects = handle(event)
+            if let oldest = state.scrollback.first, oldest.id <= state.after {
+                // The scrollback reaches back to what was seen: nothing else was missed.
+                return effects + finishCatchUp(key, room: room, gap: [], at: event.time)
+            }
+            let before = state.scrollback.first?.id
+            effects += request(.command(.history(room: room, before: before, after: state.after, limit: Command.maxHistoryLines)))
+            state.gapRequest = .string("c\(nextID - 1)")
+            catchingUp[key] = state
+            return effects
+        case .message(let room, _, _), .action(let room, _, _):
+            guard catchingUp[room.lowercased()]?.gapRequest != nil else { return nil }
+            catchingUp[room.lowercased()]?.held.append(event)
+            return []
+        case .error where event.re != nil:
+            // The gap could not be read (history off, or failing): what is known is shown.
+            guard let (key, state) = catchingUp.first(where: { $0.value.gapRequest == event.re }) else { return nil }
+            return handle(event) + finishCatchUp(key, room: state.scrollback.first?.room ?? key, gap: [], at: event.time)
+        default:
+            return nil
+        }
+    }
+
+    /// Ends a room's catch-up: the missed lines (the gap read, then the scrollback), each
+    /// once, then the live lines held meanwhile that are newer.
+    private mutating func finishCatchUp(_ key: String, room: String, gap: [HistoryRecord], at time: Timestamp) -> [Effect] {
+        guard let state = catchingUp.removeValue(forKey: key) else { return [] }
+        let missed = (gap + state.scrollback).filter { $0.id > state.after }
+        var effects: [Effect] = []
+        if !missed.isEmpty {
+            effects = block(
+                "*** Missed in \(room) while disconnected", room: room, lines: missed, at: time, more: gap.count >= Command.maxHistoryLines)
+        }
+        for live in state.held where live.id > (lastSeen[key] ?? 0) { effects += handle(live) }
+        return effects
     }
 
     private mutating func askNick(_ reason: String?) -> [Effect] {

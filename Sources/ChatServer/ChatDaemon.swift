@@ -47,9 +47,11 @@ public enum ChatDaemon {
         let hub = Hub(config: config, group: group, history: history.writer, historyProblem: history.problem)
         hub.withDirectory { directory in
             directory.continueEventIDs(after: history.newestID)
-            directory.scrollbackLines = history.writer == nil ? 0 : config.history.replayLines
+            directory.scrollbackLines = history.writer == nil ? 0 : config.history.scrollbackLines
             directory.seedScrollback(history.scrollback)
+            directory.seedTopics(history.topics)
         }
+        history.service?.pruned.withLock { $0 = { cutoff in _ = hub.withDirectory { $0.forget(before: cutoff) } } }
         let chat = ChatService(
             hub: hub, config: config, group: group, logger: logger, inherited: chatSockets, inheritedWeb: webSockets
         ) { _ in

@@ -25,7 +25,7 @@ public struct Chatctl: ParsableCommand {
         version: ChatdVersion.current,
         subcommands: [
             Who.self, Kick.self, Say.self, Rooms.self, Stats.self, Reload.self, BanCommand.self, Unban.self, Bans.self, Drain.self,
-            Undrain.self, History.self, Backup.self,
+            Undrain.self, History.self, Purge.self, Backup.self,
         ]
     )
 
@@ -243,7 +243,7 @@ struct Say: AdminSubcommand {
 }
 
 struct Rooms: AdminSubcommand {
-    static let configuration = CommandConfiguration(abstract: "List the rooms: members and messages.")
+    static let configuration = CommandConfiguration(abstract: "List the rooms: members, messages and topic.")
     @ParentCommand var root: Chatctl
     @OptionGroup var local: Connection
 
@@ -251,7 +251,8 @@ struct Rooms: AdminSubcommand {
         let result = try connection.run(.rooms)
         guard !connection.json, case .array(let entries)? = result["rooms"] else { return }
         let rooms = entries.compactMap(RoomInfo.init(json:))
-        printTable(["ROOM", "MEMBERS", "MESSAGES"], rooms.map { [$0.name, String($0.members), String($0.messages)] })
+        printTable(
+            ["ROOM", "MEMBERS", "MESSAGES", "TOPIC"], rooms.map { [$0.name, String($0.members), String($0.messages), $0.topic ?? ""] })
         if rooms.isEmpty { print("(no rooms)") }
     }
 }
@@ -372,6 +373,36 @@ struct Backup: AdminSubcommand {
         guard !connection.json else { return }
         let bytes = result.objectValue?.int("bytes") ?? 0
         print("history copied to \(result["path"]?.stringValue ?? absolute) (\(bytes) bytes)")
+    }
+}
+
+struct Purge: AdminSubcommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove kept lines for good: a room's, a nick's, those before a date, or one line; they are never replayed again.",
+        discussion: """
+            Lines matching every option given are removed, from the history file and from the scrollback shown to whoever joins \
+            next. Lines already on people's screens stay there. At least one option is needed.
+              chatctl purge --nick spammer               every line spammer sent, in every room
+              chatctl purge --room '#dev' --nick bob     bob's lines in #dev
+              chatctl purge --before 2026-01-01          everything said before 2026 (UTC)
+              chatctl purge --event 48213                one line, by the id chatctl history --json shows
+            """)
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+    @Option(help: "Only this room's lines.") var room: String?
+    @Option(help: "Only the lines this nick sent (matched as chatd matches nicks: Bob is bob).") var nick: String?
+    @Option(help: ArgumentHelp("Only lines sent before this time, in UTC: 2026-11-21 or 2026-11-21T18:30.", valueName: "date"))
+    var before: String?
+    @Option(help: ArgumentHelp("Only the line with this event id.", valueName: "id")) var event: Int?
+
+    func run() throws {
+        guard room != nil || nick != nil || before != nil || event != nil else {
+            throw ValidationError("Say what to purge: --room, --nick, --before or --event (they combine).")
+        }
+        let result = try connection.run(.purge(room: room, nick: nick, before: before, event: event))
+        guard !connection.json else { return }
+        let removed = result.objectValue?.int("removed") ?? 0
+        print("purged \(removed) \(removed == 1 ? "line" : "lines")")
     }
 }
 

@@ -272,6 +272,15 @@ def main():
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         print("ok: on a phone every room, its badge and the join form are in sight, and the members open")
 
+        # A topic set from telnet is in the page's header at once, and told in the room.
+        driver.find_elements(By.CSS_SELECTOR, "#room-list li")[0].click()   # back to #lobby
+        wait.until(EC.text_to_be_present_in_element((By.ID, "room-title"), "#lobby"))
+        telnet.line("/topic #lobby Release day: ship it <b>now</b>")
+        telnet.expect("*** telnetter set the topic of #lobby: Release day: ship it <b>now</b>")
+        wait.until(EC.text_to_be_present_in_element((By.ID, "room-topic"), "Release day: ship it <b>now</b>"))
+        wait.until(EC.text_to_be_present_in_element((By.ID, "messages"), "telnetter set the topic: Release day"))
+        print("ok: a topic set from telnet shows in the page's header, as text")
+
         # An operator's kick is not a drop: the page says so and stays away.
         kick = [args.chatctl, "--socket", args.admin_socket, "kick", "browser", "be", "nice"]
         subprocess.run(kick, check=True, capture_output=True)
@@ -289,6 +298,16 @@ def main():
         # The reload fills the room back in: its scrollback, marked as history, not unread.
         wait.until(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "#messages li.history") if "long long" in e.text])
         print("ok: after a reload the page shows the room's scrollback, marked as history")
+        # ...and the topic, in the header.
+        wait.until(EC.text_to_be_present_in_element((By.ID, "room-topic"), "Release day: ship it <b>now</b>"))
+        print("ok: after a reload the page shows the room's topic")
+        # chatd replays 5 lines here (history.replayLines); the page asks for older ones while
+        # the view is not full, and when scrolled to the top, until it has the first.
+        driver.execute_script("document.getElementById('messages').scrollTop = 0")
+        wait.until(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "#messages li.history") if "hello from the browser" in e.text])
+        texts = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#messages li.history")]
+        assert sum("hello from the browser" in t for t in texts) == 1, f"a kept line shown twice: {texts}"
+        print(f"ok: older lines load above the scrollback ({len(texts)} kept lines shown, the first one included)")
         box = driver.find_element(By.ID, "message-input")
         box.send_keys("/quit see you", Keys.ENTER)
         telnet.expect("*** browser has quit (Quit: see you)")

@@ -337,3 +337,79 @@ struct WrappingTests {
         #expect(rows == ["\u{1B}[31maaaa bbbb\u{1B}[0m", "\u{1B}[31mcccc\u{1B}[0m"])
     }
 }
+
+/// A room line as kept history.
+private func kept(_ id: UInt64, _ text: String, room: String = "#lobby") -> HistoryRecord {
+    HistoryRecord(
+        id: id, time: Timestamp(milliseconds: 1_763_770_000_000), room: room, roomKey: room.lowercased(), from: "bob", text: text,
+        isAction: false)
+}
+
+private func texts(_ effects: [ClientSession.Effect]) -> [String] {
+    shown(effects).compactMap {
+        switch $0 {
+        case .message(_, _, let text, _, _): text
+        case .status(let text): text
+        default: nil
+        }
+    }
+}
+
+@Suite("catching up after a reconnection")
+struct CatchUpTests {
+    /// alice saw bob's line 10 in #lobby, then lost the connection and is registered again.
+    func reconnected() -> ClientSession {
+        var session = registered()
+        _ = session.received(line(.message(room: "#lobby", from: "bob", text: "seen"), id: 10))
+        _ = session.disconnected(reason: "reset")
+        _ = session.connected()
+        _ = session.received(line(.welcome(nick: "alice", room: "#lobby"), re: "c2", id: 30))
+        return session
+    }
+
+    @Test("when the scrollback reaches back to the last line seen, only the lines after it show, once")
+    func scrollbackCovers() {
+        var session = reconnected()
+        #expect(
+            session.received(line(.history(room: "#lobby", lines: [kept(9, "old"), kept(10, "seen"), kept(11, "missed")]), id: 31)).isEmpty)
+        let joined = texts(session.received(line(.join(room: "#lobby", nick: "alice"), id: 32)))
+        #expect(
+            joined == [
+                "*** alice has joined #lobby", "*** Missed in #lobby while disconnected (1 line):", "missed", "*** End of missed lines.",
+            ])
+        #expect(texts(session.received(line(.message(room: "#lobby", from: "bob", text: "live"), id: 33))) == ["live"])
+        #expect(session.lastSeen["#lobby"] == 33)
+    }
+
+    @Test("when it may not, the gap is asked for (after the last seen, before the scrollback); live lines wait; nothing shows twice")
+    func gap() throws {
+        var session = reconnected()
+        _ = session.received(line(.history(room: "#lobby", lines: [kept(20, "s1"), kept(21, "s2")]), id: 31))
+        let joined = session.received(line(.join(room: "#lobby", nick: "alice"), id: 32))
+        #expect(texts(joined) == ["*** alice has joined #lobby"])
+        let asked = try #require(requests(joined).first)
+        #expect(asked.kind == .command(.history(room: "#lobby", before: 20, after: 10, limit: Command.maxHistoryLines)))
+        #expect(session.received(line(.message(room: "#lobby", from: "bob", text: "live"), id: 33)).isEmpty, "held until the gap is shown")
+        let answer = session.received(
+            line(.history(room: "#lobby", lines: [kept(12, "g1"), kept(15, "g2")]), re: asked.correlation, id: 34))
+        #expect(
+            texts(answer) == [
+                "*** Missed in #lobby while disconnected (4 lines):", "g1", "g2", "s1", "s2", "*** End of missed lines.", "live",
+            ])
+        #expect(texts(session.received(line(.message(room: "#lobby", from: "bob", text: "later"), id: 35))) == ["later"])
+    }
+
+    @Test("if the gap cannot be read, the scrollback and the held lines still show")
+    func gapRefused() throws {
+        var session = reconnected()
+        _ = session.received(line(.history(room: "#lobby", lines: [kept(20, "s1")]), id: 31))
+        let asked = try #require(requests(session.received(line(.join(room: "#lobby", nick: "alice"), id: 32))).first)
+        _ = session.received(line(.message(room: "#lobby", from: "bob", text: "live"), id: 33))
+        let refused = session.received(
+            line(.error(code: .historyUnavailable, message: "History is not available: off."), re: asked.correlation, id: 34))
+        #expect(
+            texts(refused) == [
+                "*** Missed in #lobby while disconnected (1 line):", "s1", "*** End of missed lines.", "live",
+            ])
+    }
+}

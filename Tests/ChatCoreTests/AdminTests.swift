@@ -11,6 +11,8 @@ struct AdminProtocolTests {
             .say(text: "hi \"all\"", room: "#dev"), .ban(target: "10.0.0.0/8", duration: 3600, reason: nil), .unban(target: "bob"),
             .drain(message: "later", shutdownAfter: 60), .drain(message: nil, shutdownAfter: nil), .history(room: "#dev", limit: 5),
             .history(room: "#dev", limit: nil), .backup(path: "/var/lib/chatd/copy.db"),
+            .purge(room: "#dev", nick: "bob", before: "2026-11-21", event: 5_000_000_000),
+            .purge(room: nil, nick: nil, before: nil, event: 3),
         ])
     func roundTrip(command: AdminCommand) {
         let request = AdminRequest(id: "42", command)

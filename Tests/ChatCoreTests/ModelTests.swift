@@ -195,6 +195,75 @@ struct DirectoryTests {
         #expect(ring.lines.map(\.text) == ["5", "6", "7"])
     }
 
+    @Test("a topic is set by a member, told to the room, shown on join and to anyone who asks, kept when the room empties")
+    func topics() throws {
+        var d = directory()
+        _ = try d.register(a, nick: "alice", shard: 0, at: t0).get()
+        _ = try d.register(b, nick: "bob", shard: 1, at: t0).get()
+        let set = events(d.perform(.topic(room: nil, text: "  Release day "), by: a, at: t0))
+        let topic = RoomTopic(text: "Release day", setBy: "alice", setAt: t0)
+        #expect(set.map(\.0) == [.topic(room: "#lobby", topic: topic, changedBy: "alice")])
+        #expect(set.first?.1 == .room("#lobby", sender: nil, shards: [0, 1]), "the setter sees it too, as the confirmation")
+        #expect(
+            events(d.perform(.topic(room: nil, text: "Release day"), by: b, at: t0)).map(\.0) == [
+                .notice(text: "That is the topic of #lobby already.")
+            ])
+        #expect(
+            events(d.perform(.topic(room: nil, text: nil), by: b, at: t0)).map(\.0) == [
+                .topic(room: "#lobby", topic: topic, changedBy: nil)
+            ])
+        #expect(d.roomSummaries == [RoomSummary(name: "#lobby", members: 2, topic: "Release day")])
+        // Too long, or a room one is not in: refused. Asking about any room is fine.
+        let long = String(repeating: "x", count: Command.maxTopicLength + 1)
+        #expect(
+            events(d.perform(.topic(room: nil, text: long), by: a, at: t0)).first?.0
+                == .error(code: .topicTooLong, message: "A topic is at most 300 characters; that one has 301."))
+        _ = d.join(a, room: "#dev", at: t0)
+        #expect(
+            events(d.perform(.topic(room: "#dev", text: "x"), by: b, at: t0)).map(\.0) == [
+                .error(code: .notInRoom, message: "You are not in #dev.")
+            ])
+        #expect(
+            events(d.perform(.topic(room: "#dev", text: nil), by: b, at: t0)).map(\.0) == [.topic(room: "#dev", topic: nil, changedBy: nil)]
+        )
+        // The room empties and comes back: its topic is still there, shown to the joiner after the join notice.
+        _ = d.disconnect(a, reason: "Quit", at: t0)
+        _ = d.part(b, room: "#lobby", reason: nil, at: t0)
+        #expect(d.rooms["#lobby"] == nil)
+        let rejoin = events(d.join(b, room: "#LOBBY", at: t0)).map(\.0)
+        let joinIndex = rejoin.firstIndex { if case .join = $0 { true } else { false } }!
+        #expect(rejoin[joinIndex + 1] == .topic(room: "#LOBBY", topic: topic, changedBy: nil))
+        // Cleared: told as such, and no longer shown on join.
+        #expect(
+            events(d.perform(.topic(room: nil, text: ""), by: b, at: t0)).map(\.0) == [.topic(room: "#LOBBY", topic: nil, changedBy: "bob")]
+        )
+        #expect(d.topics.isEmpty)
+        // Seeded from the store.
+        var seeded = directory()
+        seeded.seedTopics([StoredTopic(room: "#lobby", roomKey: "#lobby", topic: topic, eventID: 4)])
+        #expect(seeded.topics["#lobby"] == topic)
+    }
+
+    @Test("a purge drops matching lines from the scrollback, so they are never replayed; retention drops old ones")
+    func forget() throws {
+        var d = directory()
+        d.scrollbackLines = 10
+        _ = try d.register(a, nick: "Spammer", shard: 0, at: t0).get()
+        _ = try d.register(b, nick: "bob", shard: 1, at: t0).get()
+        _ = d.say(a, text: "buy now", room: nil, at: t0)
+        _ = d.say(b, text: "hello", room: nil, at: Timestamp(milliseconds: 5_000))
+        _ = d.say(a, text: "buy more", room: nil, at: Timestamp(milliseconds: 6_000))
+        var purge = HistoryPurge(nickKey: HistoryPurge.key(ofSender: "SPAMMER"))
+        purge.upTo = d.newestEventID
+        #expect(d.forget(purge) == 2)
+        #expect(d.scrollback["#lobby"]?.lines.map(\.text) == ["hello"])
+        let out = try d.register(c, nick: "carol", shard: 0, at: t0).get()
+        let replayed = events(out).compactMap { if case .history(_, let lines) = $0.0 { lines.map(\.text) } else { nil } }
+        #expect(replayed == [["hello"]])
+        #expect(d.forget(before: Timestamp(milliseconds: 5_001)) == 1)
+        #expect(d.scrollback["#lobby"] == nil)
+    }
+
     @Test("the room limit per client is enforced")
     func roomLimit() throws {
         var limits = Limits()

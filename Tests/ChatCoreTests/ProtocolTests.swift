@@ -26,6 +26,12 @@ struct CommandTests {
             ("/history", .history(room: nil, before: nil, after: nil, limit: nil)),
             ("/history #dev 5", .history(room: "#dev", before: nil, after: nil, limit: 5)),
             ("/history 99999", .history(room: nil, before: nil, after: nil, limit: 1_000)),
+            ("/topic", .topic(room: nil, text: nil)),
+            ("/topic #dev", .topic(room: "#dev", text: nil)),
+            ("/topic Release  day", .topic(room: nil, text: "Release day")),
+            ("/t #dev ship it #now", .topic(room: "#dev", text: "ship it #now")),
+            ("/topic -delete", .topic(room: nil, text: "")),
+            ("/topic -DELETE #dev", .topic(room: "#dev", text: "")),
             ("/msg bob  hi there ", .privateMessage(to: "bob", text: "hi there")),
             ("/me waves", .action(text: "waves", room: nil)),
             ("/quit", .quit(reason: nil)),
@@ -48,6 +54,7 @@ struct CommandTests {
         #expect(Command.parse(line: "/whois a b") == .failure(.usage(command: "whois", usage: "<nick>")))
         #expect(Command.parse(line: "/history dev") == .failure(.usage(command: "history", usage: "[#room] [lines]")))
         #expect(Command.parse(line: "/history 5 #dev") == .failure(.usage(command: "history", usage: "[#room] [lines]")))
+        #expect(Command.parse(line: "/topic -delete #dev now") == .failure(.usage(command: "topic", usage: "[-delete] [#room] [text]")))
     }
 
     @Test("JSON requests parse, with their correlation id")
@@ -68,7 +75,13 @@ struct CommandTests {
         #expect(
             parse(##"{"type":"history","room":"#dev","before":40,"limit":2}"##)
                 == .success(JSONRequest(.command(.history(room: "#dev", before: 40, after: nil, limit: 2)))))
-        #expect(parse(#"{"type":"history","before":4,"after":2}"#) == .failure(.badRequest(#"give "before" or "after", not both"#)))
+        // A gap: after one id and before another (a client catching up).
+        #expect(
+            parse(#"{"type":"history","before":4,"after":2}"#)
+                == .success(JSONRequest(.command(.history(room: nil, before: 4, after: 2, limit: nil)))))
+        #expect(parse(##"{"type":"topic","room":"#dev"}"##) == .success(JSONRequest(.command(.topic(room: "#dev", text: nil)))))
+        #expect(parse(##"{"type":"topic","text":""}"##) == .success(JSONRequest(.command(.topic(room: nil, text: "")))))
+        #expect(parse(##"{"type":"topic","text":7}"##) == .failure(.badRequest(#""text" must be a string, got a number"#)))
         #expect(parse(#"{"type":"history","limit":"2"}"#) == .failure(.badRequest(#""limit" must be a non-negative integer, got "2""#)))
         #expect(parse(#"{"type":"rooms","extra":1}"#) == .failure(.badRequest(#"unknown member "extra" for type "rooms""#)))
         #expect(parse(#"{"type":"fly"}"#) == .failure(.unknownType("fly")))
@@ -167,6 +180,8 @@ struct ClientWireTests {
             .privateMessage(to: "bob", text: "psst"), .nick("carol"), .join("#dev"), .part(room: "#dev", reason: "bye"),
             .part(room: nil, reason: nil), .rooms, .who(room: nil), .who(room: "#x"), .whois(nick: "bob"), .help(topic: "join"),
             .history(room: "#dev", before: 12, after: nil, limit: 3), .history(room: nil, before: nil, after: 7, limit: nil),
+            .history(room: "#dev", before: 30, after: 7, limit: 1_000), .topic(room: nil, text: nil), .topic(room: "#dev", text: "x \"y\""),
+            .topic(room: "#dev", text: ""),
             .quit(reason: "gone"),
             .ping(token: "t1"),
         ]
@@ -201,7 +216,13 @@ struct ClientWireTests {
                         id: 3, time: Timestamp(milliseconds: 5), room: "#r", roomKey: "#r", from: "a", text: "t", isAction: false),
                     HistoryRecord(id: 4, time: Timestamp(milliseconds: 6), room: "#r", roomKey: "#r", from: "b", text: "w", isAction: true),
                 ]),
-            .rooms([RoomSummary(name: "#r", members: 2)]), .help(["a", "b"]), .pong(token: nil), .pong(token: "t"), .bye(reason: "Quit"),
+            .topic(
+                room: "#r", topic: RoomTopic(text: "ship it", setBy: "a", setAt: Timestamp(milliseconds: 1_763_770_000_000)), changedBy: nil
+            ),
+            .topic(room: "#r", topic: RoomTopic(text: "ship it", setBy: "a", setAt: Timestamp(milliseconds: 7)), changedBy: "a"),
+            .topic(room: "#r", topic: nil, changedBy: "b"), .topic(room: "#r", topic: nil, changedBy: nil),
+            .rooms([RoomSummary(name: "#r", members: 2), RoomSummary(name: "#s", members: 1, topic: "t")]), .help(["a", "b"]),
+            .pong(token: nil), .pong(token: "t"), .bye(reason: "Quit"),
         ]
         for kind in kinds {
             let event = Event(id: 42, time: Timestamp(milliseconds: 1_763_770_000_123), re: "c3", kind)

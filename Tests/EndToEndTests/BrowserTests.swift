@@ -18,7 +18,10 @@ struct BrowserTests {
         }
         // Fixed ports, so web_client.py can restart chatd where the page and the TCP user left it.
         let (chatPort, webPort) = (try freeLoopbackPort(), try freeLoopbackPort())
-        let daemon = try Daemon(extraArguments: ["--listen", "127.0.0.1:\(chatPort)", "--web-listen", "127.0.0.1:\(webPort)"])
+        // A short scrollback, so the page has older lines to load as it scrolls up.
+        let daemon = try Daemon(
+            config: #"{"history": {"replayLines": 5}}"#,
+            extraArguments: ["--listen", "127.0.0.1:\(chatPort)", "--web-listen", "127.0.0.1:\(webPort)"])
         daemon.keepDirectory.withLock { $0 = true }
         defer { try? FileManager.default.removeItem(atPath: daemon.directory) }
         let restart = [

@@ -199,6 +199,144 @@ struct HistoryTests {
             "--listen", "127.0.0.1:0", "--no-web", "--admin-socket", directory + "/admin.sock", "--state-directory", directory,
         ])
         #expect(run.status == 78, "\(run.output)")
-        #expect(run.output.contains("was written by a newer chatd (history schema 9; this chatd knows up to 1)"), "\(run.output)")
+        #expect(run.output.contains("was written by a newer chatd (history schema 9; this chatd knows up to 2)"), "\(run.output)")
+    }
+
+    @Test("a history file of the first schema (no topics) is upgraded in place by a newer chatd, keeping its lines")
+    func upgradesOlderFile() throws {
+        let directory = "/tmp/chatd-test-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory + "/state", withIntermediateDirectories: true)
+        // What the first chatd with history wrote (schema 1), statement for statement.
+        let script = """
+            import sqlite3
+            c = sqlite3.connect('\(directory)/state/history.db')
+            c.execute('CREATE TABLE messages (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, room TEXT NOT NULL, room_key TEXT NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL, action INTEGER NOT NULL)')
+            c.execute('CREATE INDEX messages_by_room ON messages (room_key, id)')
+            c.execute("INSERT INTO messages VALUES (41, 1764756000000, '#lobby', '#lobby', 'alice', 'said under schema 1', 0)")
+            c.execute('PRAGMA user_version = 1')
+            c.commit()
+            """
+        let made = try Daemon.run(["/usr/bin/python3", "-c", script])
+        #expect(made.status == 0, "\(made.err)")
+        let daemon = try Daemon(directory: directory)
+        #expect(try lines(daemon, "#lobby").map(\.text) == ["said under schema 1"])
+        let alice = try daemon.registered("alice")
+        try alice.line("/topic upgraded")
+        try alice.expect("*** alice set the topic of #lobby: upgraded")
+        #expect(try daemon.stop() == 0)
+        let version = try Daemon.run([
+            "/usr/bin/python3", "-c",
+            "import sqlite3; print(sqlite3.connect('\(directory)/state/history.db').execute('PRAGMA user_version').fetchone()[0])",
+        ])
+        #expect(version.out.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+    }
+
+    @Test("/topic sets a room's topic for everyone; joiners see it; chatctl rooms lists it; a restart keeps it, even in an empty room")
+    func topics() throws {
+        let daemon = try Daemon()
+        let alice = try daemon.registered("alice")
+        let bob = try daemon.registered("bob")
+        try alice.expect("*** bob has joined #lobby")
+        try alice.line("/topic Release day: <b>ship</b> it")
+        try alice.expect("*** alice set the topic of #lobby: Release day: <b>ship</b> it")
+        try bob.expect("*** alice set the topic of #lobby: Release day: <b>ship</b> it")
+        try bob.line("/join #dev")
+        try bob.line("/topic Build talk")
+        try bob.expect("*** bob set the topic of #dev: Build talk")
+        try bob.line("/topic " + String(repeating: "x", count: 301))
+        try bob.expect("*** Error: A topic is at most 300 characters; that one has 301.")
+        try alice.line("/topic #dev hijacked")
+        try alice.expect("*** Error: You are not in #dev.")
+        try alice.line("/topic #dev")
+        try alice.expect(containing: "*** Topic of #dev: Build talk (set by bob, ")
+        let rooms = try daemon.chatctl(["rooms"])
+        #expect(rooms.out.contains("Release day: <b>ship</b> it") && rooms.out.contains("Build talk"), "\(rooms.out)")
+        // JSON: shown after the join, with who set it and when.
+        let bot = try daemon.connect()
+        try bot.send(#"{"type":"hello","nick":"bot"}"# + "\n")
+        let shown = try bot.expectJSON(type: "topic")
+        #expect(shown.string("text") == "Release day: <b>ship</b> it" && shown.string("setBy") == "alice" && shown["changedBy"] == nil)
+        // #dev empties: its topic stays.
+        try bob.line("/part #dev")
+        try bob.expect(containing: "bob has left #dev")
+        #expect(try daemon.stop() == 0)
+
+        let restarted = try Daemon(directory: daemon.directory)
+        let carol = try restarted.connect()
+        try carol.expect("*** Please choose a nickname:")
+        try carol.line("carol")
+        try carol.expect("*** carol has joined #lobby")
+        let topic = try carol.readLine() ?? ""
+        #expect(
+            topic.hasPrefix("*** Topic of #lobby: Release day: <b>ship</b> it (set by alice, "), "right after the join notice: \(topic)")
+        try carol.line("/join #dev")
+        try carol.expect("*** carol has joined #dev")
+        try carol.expect(containing: "*** Topic of #dev: Build talk (set by bob, ")
+        try carol.line("/topic -delete")
+        try carol.expect("*** carol cleared the topic of #dev")
+        try carol.line("/topic")
+        try carol.expect("*** #dev has no topic")
+    }
+
+    @Test("chatctl purge removes a nick's lines, a room's, or those before a date: gone from chatctl history, the scrollback and a restart")
+    func purge() throws {
+        let daemon = try Daemon()
+        let spammer = try daemon.registered("Spammer")
+        let alice = try daemon.registered("alice")
+        try spammer.line("buy cheap watches")
+        try alice.line("good morning")
+        try spammer.line("/me sells watches")
+        try alice.line("/join #dev")
+        try alice.line("in dev")
+        try alice.line("/ping sent")
+        try alice.expect("*** pong sent")
+        // Refusals: nothing named, a bad date, history off elsewhere.
+        let nothing = try daemon.chatctl(["purge"])
+        #expect(nothing.status != 0 && nothing.err.contains("Say what to purge"), "\(nothing.err)")
+        let badDate = try daemon.chatctl(["purge", "--before", "yesterday"])
+        #expect(badDate.status != 0 && badDate.err.contains("is not a date"), "\(badDate.err)")
+
+        let purged = try daemon.chatctl(["purge", "--nick", "SPAMMER"])
+        #expect(purged.status == 0 && purged.out.contains("purged 2 lines"), "\(purged.out) \(purged.err)")
+        #expect(try lines(daemon, "#lobby").map(\.text) == ["good morning"])
+        // Whoever joins next is not shown them.
+        let bob = try daemon.registered("bob")
+        try bob.line("/history #lobby")
+        try bob.expect("*** Scrollback of #lobby (1 line, times in UTC):")
+        #expect(try bob.readLine()?.hasSuffix("<alice> good morning") == true)
+        let room = try daemon.chatctl(["purge", "--room", "#DEV"])
+        #expect(room.out.contains("purged 1 line"), "\(room.out)")
+        #expect(try lines(daemon, "#dev").isEmpty)
+        #expect(try daemon.stop() == 0)
+
+        let restarted = try Daemon(directory: daemon.directory)
+        #expect(try lines(restarted, "#lobby").map(\.text) == ["good morning"])
+        let carol = try restarted.connect()
+        try carol.send(#"{"type":"hello","nick":"carol"}"# + "\n")
+        let replay = try carol.expectJSON(type: "history")
+        guard case .array(let kept)? = replay["lines"] else { return }
+        #expect(kept.compactMap { $0.objectValue?.string("text") } == ["good morning"])
+        let future = try restarted.chatctl(["purge", "--before", "2999-01-01"])
+        #expect(future.out.contains("purged 1 line"), "\(future.out)")
+        #expect(try lines(restarted, "#lobby").isEmpty)
+    }
+
+    @Test("history.maxMessagesPerRoom is enforced at start: a room keeps its newest lines, and replays no more")
+    func retention() throws {
+        let daemon = try Daemon()
+        let alice = try daemon.registered("alice")
+        for n in 1...8 { try alice.line("line \(n)") }
+        try alice.line("/ping sent")
+        try alice.expect("*** pong sent")
+        #expect(try daemon.stop() == 0)
+        let config = #"{"history": {"maxMessagesPerRoom": 3, "maxAgeDays": 30}}"#
+        let restarted = try Daemon(config: config, directory: daemon.directory)
+        #expect(try lines(restarted, "#lobby").map(\.text) == ["line 6", "line 7", "line 8"])
+        let bob = try restarted.connect()
+        try bob.send(#"{"type":"hello","nick":"bob"}"# + "\n")
+        let replay = try bob.expectJSON(type: "history")
+        guard case .array(let kept)? = replay["lines"] else { return }
+        #expect(kept.count == 3)
     }
 }

@@ -350,6 +350,38 @@ struct TerminalClientTests {
         try bob.expect("<alice> back again")
     }
 
+    @Test("after a drop, chat shows exactly the lines it missed, asked for after the last one it saw, each once")
+    func catchesUp() throws {
+        // One line of scrollback: the line before the drop is not in it, so chat must ask for
+        // the gap between that line and the scrollback.
+        let daemon = try Daemon(config: #"{"history": {"replayLines": 1}}"#)
+        let relay = try CuttingProxy(to: daemon.port)
+        let chat = try PipedChat(["--nick", "alice", "--room", "#dev", "127.0.0.1:\(relay.port)"])
+        let bob = try daemon.registered("bob")
+        try bob.line("/join #dev")
+        try chat.waitFor("bob has joined #dev")
+        try bob.line("seen before the drop")
+        try chat.waitFor("<bob> seen before the drop")
+        try relay.cut()
+        try chat.waitFor("Reconnecting in")
+        try bob.expect(containing: "alice has quit")
+        for text in ["missed one", "missed two", "missed three"] { try bob.line(text) }
+        try bob.line("/ping said")
+        try bob.expect("*** pong said")
+        try relay.resume()
+        try chat.waitFor("End of missed lines.", timeout: 30)
+        try bob.expect("*** alice has joined #dev")
+        try bob.line("live again")
+        try chat.waitFor("<bob> live again")
+        let printed = chat.output.text
+        #expect(printed.contains("Missed in #dev while disconnected (3 lines):"), "\(printed)")
+        for text in ["seen before the drop", "missed one", "missed two", "missed three", "live again"] {
+            #expect(printed.components(separatedBy: "<bob> \(text)").count == 2, "\(text) once:\n\(printed)")
+        }
+        let order = ["missed one", "missed two", "missed three", "live again"].compactMap { printed.range(of: "<bob> \($0)")?.lowerBound }
+        #expect(order == order.sorted() && order.count == 4, "in order:\n\(printed)")
+    }
+
     @Test("after a kick the client says so and does not come back by itself; kick --ban keeps it out")
     func kickedStaysOut() throws {
         let daemon = try Daemon()

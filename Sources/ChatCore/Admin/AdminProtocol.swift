@@ -30,6 +30,9 @@ public enum AdminCommand: Equatable, Sendable {
     case history(room: String, limit: Int?)
     /// A consistent copy of the history file, written by chatd to `path` (absolute, new).
     case backup(path: String)
+    /// Removes kept lines matching every criterion given (at least one): a room's, a nick's,
+    /// those sent before a date, or one line by its event id.
+    case purge(room: String?, nick: String?, before: String?, event: Int?)
 
     public var name: String {
         switch self {
@@ -46,6 +49,7 @@ public enum AdminCommand: Equatable, Sendable {
         case .undrain: "undrain"
         case .history: "history"
         case .backup: "backup"
+        case .purge: "purge"
         }
     }
 }
@@ -87,6 +91,11 @@ public struct AdminRequest: Equatable, Sendable {
             add("room", room)
             add("limit", limit)
         case .backup(let path): add("path", path)
+        case .purge(let room, let nick, let before, let event):
+            add("room", room)
+            add("nick", nick)
+            add("before", before)
+            add("event", event)
         }
         var line = Array(JSONValue.object(object).jsonText.utf8)
         line.append(UInt8(ascii: "\n"))
@@ -103,6 +112,7 @@ public struct AdminRequest: Equatable, Sendable {
         "drain": [("message", false, false), ("shutdownAfter", true, false)],
         "history": [("room", false, true), ("limit", true, false)],
         "backup": [("path", false, true)],
+        "purge": [("room", false, false), ("nick", false, false), ("before", false, false), ("event", true, false)],
     ]
 
     /// Parses one request line. The error carries the request's id when it could be read.
@@ -145,9 +155,10 @@ public struct AdminRequest: Equatable, Sendable {
             }
             switch (object[key]!, isInteger) {
             case (.string(let s), false): strings[key] = s
-            case (.integer(let i), true) where i >= 0 && i <= Int64(Int32.max): integers[key] = Int(i)
+            case (.integer(let i), true) where i >= 0 && (i <= Int64(Int32.max) || key == "event"): integers[key] = Int(i)
             case (let other, true):
-                return fail(.badRequest, "\"\(key)\" must be a whole number\(key == "limit" ? "" : " of seconds"), got \(other.jsonText)")
+                let unit = ["limit", "event"].contains(key) ? "" : " of seconds"
+                return fail(.badRequest, "\"\(key)\" must be a whole number\(unit), got \(other.jsonText)")
             case (let other, false): return fail(.badRequest, "\"\(key)\" must be a string, got \(other.typeName)")
             }
         }
@@ -168,6 +179,8 @@ public struct AdminRequest: Equatable, Sendable {
         case "unban": command = .unban(target: strings["target"]!)
         case "history": command = .history(room: strings["room"]!, limit: integers["limit"])
         case "backup": command = .backup(path: strings["path"]!)
+        case "purge":
+            command = .purge(room: strings["room"], nick: strings["nick"], before: strings["before"], event: integers["event"])
         default: command = .drain(message: strings["message"], shutdownAfter: integers["shutdownAfter"])
         }
         return .success(AdminRequest(id: id, command))

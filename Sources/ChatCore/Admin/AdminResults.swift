@@ -45,22 +45,26 @@ public struct RoomInfo: Equatable, Sendable {
     public var name: String
     public var members: Int
     public var messages: Int
+    public var topic: String?
 
-    public init(name: String, members: Int, messages: Int) {
+    public init(name: String, members: Int, messages: Int, topic: String? = nil) {
         self.name = name
         self.members = members
         self.messages = messages
+        self.topic = topic
     }
 
     public var json: JSONValue {
-        .object(JSONObject([("name", .string(name)), ("members", .integer(Int64(members))), ("messages", .integer(Int64(messages)))]))
+        var object = JSONObject([("name", .string(name)), ("members", .integer(Int64(members))), ("messages", .integer(Int64(messages)))])
+        if let topic { object.append("topic", .string(topic)) }
+        return .object(object)
     }
 
     public init?(json: JSONValue) {
         guard let o = json.objectValue, let name = o.string("name"), let members = o.int("members"), let messages = o.int("messages") else {
             return nil
         }
-        self.init(name: name, members: members, messages: messages)
+        self.init(name: name, members: members, messages: messages, topic: o.string("topic").map(Sanitizer.clean))
     }
 }
 
@@ -142,6 +146,37 @@ extension JSONObject {
 }
 
 extension Timestamp {
+    /// To the minute, for people: `2026-11-21 23:59 UTC`.
+    public var shortUTC: String {
+        let iso = iso8601
+        return "\(iso.prefix(10)) \(iso.dropFirst(11).prefix(5)) UTC"
+    }
+
+    /// A date an operator types, in UTC: `2026-11-21`, `2026-11-21T18:30`, `2026-11-21 18:30:15`,
+    /// or the full form `iso8601` writes.
+    public init?(date text: String) {
+        if let full = Timestamp(iso8601: text) {
+            self = full
+            return
+        }
+        var text = Substring(text)
+        if text.hasSuffix("Z") { text = text.dropLast() }
+        let halves = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "T" || $0 == " " })
+        guard halves.count <= 2 else { return nil }
+        let date = halves[0].split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+        let time = halves.count == 2 ? halves[1].split(separator: ":", omittingEmptySubsequences: false).map { Int($0) } : []
+        guard date.count == 3, halves.count == 1 || (2...3).contains(time.count),
+            case let numbers = (date + time).compactMap({ $0 }), numbers.count == date.count + time.count
+        else { return nil }
+        let (year, month, day) = (numbers[0], numbers[1], numbers[2])
+        let clock = Array(numbers.dropFirst(3)) + Array(repeating: 0, count: 3 - time.count)
+        guard (1970...9999).contains(year), (1...12).contains(month), (1...31).contains(day), (0...23).contains(clock[0]),
+            (0...59).contains(clock[1]), (0...60).contains(clock[2])
+        else { return nil }
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        self.init(iso8601: "\(year)-\(two(month))-\(two(day))T\(two(clock[0])):\(two(clock[1])):\(two(clock[2])).000Z")
+    }
+
     /// Parses the form `iso8601` writes (`2026-11-21T23:59:59.123Z`).
     public init?(iso8601 text: String) {
         let parts = text.split(whereSeparator: { "-T:.Z".contains($0) }).compactMap { Int($0) }

@@ -40,6 +40,21 @@ public struct Config: Equatable, Sendable {
         public var flushIntervalMs = 100
         /// Lines of a room's scrollback shown to whoever joins it; 0: none.
         public var replayLines = 50
+        /// Lines older than this many days are removed (hourly, and at start); 0: kept for good.
+        public var maxAgeDays = 0
+        /// Past this many lines in a room, its oldest are removed; 0: no limit.
+        public var maxMessagesPerRoom = 0
+
+        /// The retention these keys ask for.
+        public var retention: HistoryRetention {
+            HistoryRetention(
+                maxAgeDays: maxAgeDays > 0 ? maxAgeDays : nil, maxMessagesPerRoom: maxMessagesPerRoom > 0 ? maxMessagesPerRoom : nil)
+        }
+
+        /// Lines of scrollback kept in memory and shown on join: never more than retention keeps.
+        public var scrollbackLines: Int {
+            maxMessagesPerRoom > 0 ? min(replayLines, maxMessagesPerRoom) : replayLines
+        }
     }
 
     public struct Admin: Equatable, Sendable {

@@ -51,6 +51,8 @@ extension Config {
                 r.string(&o, "history.path", into: &config.history.path, check: Rule.stateDirectory)
                 r.integer(&o, "history.flushIntervalMs", into: &config.history.flushIntervalMs, in: 1...1_000)
                 r.integer(&o, "history.replayLines", into: &config.history.replayLines, in: 0...1_000)
+                r.integer(&o, "history.maxAgeDays", into: &config.history.maxAgeDays, in: 0...36_500)
+                r.integer(&o, "history.maxMessagesPerRoom", into: &config.history.maxMessagesPerRoom, in: 0...1_000_000_000)
             }
             r.section(&o, "limits") { r, o in
                 r.integer(&o, "limits.maxLineBytes", into: &config.limits.maxLineBytes, in: 64...1_048_576)

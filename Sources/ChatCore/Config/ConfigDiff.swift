@@ -12,7 +12,7 @@ extension Config {
     /// that exist from start-up.
     public static let restartKeys: Set<String> = [
         "listen", "eventLoops", "admin.socket", "stateDirectory", "web.enabled", "web.listen", "history.enabled", "history.path",
-        "history.flushIntervalMs", "history.replayLines",
+        "history.flushIntervalMs", "history.replayLines", "history.maxAgeDays", "history.maxMessagesPerRoom",
     ]
 
     /// Every key with its value, flattened to `path = value` (for diffs and logs).
@@ -25,6 +25,7 @@ extension Config {
             "logging.logMessages": String(logging.logMessages), "admin.socket": admin.socket, "admin.group": admin.group,
             "stateDirectory": stateDirectory, "history.enabled": String(history.enabled), "history.path": history.path,
             "history.flushIntervalMs": String(history.flushIntervalMs), "history.replayLines": String(history.replayLines),
+            "history.maxAgeDays": String(history.maxAgeDays), "history.maxMessagesPerRoom": String(history.maxMessagesPerRoom),
             "web.enabled": String(web.enabled),
             "web.listen": list(web.listen.map(\.description)),
             "web.allowedOrigins": list(web.allowedOrigins), "web.allowedHosts": list(web.allowedHosts),

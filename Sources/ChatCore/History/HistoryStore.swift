@@ -53,16 +53,27 @@ public protocol HistoryStore: Sendable {
     /// Appends `records` (in id order) in one transaction: all of them are kept, or none.
     func append(_ records: [HistoryRecord]) async throws
 
-    /// Up to `limit` lines of the room with key `roomKey`, oldest first: the newest ones before
-    /// the event id `before` (the newest of all when nil).
-    func lines(roomKey: String, before: UInt64?, limit: Int) async throws -> [HistoryRecord]
-
-    /// Up to `limit` lines of the room after the event id `after`, oldest first (a reconnecting
-    /// client's gap).
-    func lines(roomKey: String, after: UInt64, limit: Int) async throws -> [HistoryRecord]
+    /// Up to `limit` lines of the room with key `roomKey`, oldest first. With `after`, the first
+    /// lines after that event id (a reconnecting client's gap), below `before` if given; else
+    /// the newest lines before the event id `before` (the newest of all when nil).
+    func lines(roomKey: String, after: UInt64?, before: UInt64?, limit: Int) async throws -> [HistoryRecord]
 
     /// Every room's newest `limit` lines (the scrollback to seed at start), oldest first.
     func newestLines(perRoom limit: Int) async throws -> [HistoryRecord]
+
+    /// Sets or clears a room's topic, unless a later event's topic is already kept.
+    func setTopic(_ topic: StoredTopic) async throws
+
+    /// Every room's topic (cleared ones left out).
+    func topics() async throws -> [StoredTopic]
+
+    /// Removes the lines `purge` matches; returns how many.
+    func purge(_ purge: HistoryPurge) async throws -> Int
+
+    /// Removes at most `limit` lines beyond `retention` at `now` (the oldest first); returns how
+    /// many. Callers repeat it while it returns `limit`, so that writes are not held up by one
+    /// long delete.
+    func prune(_ retention: HistoryRetention, at now: Timestamp, limit: Int) async throws -> Int
 
     /// Writes a consistent copy of everything kept to a new file at `path` while chat goes on
     /// (`chatctl backup`). Refuses a path that exists.
@@ -72,6 +83,18 @@ public protocol HistoryStore: Sendable {
     func newestID() async throws -> UInt64
 
     func close() async throws
+}
+
+extension HistoryStore {
+    /// The newest `limit` lines before the event id `before` (the newest of all when nil).
+    public func lines(roomKey: String, before: UInt64?, limit: Int) async throws -> [HistoryRecord] {
+        try await lines(roomKey: roomKey, after: nil, before: before, limit: limit)
+    }
+
+    /// The first `limit` lines after the event id `after`.
+    public func lines(roomKey: String, after: UInt64, limit: Int) async throws -> [HistoryRecord] {
+        try await lines(roomKey: roomKey, after: after, before: nil, limit: limit)
+    }
 }
 
 /// Why the history store cannot be used.
@@ -87,5 +110,100 @@ public enum HistoryStoreError: Error, Equatable, CustomStringConvertible {
             "\(path) was written by a newer chatd (history schema \(found); this chatd knows up to \(known)): upgrade chatd, or move the file away"
         case .unusable(let path, let reason): "\(path): \(reason)"
         }
+    }
+}
+
+/// A room's topic: what it says, who set it and when.
+public struct RoomTopic: Equatable, Sendable {
+    public var text: String
+    public var setBy: String
+    public var setAt: Timestamp
+
+    public init(text: String, setBy: String, setAt: Timestamp) {
+        self.text = text
+        self.setBy = setBy
+        self.setAt = setAt
+    }
+}
+
+/// A topic as the store keeps it: by room, with the id of the event that set it (a later
+/// event's topic wins, whatever order the writes arrive in). A nil `topic` was cleared.
+public struct StoredTopic: Equatable, Sendable {
+    public var room: String
+    public var roomKey: String
+    public var topic: RoomTopic?
+    public var eventID: UInt64
+
+    public init(room: String, roomKey: String, topic: RoomTopic?, eventID: UInt64) {
+        self.room = room
+        self.roomKey = roomKey
+        self.topic = topic
+        self.eventID = eventID
+    }
+}
+
+/// Which kept lines an operator removes (`chatctl purge`): every line matching all the given
+/// criteria, among those relayed up to the purge (`upTo`). The directory's scrollback and the
+/// store apply this one definition, so a purged line never comes back in a replay.
+public struct HistoryPurge: Equatable, Sendable {
+    /// The room, by key (`RoomName.key`).
+    public var roomKey: String?
+    /// The sender, by nick key: `Alice` purges `alice`'s lines, not `aIice`'s.
+    public var nickKey: String?
+    /// Lines sent before this time.
+    public var before: Timestamp?
+    /// One line, by event id.
+    public var id: UInt64?
+    /// The newest event id when the purge was asked for: later lines are left alone.
+    public var upTo: UInt64
+
+    public init(roomKey: String? = nil, nickKey: String? = nil, before: Timestamp? = nil, id: UInt64? = nil, upTo: UInt64 = .max) {
+        self.roomKey = roomKey
+        self.nickKey = nickKey
+        self.before = before
+        self.id = id
+        self.upTo = upTo
+    }
+
+    /// True when at least one criterion narrows it (a purge of everything is refused).
+    public var isNarrowed: Bool { roomKey != nil || nickKey != nil || before != nil || id != nil }
+
+    public func matches(_ line: HistoryRecord) -> Bool {
+        line.id <= upTo && (roomKey.map { $0 == line.roomKey } ?? true) && (id.map { $0 == line.id } ?? true)
+            && (before.map { line.time < $0 } ?? true) && matches(sender: line.from)
+    }
+
+    /// Whether a line from `sender` (as kept: the nick as shown) is the purged nick's.
+    public func matches(sender: String) -> Bool {
+        guard let nickKey else { return true }
+        return Self.key(ofSender: sender) == nickKey
+    }
+
+    /// The key of a nick as kept in history (one that no longer passes today's rules is
+    /// matched by its lower-cased self).
+    public static func key(ofSender sender: String) -> String {
+        switch Nickname.validate(sender, maxLength: 1000) {
+        case .success(let nick): nick.key
+        case .failure: sender.lowercased()
+        }
+    }
+}
+
+/// How long lines are kept (`history.maxAgeDays`, `history.maxMessagesPerRoom`); nil keeps
+/// them for good.
+public struct HistoryRetention: Equatable, Sendable {
+    public var maxAgeDays: Int?
+    public var maxMessagesPerRoom: Int?
+
+    public init(maxAgeDays: Int? = nil, maxMessagesPerRoom: Int? = nil) {
+        self.maxAgeDays = maxAgeDays
+        self.maxMessagesPerRoom = maxMessagesPerRoom
+    }
+
+    public var isUnlimited: Bool { maxAgeDays == nil && maxMessagesPerRoom == nil }
+
+    /// Lines sent before this are past the age limit at `now`.
+    public func cutoff(at now: Timestamp) -> Timestamp? {
+        maxAgeDays.map { Timestamp(milliseconds: now.milliseconds - Int64($0) * 86_400_000) }
     }
 }

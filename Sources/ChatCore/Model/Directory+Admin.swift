@@ -11,8 +11,10 @@ extension Directory {
 
     /// Every room, by name.
     public var roomInfos: [RoomInfo] {
-        rooms.values.map { RoomInfo(name: $0.name.display, members: $0.members.count, messages: Int($0.messages)) }
-            .sorted { $0.name.lowercased() < $1.name.lowercased() }
+        rooms.values.map {
+            RoomInfo(name: $0.name.display, members: $0.members.count, messages: Int($0.messages), topic: topics[$0.name.key]?.text)
+        }
+        .sorted { $0.name.lowercased() < $1.name.lowercased() }
     }
 
     /// The registered client called `rawNick` (under nick folding), and its loop.

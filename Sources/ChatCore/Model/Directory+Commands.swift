@@ -24,6 +24,8 @@ extension Directory {
             whois(id, nick: nick, at: now, re: re)
         case .history(let room, let before, let after, let limit):
             history(id, room: room, before: before, after: after, limit: limit, at: now, re: re)
+        case .topic(let room, let text):
+            topic(id, room: room, text: text, at: now, re: re)
         case .help, .ping, .quit:
             []
         }
@@ -41,6 +43,51 @@ extension Directory {
             nick: target.nick.display, rooms: target.rooms.map(\.display), connectedAt: target.connectedAt,
             idleSeconds: target.idleSeconds(at: now), client: target.kind.description)
         return [.event(event(.whois(whois), at: now, re: re), to: .session(id))]
+    }
+
+    /// `/topic`: shows a room's topic (any room, `text` nil), or sets or clears it (`text`
+    /// empty) in a room the client is in, telling the whole room. Anyone in the room may change
+    /// it for now (room operators come with accounts).
+    public mutating func topic(_ id: SessionID, room rawRoom: String?, text: String?, at now: Timestamp, re: RequestID? = nil) -> [Delivery]
+    {
+        guard let client = clients[id] else { return [] }
+        guard let text else {
+            let name: RoomName
+            if let rawRoom {
+                switch RoomName.validate(rawRoom, maxLength: limits.maxRoomNameLength) {
+                case .success(let r): name = rooms[r.key]?.name ?? r
+                case .failure(let e): return [refusal(.roomInvalid, e.description, id, now, re)]
+                }
+            } else if let current = client.currentRoom {
+                name = current
+            } else {
+                return [refusal(.noRoom, "You are not in any room: name one, as in /topic #lobby.", id, now, re)]
+            }
+            return [.event(event(.topic(room: name.display, topic: topics[name.key], changedBy: nil), at: now, re: re), to: .session(id))]
+        }
+        let room: RoomName
+        switch resolve(rawRoom, for: client) {
+        case .success(let r): room = r
+        case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
+        }
+        let wanted = Sanitizer.trimmed(Substring(text))
+        if wanted.count > Command.maxTopicLength {
+            return [
+                refusal(
+                    .topicTooLong, "A topic is at most \(Command.maxTopicLength) characters; that one has \(wanted.count).", id, now, re)
+            ]
+        }
+        if wanted == (topics[room.key]?.text ?? "") {
+            let same = wanted.isEmpty ? "\(room.display) has no topic already." : "That is the topic of \(room.display) already."
+            return [.event(event(.notice(text: same), at: now, re: re), to: .session(id))]
+        }
+        let topic = wanted.isEmpty ? nil : RoomTopic(text: wanted, setBy: client.nick.display, setAt: now)
+        topics[room.key] = topic
+        return [
+            .event(
+                event(.topic(room: room.display, topic: topic, changedBy: client.nick.display), at: now, re: re), to: roomAudience(room.key)
+            )
+        ]
     }
 
     /// `/history`: a room the client is in (its current one by default) whose lines are to be

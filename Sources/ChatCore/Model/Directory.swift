@@ -147,6 +147,9 @@ public struct Directory: Sendable {
     public private(set) var scrollback: [String: Scrollback] = [:]
     /// `history.replayLines`: 0 keeps and shows none.
     public var scrollbackLines = 0
+    /// Each room's topic, by room key. Kept when the room empties (and across restarts, in the
+    /// history store: `seedTopics`).
+    public internal(set) var topics: [String: RoomTopic] = [:]
     public let shardCount: Int
     public private(set) var clients: [SessionID: Client] = [:]
     /// Every key of every registered nick (`Nickname.keys`: one or two each) → its holder.
@@ -187,6 +190,38 @@ public struct Directory: Sendable {
     /// oldest first).
     public mutating func seedScrollback(_ lines: [HistoryRecord]) {
         for line in lines.sorted(by: { $0.id < $1.id }) { remember(line) }
+    }
+
+    /// The topics kept from before a restart.
+    public mutating func seedTopics(_ stored: [StoredTopic]) {
+        for entry in stored { topics[entry.roomKey] = entry.topic }
+    }
+
+    /// Drops the scrollback lines `purge` matches (an operator's purge, at the same instant the
+    /// store is told to remove them), so they are never replayed; returns how many.
+    @discardableResult
+    public mutating func forget(_ purge: HistoryPurge) -> Int {
+        forget(where: purge.matches)
+    }
+
+    /// Drops the scrollback lines sent before `cutoff` (retention); returns how many.
+    @discardableResult
+    public mutating func forget(before cutoff: Timestamp) -> Int {
+        forget { $0.time < cutoff }
+    }
+
+    private mutating func forget(where drop: (HistoryRecord) -> Bool) -> Int {
+        var dropped = 0
+        for (key, ring) in scrollback {
+            let lines = ring.lines
+            let kept = lines.filter { !drop($0) }
+            guard kept.count < lines.count else { continue }
+            dropped += lines.count - kept.count
+            var fresh = Scrollback()
+            for line in kept { fresh.append(line, keeping: scrollbackLines) }
+            scrollback[key] = kept.isEmpty ? nil : fresh
+        }
+        return dropped
     }
 
     /// A new event with the next id.
@@ -307,6 +342,9 @@ public struct Directory: Sendable {
             .event(
                 event(.join(room: room.name.display, nick: client.nick.display), at: now, re: re),
                 to: announced ? roomAudience(room.name.key) : .session(id)))
+        if let topic = topics[room.name.key] {
+            out.append(.event(event(.topic(room: room.name.display, topic: topic, changedBy: nil), at: now, re: re), to: .session(id)))
+        }
         if room.members.count <= Self.memberListOnJoinLimit {
             out.append(.event(whoEvent(room, at: now, re: re), to: .session(id)))
         } else {
@@ -474,7 +512,7 @@ public struct Directory: Sendable {
 
     /// Every room, by name.
     public var roomSummaries: [RoomSummary] {
-        rooms.values.map { RoomSummary(name: $0.name.display, members: $0.members.count) }.sorted {
+        rooms.values.map { RoomSummary(name: $0.name.display, members: $0.members.count, topic: topics[$0.name.key]?.text) }.sorted {
             $0.name.lowercased() < $1.name.lowercased()
         }
     }

@@ -19,6 +19,9 @@ public enum Command: Equatable, Sendable {
     /// A room's kept lines (the current room when nil): the newest `limit` before the event id
     /// `before` (the newest of all when nil), or the oldest `limit` after `after`.
     case history(room: String?, before: UInt64?, after: UInt64?, limit: Int?)
+    /// Shows a room's topic (`text` nil), sets it, or clears it (`text` empty). The current room
+    /// when `room` is nil.
+    case topic(room: String?, text: String?)
     case help(topic: String?)
     case quit(reason: String?)
     /// JSON mode keepalive; answered with a `pong` carrying the same token.
@@ -88,11 +91,17 @@ extension Command {
         CommandInfo(
             name: "history", aliases: [], arguments: "[#room] [lines]",
             summary: "Show a room's older lines (the current room, 50 lines, by default)."),
+        CommandInfo(
+            name: "topic", aliases: ["t"], arguments: "[-delete] [#room] [text]",
+            summary: "Show a room's topic, set it to text, or clear it with -delete (the current room by default)."),
         CommandInfo(name: "msg", aliases: ["query", "m"], arguments: "<nick> <text>", summary: "Send a private message."),
         CommandInfo(name: "me", aliases: [], arguments: "<action>", summary: "Describe an action: /me waves → * alice waves"),
         CommandInfo(name: "quit", aliases: ["exit", "bye"], arguments: "[reason]", summary: "Leave the chat, with an optional reason."),
         CommandInfo(name: "ping", aliases: [], arguments: "[token]", summary: "Check the server answers: it replies *** pong [token]."),
     ]
+
+    /// The longest topic, in characters.
+    public static let maxTopicLength = 300
 
     /// The most lines one `history` request returns.
     public static let maxHistoryLines = 1_000
@@ -148,6 +157,22 @@ extension Command {
                 }
             }
             return .success(.history(room: room, before: nil, after: nil, limit: limit))
+        case "topic":
+            // As in irssi: a first word starting with # names the room.
+            var (first, remainder) = (first, remainder)
+            let delete = first?.lowercased() == "-delete"
+            if delete { (first, remainder) = splitFirstWord(remainder ?? "") }
+            var room: String?
+            if let word = first, word.hasPrefix("#") {
+                room = word
+                (first, remainder) = splitFirstWord(remainder ?? "")
+            }
+            let text = first.map { [$0, remainder].compactMap { $0 }.joined(separator: " ") }
+            if delete {
+                guard text == nil else { return .failure(usage) }
+                return .success(.topic(room: room, text: ""))
+            }
+            return .success(.topic(room: room, text: text))
         case "msg":
             guard let first, let remainder else { return .failure(usage) }
             return .success(.privateMessage(to: first, text: remainder))
@@ -203,6 +228,7 @@ public struct JSONRequest: Equatable, Sendable {
         "who": ([], ["room"]),
         "whois": (["nick"], []),
         "history": ([], ["room", "before", "after", "limit"]),
+        "topic": ([], ["room", "text"]),
         "help": ([], ["topic"]),
         "quit": ([], ["reason"]),
         "ping": ([], ["token"]),
@@ -283,10 +309,10 @@ public struct JSONRequest: Equatable, Sendable {
         case "who": command = .who(room: arg("room"))
         case "whois": command = .whois(nick: arg("nick")!)
         case "history":
-            if integers["before"] != nil && integers["after"] != nil { return fail("give \"before\" or \"after\", not both") }
             command = .history(
                 room: arg("room"), before: integers["before"].map { UInt64($0) }, after: integers["after"].map { UInt64($0) },
                 limit: integers["limit"].map { Int(min($0, Int64(Command.maxHistoryLines))) })
+        case "topic": command = .topic(room: arg("room"), text: strings["text"].map { Sanitizer.clean($0) })
         case "help": command = .help(topic: arg("topic"))
         case "quit": command = .quit(reason: arg("reason"))
         default: command = .ping(token: strings["token"].map { Sanitizer.clean(String($0.prefix(64))) })
@@ -340,6 +366,7 @@ extension JSONRequest {
             case .who(let room): ("who", [("room", room)])
             case .whois(let nick): ("whois", [("nick", nick)])
             case .history(let room, _, _, _): ("history", [("room", room)])
+            case .topic(let room, let text): ("topic", [("room", room), ("text", text)])
             case .help(let topic): ("help", [("topic", topic)])
             case .quit(let reason): ("quit", [("reason", reason)])
             case .ping(let token): ("ping", [("token", token)])

@@ -29,11 +29,14 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let lineTooLong = ErrorCode(rawValue: "line_too_long")
     /// `history` while history is off or its store is failing.
     public static let historyUnavailable = ErrorCode(rawValue: "history_unavailable")
+    /// A topic longer than `Command.maxTopicLength`.
+    public static let topicTooLong = ErrorCode(rawValue: "topic_too_long")
 
     /// Every code this version sends, in the order docs/PROTOCOL.md lists them.
     public static let all: [ErrorCode] = [
         .badRequest, .unknownCommand, .usage, .notRegistered, .alreadyRegistered, .nickInvalid, .nickReserved, .nickInUse,
         .nickBanned, .roomInvalid, .noSuchRoom, .notInRoom, .noRoom, .tooManyRooms, .noSuchNick, .lineTooLong, .historyUnavailable,
+        .topicTooLong,
     ]
 
     /// A refused nickname (`nick_…`).

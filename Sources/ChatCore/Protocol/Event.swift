@@ -42,6 +42,9 @@ public struct Event: Equatable, Sendable {
         /// A room's lines from before the client joined it (its scrollback), oldest first, with
         /// their own ids and times: history, not live traffic.
         case history(room: String, lines: [HistoryRecord])
+        /// A room's topic: shown (on join, or asked for) when `changedBy` is nil; set or
+        /// cleared (`topic` nil) by `changedBy` otherwise, told to the whole room.
+        case topic(room: String, topic: RoomTopic?, changedBy: String?)
         case rooms([RoomSummary])
         case help([String])
         case pong(token: String?)
@@ -96,10 +99,12 @@ public struct Whois: Equatable, Sendable {
 public struct RoomSummary: Equatable, Sendable {
     public var name: String
     public var members: Int
+    public var topic: String?
 
-    public init(name: String, members: Int) {
+    public init(name: String, members: Int, topic: String? = nil) {
         self.name = name
         self.members = members
+        self.topic = topic
     }
 }
 

@@ -98,6 +98,16 @@ extension JSONFormat {
                 Whois(
                     nick: try string("nick"), rooms: try strings("rooms"), connectedAt: connectedAt, idleSeconds: Int(idle),
                     client: try string("client")))
+        case "topic":
+            let text = try string("text")
+            var topic: RoomTopic?
+            if !text.isEmpty {
+                guard let setAt = Timestamp(iso8601: try string("setAt")) else {
+                    throw problem("member \"setAt\" is not an RFC 3339 UTC time")
+                }
+                topic = RoomTopic(text: text, setBy: try string("setBy"), setAt: setAt)
+            }
+            kind = .topic(room: try string("room"), topic: topic, changedBy: try optionalString("changedBy"))
         case "rooms":
             guard case .array(let values)? = object["rooms"] else { throw problem("member \"rooms\" must be an array") }
             var rooms: [RoomSummary] = []
@@ -105,7 +115,8 @@ extension JSONFormat {
                 guard case .string(let name)? = value["name"], case .integer(let members)? = value["members"] else {
                     throw problem("each of \"rooms\" needs a string \"name\" and an integer \"members\"")
                 }
-                rooms.append(RoomSummary(name: Sanitizer.clean(name), members: Int(members)))
+                let topic: String? = if case .string(let t)? = value["topic"] { Sanitizer.clean(t) } else { nil }
+                rooms.append(RoomSummary(name: Sanitizer.clean(name), members: Int(members), topic: topic))
             }
             kind = .rooms(rooms)
         case "help": kind = .help(try strings("lines"))

@@ -45,10 +45,23 @@ public enum TextFormat {
             let connected = whois.connectedAt.iso8601
             return
                 "*** \(whois.nick): \(rooms); connected since \(connected); idle \(Durations.short(whois.idleSeconds)); client \(whois.client)\r\n"
+        case .topic(let room, let topic, let changedBy):
+            switch (topic, changedBy) {
+            case (let topic?, let by?): return "*** \(by) set the topic of \(room): \(topic.text)\r\n"
+            case (nil, let by?): return "*** \(by) cleared the topic of \(room)\r\n"
+            case (let topic?, nil):
+                return "*** Topic of \(room): \(topic.text) (set by \(topic.setBy), \(topic.setAt.shortUTC))\r\n"
+            case (nil, nil): return "*** \(room) has no topic\r\n"
+            }
         case .rooms(let rooms):
             if rooms.isEmpty { return "*** No rooms.\r\n" }
-            let list = rooms.map { "\($0.name) (\($0.members))" }.joined(separator: ", ")
-            return "*** Rooms (\(rooms.count)): \(list)\r\n"
+            guard rooms.contains(where: { $0.topic != nil }) else {
+                let list = rooms.map { "\($0.name) (\($0.members))" }.joined(separator: ", ")
+                return "*** Rooms (\(rooms.count)): \(list)\r\n"
+            }
+            // With topics, a room a line.
+            return "*** Rooms (\(rooms.count)):\r\n"
+                + rooms.map { "***   \($0.name) (\($0.members))\($0.topic.map { ": \($0)" } ?? "")\r\n" }.joined()
         case .help(let lines): return lines.map { "*** \($0)\r\n" }.joined()
         case .pong(let token): return "*** pong\(token.map { " \($0)" } ?? "")\r\n"
         case .bye(let reason, _): return "*** Closing connection: \(reason)\r\n"
@@ -199,6 +212,21 @@ public enum JSONFormat {
             w.integer(whois.idleSeconds)
             w.key("client")
             w.string(whois.client)
+        case .topic(let room, let topic, let changedBy):
+            w.key("room")
+            w.string(room)
+            w.key("text")
+            w.string(topic?.text ?? "")
+            if let topic {
+                w.key("setBy")
+                w.string(topic.setBy)
+                w.key("setAt")
+                w.string(topic.setAt.iso8601)
+            }
+            if let changedBy {
+                w.key("changedBy")
+                w.string(changedBy)
+            }
         case .rooms(let rooms):
             w.key("rooms")
             w.beginArray()
@@ -208,6 +236,10 @@ public enum JSONFormat {
                 w.string(room.name)
                 w.key("members")
                 w.integer(room.members)
+                if let topic = room.topic {
+                    w.key("topic")
+                    w.string(topic)
+                }
                 w.endObject()
             }
             w.endArray()
@@ -263,6 +295,7 @@ public enum JSONFormat {
         case .who: "who"
         case .whois: "whois"
         case .history: "history"
+        case .topic: "topic"
         case .rooms: "rooms"
         case .help: "help"
         case .pong: "pong"

@@ -49,9 +49,9 @@ final class DaemonControl: Sendable {
             guard let history = hub.history else {
                 return .failure(AdminFailure(.historyOff, "History is \(hub.historyState)."))
             }
-            await history.flush()  // what was relayed up to now is in the copy
             do {
-                try await history.store.backup(to: path)
+                // What was relayed up to now is in the copy.
+                try await history.withStore { try await $0.backup(to: path) }
             } catch {
                 return .failure(AdminFailure(.internalError, "The backup to \(path) failed: \(error)"))
             }
@@ -66,12 +66,55 @@ final class DaemonControl: Sendable {
             guard let history = hub.history else {
                 return .failure(AdminFailure(.historyOff, "History is \(hub.historyState)."))
             }
-            await history.flush()  // what was relayed up to now, not yet written
             do {
-                let lines = try await history.store.lines(roomKey: room.key, before: nil, limit: min(limit ?? 50, 10_000))
+                // With what was relayed up to now, not yet written.
+                let lines = try await history.withStore {
+                    try await $0.lines(roomKey: room.key, before: nil, limit: min(limit ?? 50, 10_000))
+                }
                 return .success(.object(JSONObject([("room", .string(room.display)), ("lines", .array(lines.map(\.json)))])))
             } catch {
                 return .failure(AdminFailure(.internalError, "The history store failed: \(error)"))
+            }
+
+        case .purge(let rawRoom, let rawNick, let rawBefore, let event):
+            var purge = HistoryPurge(id: event.map { UInt64($0) })
+            if let rawRoom {
+                guard case .success(let room) = RoomName.validate(rawRoom, maxLength: 200) else {
+                    return .failure(AdminFailure(.badRequest, "\(Sanitizer.cleanArgument(rawRoom)) is not a room name."))
+                }
+                purge.roomKey = room.key
+            }
+            if let rawNick {
+                let nick = Sanitizer.cleanArgument(rawNick)
+                guard !nick.isEmpty else { return .failure(AdminFailure(.badRequest, "The nick to purge is empty.")) }
+                purge.nickKey = HistoryPurge.key(ofSender: nick)
+            }
+            if let rawBefore {
+                guard let before = Timestamp(date: rawBefore) else {
+                    return .failure(
+                        AdminFailure(
+                            .badRequest,
+                            "\(Sanitizer.cleanArgument(rawBefore)) is not a date: write it in UTC as 2026-11-21, 2026-11-21T18:30 or 2026-11-21T18:30:00Z."
+                        ))
+                }
+                purge.before = before
+            }
+            guard purge.isNarrowed else {
+                return .failure(AdminFailure(.badRequest, "Say what to purge: a room, a nick, a date to purge before, or an event id."))
+            }
+            switch await hub.purge(purge) {
+            case .success(let removed):
+                logger.notice(
+                    "history purged",
+                    metadata: [
+                        "room": "\(rawRoom ?? "*")", "nick": "\(rawNick ?? "*")", "before": "\(rawBefore ?? "*")",
+                        "event": "\(event.map(String.init) ?? "*")", "removed": "\(removed)",
+                    ])
+                return .success(.object(JSONObject([("removed", .integer(Int64(removed)))])))
+            case .failure(let problem) where hub.history == nil:
+                return .failure(AdminFailure(.historyOff, "History is \(problem.reason)."))
+            case .failure(let problem):
+                return .failure(AdminFailure(.internalError, "The purge failed: \(problem.reason)."))
             }
 
         case .kick(let nick, let reason, let ban):

@@ -159,9 +159,10 @@ final class Hub: Sendable {
         let deliveries = directory.withLock { directory in
             let deliveries = transition(&directory, now)
             route(deliveries, directory, requester: requester)
+            // Queued in the directory's order, so a purge is exact: everything before it goes.
+            if let history { keep(deliveries, in: history) }
             return deliveries
         }
-        if let history { keep(deliveries, in: history) }
         for case .readHistory(let query) in deliveries { read(query) }
         return deliveries
     }
@@ -175,14 +176,12 @@ final class Hub: Sendable {
             return
         }
         Task {
-            await history.flush()
             let lines: Result<[HistoryRecord], HistoryUnavailable>
             do {
-                if let after = query.after {
-                    lines = .success(try await history.store.lines(roomKey: query.roomKey, after: after, limit: query.limit))
-                } else {
-                    lines = .success(try await history.store.lines(roomKey: query.roomKey, before: query.before, limit: query.limit))
-                }
+                lines = .success(
+                    try await history.withStore {
+                        try await $0.lines(roomKey: query.roomKey, after: query.after, before: query.before, limit: query.limit)
+                    })
             } catch {
                 lines = .failure(HistoryUnavailable("the store failed (\(error))"))
             }
@@ -190,11 +189,14 @@ final class Hub: Sendable {
         }
     }
 
-    /// Hands the room lines among `deliveries` to the history writer (after the lock: it only
-    /// queues them; its task writes them).
+    /// Hands the room lines and topic changes among `deliveries` to the history writer (under
+    /// the lock, so in the directory's order: it only appends them to its queue; its task
+    /// writes them).
     private func keep(_ deliveries: [Delivery], in history: HistoryWriter) {
         for case .event(let event, .room(let key, _, _)) in deliveries {
             switch event.kind {
+            case .topic(let room, let topic, _?):
+                history.record(.topic(StoredTopic(room: room, roomKey: key, topic: topic, eventID: event.id)))
             case .message(let room, let from, let text), .action(let room, let from, let text):
                 var isAction = false
                 if case .action = event.kind { isAction = true }
@@ -204,6 +206,23 @@ final class Hub: Sendable {
                 break
             }
         }
+    }
+
+    /// Removes the kept lines `purge` matches, up to the newest event now: from every room's
+    /// scrollback at once (under the lock, so they are never replayed), and from the store, in
+    /// order after every line queued before. Returns how many the store removed.
+    func purge(_ purge: HistoryPurge) async -> Result<Int, HistoryUnavailable> {
+        guard let history else { return .failure(HistoryUnavailable(historyState)) }
+        let result = await withCheckedContinuation { (done: CheckedContinuation<Result<Int, any Error>, Never>) in
+            directory.withLock { directory in
+                var purge = purge
+                purge.upTo = directory.newestEventID
+                directory.forget(purge)
+                history.record(.purge(purge, done: { done.resume(returning: $0) }))
+            }
+            Task { await history.flush() }
+        }
+        return result.mapError { HistoryUnavailable("the store failed (\($0))") }
     }
 
     /// Registers a connection; on success its welcome and join arrive through its mailbox.

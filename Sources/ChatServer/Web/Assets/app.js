@@ -8,7 +8,7 @@
     login: $("login"), loginForm: $("login-form"), nickInput: $("nick-input"), loginError: $("login-error"),
     loginButton: $("login-button"), loginStatus: $("login-status"), serverName: $("server-name"), motd: $("motd"),
     chat: $("chat"), roomList: $("room-list"), joinForm: $("join-form"), joinInput: $("join-input"), myNick: $("my-nick"),
-    roomTitle: $("room-title"), status: $("connection-status"), messages: $("messages"),
+    roomTitle: $("room-title"), roomTopic: $("room-topic"), status: $("connection-status"), messages: $("messages"),
     sendForm: $("send-form"), messageInput: $("message-input"), membersTitle: $("members-title"), memberList: $("member-list"),
     notifyToggle: $("notify-toggle"), membersToggle: $("members-toggle"),
   };
@@ -31,7 +31,8 @@
     retry: 0,
     retryTimer: null,
     leaving: false,
-    shown: new Set(),      // ids of the user's own /who requests, whose answers are shown
+    shown: new Set(),      // ids of the user's own /who and /topic requests, whose answers are shown
+    older: new Map(),      // id of a request for a room's older lines (scrolling up) -> the room's key
     byeCode: null,         // why the server said it closes (bye's code): no reconnecting after a kick or ban
     lastReason: null,      // why the connection ended, said the same way in the header and the log until back
     restoring: null,       // after a reconnection, the room to be current once rejoined; until then
@@ -243,6 +244,7 @@
         break;
       }
       case "history": {
+        if (event.re && state.older.has(event.re)) { prependOlder(state.older.get(event.re), event); state.older.delete(event.re); break; }
         // Scrollback on joining: older lines, each at its own time, marked as history, never
         // counted as unread or as mentions. After a reconnection only the lines this page
         // has not shown yet (ids are the server's, for good).
@@ -253,10 +255,22 @@
         for (const old of event.lines) {
           if (!asked && old.id <= (room.lastId || 0)) continue;
           if (!asked) room.lastId = old.id;
-          const parts = messageParts({ ...old, room: event.room }, old.action);
-          parts.classes = [parts.classes, "history"].filter(Boolean).join(" ");
-          parts.mentioned = false;
-          roomLine(event.room, old, parts, true);
+          roomLine(event.room, old, historyParts(event.room, old), true);
+        }
+        if (!asked) fillView();
+        break;
+      }
+      case "topic": {
+        const room = ensureRoom(event.room);
+        room.topic = event.text;
+        if (keyOf(event.room) === state.current) renderTopic();
+        if (event.changedBy) {
+          const said = event.text ? `${event.changedBy} set the topic: ${event.text}` : `${event.changedBy} cleared the topic`;
+          roomLine(event.room, event, [["status", said]], true);
+        } else if (event.re && state.shown.delete(event.re)) {
+          line(event, [["status", event.text
+            ? `Topic of ${event.room}: ${event.text} (set by ${event.setBy}, ${new Date(event.setAt).toLocaleString()})`
+            : `${event.room} has no topic`]]);
         }
         break;
       }
@@ -267,9 +281,9 @@
         break;
       }
       case "rooms":
-        line(event, [["status", event.rooms.length
-          ? `Rooms: ${event.rooms.map((r) => `${r.name} (${r.members})`).join(", ")}`
-          : "No rooms."]]);
+        if (!event.rooms.length) { line(event, [["status", "No rooms."]]); break; }
+        line(event, [["status", `Rooms (${event.rooms.length}):`]]);
+        for (const r of event.rooms) line(event, [["status", `${r.name} (${r.members})${r.topic ? `: ${r.topic}` : ""}`]]);
         break;
       case "help":
         for (const text of event.lines) line(event, [["help", text]]);   // in columns: monospace
@@ -363,6 +377,7 @@
       room.mentioned = false;
     }
     ui.roomTitle.textContent = room.private ? `Private: ${room.name}` : room.name;
+    renderTopic();
     ui.chat.classList.remove("show-members");
     renderRooms();
     renderMembers();
@@ -377,6 +392,58 @@
     parts.classes = [own ? "own" : "", mentioned ? "mention" : "", action ? "action" : ""].filter(Boolean).join(" ");
     parts.mentioned = mentioned;
     return parts;
+  }
+
+  // A kept line, marked as history: never unread, never a mention.
+  function historyParts(roomName, old) {
+    const parts = messageParts({ ...old, room: roomName }, old.action);
+    parts.classes = [parts.classes, "history"].filter(Boolean).join(" ");
+    parts.mentioned = false;
+    parts.id = old.id;
+    return parts;
+  }
+
+  // Scrolled to the top of a room: ask for the lines before the oldest shown, once at a time.
+  const OLDER_PAGE = 100;
+  function loadOlder() {
+    const room = state.rooms.get(state.current);
+    if (!room || room.private || room.noOlder || room.loadingOlder || state.nick === null) return;
+    const ids = room.lines.map((entry) => entry.parts.id).filter((id) => id !== undefined);
+    if (!ids.length) return;
+    const id = request({ type: "history", room: room.name, before: Math.min(...ids), limit: OLDER_PAGE });
+    if (!id) return;
+    room.loadingOlder = true;
+    state.older.set(id, state.current);
+  }
+
+  // The older lines asked for, above those shown, with the view kept where it was.
+  function prependOlder(key, event) {
+    const room = state.rooms.get(key);
+    if (!room) return;
+    room.loadingOlder = false;
+    if (event.lines.length < OLDER_PAGE) room.noOlder = true;
+    const entries = event.lines.map((old) => ({ time: old.ts, parts: historyParts(event.room, old) }));
+    room.lines.unshift(...entries);
+    room.cap = room.lines.length + MAX_LINES / 2;
+    if (key !== state.current || !entries.length) return;
+    const fromBottom = ui.messages.scrollHeight - ui.messages.scrollTop;
+    renderMessages();
+    ui.messages.scrollTop = ui.messages.scrollHeight - fromBottom;
+    fillView();
+  }
+
+  // While the view has room above its lines (nothing to scroll), older lines fill it.
+  function fillView() {
+    if (ui.messages.scrollHeight <= ui.messages.clientHeight + 40) loadOlder();
+  }
+
+  ui.messages.addEventListener("scroll", () => { if (ui.messages.scrollTop < 40) loadOlder(); });
+
+  function renderTopic() {
+    const room = state.rooms.get(state.current);
+    const topic = room && !room.private ? room.topic || "" : "";
+    ui.roomTopic.textContent = topic;
+    ui.roomTopic.title = topic;
   }
 
   function roomLine(roomName, event, parts, quiet) {
@@ -398,9 +465,15 @@
   function addLine(key, event, parts, quiet) {
     const room = state.rooms.get(key);
     if (!room) return;
+    if (parts.id === undefined && (event.type === "message" || event.type === "action")) parts.id = event.id;
     const entry = { time: event.ts, parts };
     room.lines.push(entry);
-    if (room.lines.length > MAX_LINES) room.lines.splice(0, room.lines.length - MAX_LINES);
+    // Older lines loaded by scrolling up stay until the room is left.
+    const cap = Math.max(MAX_LINES, room.cap || 0);
+    if (room.lines.length > cap) {
+      room.lines.splice(0, room.lines.length - cap);
+      room.noOlder = false;
+    }
     if (key === state.current) {
       appendLine(entry);
     } else if (!quiet) {
@@ -628,6 +701,20 @@
         const count = parseInt(args.split(" ").find((word) => /^[0-9]+$/.test(word)) || "50", 10);
         const named = first && first.startsWith("#") ? first : (room && !room.private ? room.name : undefined);
         return request({ type: "history", ...(named ? { room: named } : {}), limit: Math.min(count, 1000) });
+      }
+      case "topic": case "t": {
+        // As in the text protocol: [-delete] [#room] [text].
+        let words = args ? args.split(" ") : [];
+        const remove = words[0] && words[0].toLowerCase() === "-delete";
+        if (remove) words = words.slice(1);
+        const named = words[0] && words[0].startsWith("#") ? words.shift() : (room && !room.private ? room.name : undefined);
+        const topic = words.join(" ").trim();
+        if (remove && topic) return usage("/topic [-delete] [#room] [text]");
+        if (!named) { info("/topic is for rooms: /join #room", "error"); return false; }
+        if (remove || topic) return request({ type: "topic", room: named, text: remove ? "" : topic });
+        const id = request({ type: "topic", room: named });
+        if (id) state.shown.add(id);
+        return id;
       }
       case "whois": case "wi":
         if (!first) return usage("/whois <nick>");
