@@ -75,7 +75,8 @@ let package = Package(
         .executableTarget(
             name: "chat-bench",
             dependencies: [
-                nioCore, nioPosix, argumentParser, .product(name: "Histogram", package: "hdrhistogram-swift"),
+                "ChatCore", "ChatStore", nioCore, nioPosix, argumentParser, logging,
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
             swiftSettings: settings

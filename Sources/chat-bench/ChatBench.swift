@@ -24,11 +24,15 @@ struct ChatBench: AsyncParsableCommand {
               chat-bench --port 7777 --clients 1000 --senders 10 --rate 50 --json
               chat-bench --port 6667 --protocol irc --clients 100
               chat-bench --port 7777 --idle --clients 19000 --pid $(pidof chatd)
+              chat-bench --store /tmp/bench-history.db --batch 1000 --duration 10
             """
     )
 
     @Option(help: "Server address.") var host = "127.0.0.1"
-    @Option(help: "Server port.") var port: Int
+    @Option(help: "Server port.") var port: Int?
+    @Option(help: "Measure the history store instead of a server: append lines to a new SQLite file at this path for --duration seconds.")
+    var store: String?
+    @Option(help: "With --store: lines per transaction (the writer commits a flush interval's worth at once).") var batch = 1000
     @Option(help: "Protocol: chatd (text mode), line (a plain relay such as NIOChatServer) or irc.") var `protocol` = BenchProtocol.chatd
     @Option(help: "Clients, all in one room.") var clients = 100
     @Option(help: "How many of the clients send.") var senders = 10
@@ -48,6 +52,11 @@ struct ChatBench: AsyncParsableCommand {
     var settle: Double = 5
 
     func validate() throws {
+        if store != nil {
+            guard batch >= 1, duration > 0 else { throw ValidationError("--batch and --duration must be positive.") }
+            return
+        }
+        guard port != nil else { throw ValidationError("Give the server's --port (or --store PATH to measure the history store).") }
         guard clients >= 2 else { throw ValidationError("--clients must be at least 2.") }
         guard (0...clients).contains(senders) else { throw ValidationError("--senders must be from 0 to --clients.") }
         guard size >= 24 else { throw ValidationError("--size must be at least 24 bytes (the message's marker).") }
@@ -60,6 +69,10 @@ struct ChatBench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let store {
+            try await StoreBench(path: store, batch: batch, size: size, duration: duration, json: json).run()
+            return
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         do {
             try await measure(group)
@@ -99,7 +112,7 @@ struct ChatBench: AsyncParsableCommand {
                             try channel.pipeline.syncOperations.addHandler(client)
                         }
                     }
-                    .connect(host: host, port: port).get()
+                    .connect(host: host, port: port!).get()
                 let client = try await channel.pipeline.handler(type: BenchClient.self).map {
                     NIOLoopBound($0, eventLoop: channel.eventLoop)
                 }.get()
