@@ -14,6 +14,7 @@ let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
+let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
 
 let package = Package(
     name: "chatd",
@@ -33,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // Pure, I/O-free: protocol, rules, model, config. Shared by the daemon and the clients.
@@ -48,8 +50,8 @@ let package = Package(
         .target(
             name: "ChatServer",
             dependencies: [
-                "ChatCore", "ChatStore", "Systemd", "CLinux", nioCore, nioPosix, nioHTTP1, nioWebSocket, logging, serviceLifecycle,
-                unixSignals,
+                "ChatCore", "ChatStore", "Systemd", "CLinux", nioCore, nioPosix, nioHTTP1, nioWebSocket, nioSSL, logging,
+                serviceLifecycle, unixSignals,
             ],
             exclude: ["Web/Assets"],
             swiftSettings: settings,
@@ -90,7 +92,10 @@ let package = Package(
         // The terminal client: a pure core (line editor, key decoding, session, styling) and a thin
         // executable that owns the terminal, the socket and the signals.
         .target(name: "ChatClient", dependencies: ["ChatCore"], swiftSettings: settings),
-        .target(name: "ChatCommand", dependencies: ["ChatClient", "ChatCore", argumentParser], swiftSettings: settings),
+        .target(
+            name: "ChatCommand",
+            dependencies: ["ChatClient", "ChatCore", argumentParser, nioCore, nioSSL, .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: settings),
         .executableTarget(name: "chat", dependencies: ["ChatCommand", argumentParser], swiftSettings: settings),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], swiftSettings: settings),
         .testTarget(name: "ChatClientTests", dependencies: ["ChatClient", "ChatCore"], swiftSettings: settings),

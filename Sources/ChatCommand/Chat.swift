@@ -2,6 +2,7 @@ import ArgumentParser
 import ChatClient
 import ChatCore
 import Glibc
+import NIOSSL
 
 public struct Chat: ParsableCommand {
     public init() {}
@@ -25,12 +26,32 @@ public struct Chat: ParsableCommand {
               chat chat.example.org --nick ada  # port 7777
               chat [::1]:7000 --room '#dev'
               printf 'build passed\\n' | chat --nick ci --room '#dev'
+              chat tls://chat.example.org       # TLS, port 6697, the system's CAs
+              chat tls://10.0.0.5 --ca /etc/chatd/ca.pem
             """,
         version: ChatdVersion.current
     )
 
-    @Argument(help: ArgumentHelp("The server: HOST, HOST:PORT, [IPv6]:PORT or an IPv6 literal.", valueName: "host[:port]"))
+    @Argument(
+        help: ArgumentHelp(
+            "The server: HOST, HOST:PORT, [IPv6]:PORT or an IPv6 literal; tls://… for TLS (port 6697 by default).",
+            valueName: "host[:port]"))
     var server: String = ""
+
+    @Flag(name: .long, help: "Connect over TLS (as tls://HOST does): the certificate must verify and name the host; never plaintext.")
+    var tls = false
+
+    @Option(name: .long, help: ArgumentHelp("Also trust this CA's certificate (PEM), for a private CA. Implies --tls.", valueName: "file"))
+    var ca: String?
+
+    /// TLS was asked for, by the scheme or a flag.
+    var usesTLS: Bool { tls || ca != nil || server.hasPrefix("tls://") }
+
+    /// The server as HOST:PORT, without its scheme.
+    var address: Result<HostAndPort, AddressError> {
+        let text = server.hasPrefix("tls://") ? String(server.dropFirst(6)) : server
+        return HostAndPort.parse(text, usesTLS ? .tlsServer : .server)
+    }
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Your nickname (asked for when not given).", valueName: "name"))
     var nick: String?
@@ -45,21 +66,33 @@ public struct Chat: ParsableCommand {
     var timestamps: Bool?
 
     public func validate() throws {
-        if case .failure(let error) = HostAndPort.parse(server, .server) { throw ValidationError(error.description) }
+        if server.contains("://") && !server.hasPrefix("tls://") {
+            throw ValidationError("\(server): the only scheme is tls:// (or none, for plaintext).")
+        }
+        if case .failure(let error) = address { throw ValidationError(error.description) }
+        if let ca, access(ca, R_OK) != 0 { throw ValidationError("--ca \(ca): \(String(cString: strerror(errno))).") }
         if nick == nil && !Terminal.isInteractive {
             throw ValidationError("--nick is needed when stdin is not a terminal (nobody can be asked for one).")
         }
     }
 
     public func run() throws {
-        guard case .success(let address) = HostAndPort.parse(server, .server) else { return }
+        guard case .success(let address) = address else { return }
+        var context: NIOSSLContext?
+        if usesTLS {
+            do {
+                context = try TLSLayer.context(caFile: ca)
+            } catch {
+                throw ValidationError("cannot set up TLS: \(error)\(ca.map { " (is \($0) a PEM certificate?)" } ?? "")")
+            }
+        }
         let interactive = Terminal.isInteractive
         let noColorVariable = getenv("NO_COLOR").map { String(cString: $0).isEmpty == false } ?? false
         let color = !noColor && !noColorVariable && Terminal.stdoutIsTerminal
         let style = DisplayStyle(color: color, timestamps: timestamps ?? interactive, utcOffsetSeconds: Self.utcOffset())
         let rooms = room.map { $0.hasPrefix("#") ? $0 : "#" + $0 }
         let session = ClientSession(nick: nick, rooms: rooms, interactive: interactive)
-        let status = ClientLoop(address: address, session: session, style: style, interactive: interactive).run()
+        let status = ClientLoop(address: address, tls: context, session: session, style: style, interactive: interactive).run()
         if status != 0 { throw ExitCode(status) }
     }
 

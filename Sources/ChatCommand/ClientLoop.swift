@@ -1,11 +1,14 @@
 import ChatClient
 import ChatCore
 import Glibc
+import NIOSSL
 
 /// The client's run loop: one thread polling the terminal (or stdin), the socket and the signal
 /// pipe. All decisions are made by `ClientSession` and `LineEditor`; this type carries them out.
 final class ClientLoop {
     private let address: HostAndPort
+    /// With TLS: what to trust; every connection starts its handshake with it.
+    private let tls: NIOSSLContext?
     private let interactive: Bool
     private var style: DisplayStyle
     private var session: ClientSession
@@ -41,8 +44,9 @@ final class ClientLoop {
     static let deadSeconds = 90.0
     static let connectTimeoutSeconds = 10.0
 
-    init(address: HostAndPort, session: ClientSession, style: DisplayStyle, interactive: Bool) {
+    init(address: HostAndPort, tls: NIOSSLContext? = nil, session: ClientSession, style: DisplayStyle, interactive: Bool) {
         self.address = address
+        self.tls = tls
         self.session = session
         self.style = style
         self.interactive = interactive
@@ -184,6 +188,10 @@ final class ClientLoop {
                 tryNext(pending.rest)
                 return
             }
+            if let tls, let error = pending.connection.startTLS(tls, host: address.host) {
+                lost(error, connected: false)
+                return
+            }
             connection = pending.connection
             everConnected = true
             lastHeard = Self.now()
@@ -209,8 +217,18 @@ final class ClientLoop {
         if let error { lost(error) }
     }
 
-    private func lost(_ error: ConnectionError?) {
+    private func lost(_ error: ConnectionError?, connected: Bool = true) {
         connection = nil
+        if let error, error.final {
+            // Never a plaintext fallback, nor another try at a certificate that cannot be trusted.
+            errors += Array("chat: no connection to \(address): \(error).\n".utf8)
+            exitCode = 1
+            return
+        }
+        guard connected else {
+            unreachable(error ?? ConnectionError(message: "the connection failed"))
+            return
+        }
         let (effects, reconnect) = session.disconnected(reason: error?.description)
         apply(effects)
         if quitDeadline != nil || (!interactive && !stdinOpen) {

@@ -1,6 +1,7 @@
 import ChatClient
 import ChatCore
 import Glibc
+import NIOSSL
 
 /// A TCP connection to chatd: a non-blocking socket, a read buffer split into lines, and a
 /// write buffer drained when the socket allows.
@@ -8,6 +9,12 @@ final class Connection {
     let fd: Int32
     private var input: [UInt8] = []
     private var output: [UInt8] = []
+    /// TLS over the socket, once started (`startTLS`): what is sent is encrypted, what is read
+    /// decrypted.
+    private var tls: TLSLayer?
+    /// Whether TLS has carried a byte from the server (chatd greets first): a connection that
+    /// ends before it never got past the handshake.
+    private var tlsEstablished = false
     /// The most a server line may be before it is cut (a broken server cannot eat our memory).
     static let maximumLine = 1 << 20
 
@@ -67,8 +74,25 @@ final class Connection {
 
     var wantsToWrite: Bool { !output.isEmpty }
 
+    /// Starts TLS on the connected socket (its ClientHello goes out at once).
+    func startTLS(_ context: NIOSSLContext, host: String) -> ConnectionError? {
+        do {
+            let layer = try TLSLayer(context: context, host: host, fd: fd)
+            tls = layer
+            output += try layer.pending()
+            return flush()
+        } catch {
+            return TLSLayer.explain(error)
+        }
+    }
+
     func send(_ bytes: [UInt8]) {
-        output.append(contentsOf: bytes)
+        if let tls {
+            guard let records = try? tls.encrypt(bytes) else { return }
+            output.append(contentsOf: records)
+        } else {
+            output.append(contentsOf: bytes)
+        }
         _ = flush()
     }
 
@@ -85,6 +109,14 @@ final class Connection {
         return nil
     }
 
+    /// A TLS connection the server ended before the handshake was through: not a TLS port, or
+    /// one that refuses this client. Final: trying again would meet the same.
+    private func handshakeCut(_ how: String) -> ConnectionError? {
+        guard tls != nil, !tlsEstablished else { return nil }
+        return ConnectionError(
+            message: "the server ended the connection during the TLS handshake (\(how)): is this a TLS port?", final: true)
+    }
+
     /// Reads what is there. Returns the complete lines, or nil when the server closed (or the
     /// connection broke, with the reason in `error`).
     func read() -> (lines: [[UInt8]], closed: ConnectionError?)? {
@@ -92,10 +124,28 @@ final class Connection {
         let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
         if count < 0 {
             if errno == EAGAIN || errno == EINTR { return ([], nil) }
-            return ([], ConnectionError(errno: errno))
+            let error = ConnectionError(errno: errno)
+            return ([], handshakeCut(error.message) ?? error)
         }
-        if count == 0 { return nil }
-        input.append(contentsOf: buffer[0..<count])
+        if count == 0 {
+            if let cut = handshakeCut("closed") { return ([], cut) }
+            return nil
+        }
+        if let tls {
+            do {
+                let (plain, reply) = try tls.decrypt(Array(buffer[0..<count]))
+                input.append(contentsOf: plain)
+                if !plain.isEmpty { tlsEstablished = true }
+                if !reply.isEmpty {
+                    output += reply
+                    if let error = flush() { return ([], error) }
+                }
+            } catch {
+                return ([], error)
+            }
+        } else {
+            input.append(contentsOf: buffer[0..<count])
+        }
         var lines: [[UInt8]] = []
         var start = 0
         while let newline = input[start...].firstIndex(of: UInt8(ascii: "\n")) {
@@ -115,8 +165,13 @@ final class Connection {
 
 struct ConnectionError: Error, CustomStringConvertible {
     var message: String
+    /// Trying again cannot help (a certificate that cannot be trusted): chat stops.
+    var final = false
 
-    init(message: String) { self.message = message }
+    init(message: String, final: Bool = false) {
+        self.message = message
+        self.final = final
+    }
     init(errno code: Int32) { message = String(cString: strerror(code)) }
 
     var description: String { message }

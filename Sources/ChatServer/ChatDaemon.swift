@@ -31,13 +31,24 @@ public enum ChatDaemon {
         let environment = ProcessInfo.processInfo.environment
         // Socket activation: systemd's sockets, named by FileDescriptorName= (chat, web, admin).
         let inherited = Systemd.takeListenSockets()
-        let chatSockets = inherited.filter { $0.name != "admin" && $0.name != "web" }.map(\.descriptor)
+        let chatSockets = inherited.filter { !["admin", "web", "tls"].contains($0.name) }.map(\.descriptor)
         let webSockets = inherited.filter { $0.name == "web" }.map(\.descriptor)
+        let tlsSockets = inherited.filter { $0.name == "tls" }.map(\.descriptor)
         let adminSocket = inherited.first { $0.name == "admin" }?.descriptor
         if !inherited.isEmpty {
             logger.info("socket activation", metadata: ["sockets": "\(inherited.map { "\($0.name)=\($0.descriptor)" })"])
         }
         let readiness = Readiness(["chat", "admin"])
+        // A certificate that cannot be used stops chatd before it listens (exit 78, EX_CONFIG).
+        var tls: ServerTLS?
+        if config.tls.isNeeded || !tlsSockets.isEmpty {
+            do {
+                tls = try ServerTLS(config.tls)
+            } catch {
+                throw StartupError(error.description, exitCode: 78)
+            }
+            tls?.logCurrent(logger)
+        }
         let stateDirectory = Paths.stateDirectory(configured: config.stateDirectory, environment: environment, uid: getuid())
         if config.history.enabled && config.history.path.isEmpty {
             try? FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
@@ -53,7 +64,8 @@ public enum ChatDaemon {
         }
         history.service?.pruned.withLock { $0 = { cutoff in _ = hub.withDirectory { $0.forget(before: cutoff) } } }
         let chat = ChatService(
-            hub: hub, config: config, group: group, logger: logger, inherited: chatSockets, inheritedWeb: webSockets
+            hub: hub, config: config, group: group, logger: logger, tls: tls, inherited: chatSockets, inheritedWeb: webSockets,
+            inheritedTLS: tlsSockets
         ) { _ in
             readiness.ready("chat")
         }
@@ -70,7 +82,7 @@ public enum ChatDaemon {
         }
         if !bans.bans.isEmpty { logger.info("bans loaded", metadata: ["count": "\(bans.bans.count)", "path": "\(banStore.path)"]) }
 
-        let reloader = Reloader(config: config, load: reload, hub: hub, logLevel: logLevel, logger: logger)
+        let reloader = Reloader(config: config, load: reload, hub: hub, tls: tls, logLevel: logLevel, logger: logger)
         let serviceGroup = Mutex<ServiceGroup?>(nil)
         let control = DaemonControl(hub: hub, reloader: reloader, bans: banStore, logger: logger) {
             guard let services = serviceGroup.withLock({ $0 }) else { return }

@@ -61,6 +61,13 @@ public struct Chatd: AsyncParsableCommand, Sendable {
             valueName: "host:port"))
     var webListen: [String] = []
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Accept chat clients over TLS on HOST:PORT (needs tls.certificate and tls.key). Repeatable; replaces tls.listen.",
+            valueName: "host:port"))
+    var tlsListen: [String] = []
+
     @Flag(name: .long, help: "Do not serve the web client (overrides web.enabled).")
     var noWeb = false
 
@@ -136,6 +143,12 @@ public struct Chatd: AsyncParsableCommand, Sendable {
             return problem == nil
         }
         if !listen.isEmpty { config.listen = addresses(listen, flag: "--listen") }
+        if !tlsListen.isEmpty {
+            config.tls.listen = addresses(tlsListen, flag: "--tls-listen")
+            if config.tls.certificate.isEmpty || config.tls.key.isEmpty {
+                problems.append(ConfigIssue(path: "--tls-listen", message: "needs tls.certificate and tls.key in the configuration file"))
+            }
+        }
         if !webListen.isEmpty {
             config.web.enabled = true
             config.web.listen = addresses(webListen, flag: "--web-listen")

@@ -15,6 +15,7 @@ public struct Config: Equatable, Sendable {
     public var admin = Admin()
     public var web = Web()
     public var history = History()
+    public var tls = TLS()
     /// Where chatd keeps state across restarts (the ban list); empty: the default (see `Paths`).
     public var stateDirectory = ""
 
@@ -55,6 +56,22 @@ public struct Config: Equatable, Sendable {
         public var scrollbackLines: Int {
             maxMessagesPerRoom > 0 ? min(replayLines, maxMessagesPerRoom) : replayLines
         }
+    }
+
+    /// TLS: listeners that speak it, and the certificate they present (docs/CONFIG.md, "tls").
+    public struct TLS: Equatable, Sendable {
+        /// Addresses to accept chat clients on over TLS (the same protocol as `listen`, inside
+        /// TLS 1.2 or 1.3).
+        public var listen: [HostAndPort] = []
+        /// The certificate chain, PEM: the server's certificate first, then its intermediates.
+        /// Re-read on every reload, so a renewed certificate at the same path takes effect.
+        public var certificate = ""
+        /// The private key, PEM. It may be readable by root only: systemd's `LoadCredential=`
+        /// hands chatd a copy (docs/OPERATIONS.md).
+        public var key = ""
+
+        /// Whether any listener needs the certificate.
+        public var isNeeded: Bool { !listen.isEmpty }
     }
 
     public struct Admin: Equatable, Sendable {
@@ -172,6 +189,11 @@ extension Config {
 
         /// `stateDirectory`: empty (the default place), or an absolute path.
         public static func stateDirectory(_ path: String) -> String? {
+            path.isEmpty || path.hasPrefix("/") ? nil : "must be an absolute path"
+        }
+
+        /// A file chatd reads (`tls.certificate`, `tls.key`): empty (none), or an absolute path.
+        public static func filePath(_ path: String) -> String? {
             path.isEmpty || path.hasPrefix("/") ? nil : "must be an absolute path"
         }
 

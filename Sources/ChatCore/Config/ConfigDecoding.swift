@@ -46,6 +46,11 @@ extension Config {
                 r.integer(&o, "web.requestTimeoutSeconds", into: &config.web.requestTimeoutSeconds, in: 1...3_600)
             }
             r.string(&o, "stateDirectory", into: &config.stateDirectory, check: Rule.stateDirectory)
+            r.section(&o, "tls") { r, o in
+                r.addresses(&o, "tls.listen", into: &config.tls.listen, allowEmpty: true)
+                r.string(&o, "tls.certificate", into: &config.tls.certificate, check: Rule.filePath)
+                r.string(&o, "tls.key", into: &config.tls.key, check: Rule.filePath)
+            }
             r.section(&o, "history") { r, o in
                 r.bool(&o, "history.enabled", into: &config.history.enabled)
                 r.string(&o, "history.path", into: &config.history.path, check: Rule.stateDirectory)
@@ -77,6 +82,17 @@ extension Config {
             // Cross-key rules, checked once every key parsed.
             if config.web.enabled, let shared = config.web.listen.first(where: config.listen.contains) {
                 reader.fail("web.listen", "\(shared) is also a chat address (listen); the web client needs a port of its own")
+            }
+            if let shared = config.tls.listen.first(where: {
+                config.listen.contains($0) || (config.web.enabled && config.web.listen.contains($0))
+            }) {
+                reader.fail("tls.listen", "\(shared) is also a chat or web address; a TLS listener needs a port of its own")
+            }
+            if config.tls.isNeeded {
+                if config.tls.certificate.isEmpty {
+                    reader.fail("tls.certificate", "is needed for tls.listen: the PEM certificate chain to present")
+                }
+                if config.tls.key.isEmpty { reader.fail("tls.key", "is needed for tls.listen: the certificate's PEM private key") }
             }
             if case .failure(let error) = RoomName.validate(config.server.defaultRoom, maxLength: config.limits.maxRoomNameLength) {
                 reader.fail("server.defaultRoom", error.description + " (see limits.maxRoomNameLength)")
@@ -128,13 +144,13 @@ struct ConfigReader {
         target = s
     }
 
-    /// A non-empty array of distinct `HOST:PORT` strings.
-    mutating func addresses(_ o: inout KeyTracker, _ path: String, into target: inout [HostAndPort]) {
+    /// An array of distinct `HOST:PORT` strings, non-empty unless `allowEmpty`.
+    mutating func addresses(_ o: inout KeyTracker, _ path: String, into target: inout [HostAndPort], allowEmpty: Bool = false) {
         guard let value = o.take(Self.lastComponent(path)) else { return }
         guard case .array(let entries) = value else {
             return fail(path, "expected an array of \"HOST:PORT\" strings, got \(value.typeName)")
         }
-        if entries.isEmpty { fail(path, "must list at least one address") }
+        if entries.isEmpty && !allowEmpty { fail(path, "must list at least one address") }
         var addresses: [HostAndPort] = []
         for (i, entry) in entries.enumerated() {
             guard case .string(let text) = entry else {

@@ -12,7 +12,7 @@ extension Config {
     /// that exist from start-up.
     public static let restartKeys: Set<String> = [
         "listen", "eventLoops", "admin.socket", "stateDirectory", "web.enabled", "web.listen", "history.enabled", "history.path",
-        "history.flushIntervalMs", "history.replayLines", "history.maxAgeDays", "history.maxMessagesPerRoom",
+        "history.flushIntervalMs", "history.replayLines", "history.maxAgeDays", "history.maxMessagesPerRoom", "tls.listen",
     ]
 
     /// Every key with its value, flattened to `path = value` (for diffs and logs).
@@ -26,6 +26,7 @@ extension Config {
             "stateDirectory": stateDirectory, "history.enabled": String(history.enabled), "history.path": history.path,
             "history.flushIntervalMs": String(history.flushIntervalMs), "history.replayLines": String(history.replayLines),
             "history.maxAgeDays": String(history.maxAgeDays), "history.maxMessagesPerRoom": String(history.maxMessagesPerRoom),
+            "tls.listen": list(tls.listen.map(\.description)), "tls.certificate": tls.certificate, "tls.key": tls.key,
             "web.enabled": String(web.enabled),
             "web.listen": list(web.listen.map(\.description)),
             "web.allowedOrigins": list(web.allowedOrigins), "web.allowedHosts": list(web.allowedHosts),

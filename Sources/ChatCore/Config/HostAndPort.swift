@@ -33,6 +33,8 @@ public struct HostAndPort: Hashable, Sendable, CustomStringConvertible {
         public static let listen = Rules(defaultPort: nil, defaultHost: nil, ports: 0...65535, bareIPv6: false)
         /// The server a client connects to: everything optional, chatd's own listener by default.
         public static let server = Rules(defaultPort: 7777, defaultHost: "127.0.0.1", ports: 1...65535, bareIPv6: true)
+        /// The same over TLS (`chat tls://HOST`): 6697, as IRC over TLS.
+        public static let tlsServer = Rules(defaultPort: 6697, defaultHost: "127.0.0.1", ports: 1...65535, bareIPv6: true)
 
         /// A `Host` header or an origin's authority: the scheme's port when there is none.
         public static func authority(defaultPort: Int) -> Rules {

@@ -3,12 +3,15 @@ import Glibc
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// What a listening socket serves.
 enum ListenerKind: Sendable {
     /// Chat clients: lines (text, or JSON from the first line).
     case chat
+    /// Chat clients over TLS: the same, inside TLS 1.2 or 1.3.
+    case chatTLS
     /// The web client: HTTP, and WebSocket at /ws.
     case web
 }
@@ -20,9 +23,12 @@ final class Acceptor: Sendable {
     private let hub: Hub
     private let logger: Logger
     private let nextShard = Atomic<Int>(0)
+    /// The TLS context for TLS listeners (nil without any).
+    private let tls: ServerTLS?
 
-    init(hub: Hub, logger: Logger) {
+    init(hub: Hub, tls: ServerTLS?, logger: Logger) {
         self.hub = hub
+        self.tls = tls
         self.logger = logger
     }
 
@@ -33,6 +39,8 @@ final class Acceptor: Sendable {
         let shard = shards[nextShard.wrappingAdd(1, ordering: .relaxed).oldValue % shards.count]
         let hub = self.hub
         let logger = self.logger
+        // Each connection keeps the context it began with: a reload changes only new ones.
+        let context = kind == .chatTLS ? tls?.context : nil
         Self.bootstrap(shard, sendQueueBytes: hub.settings.0.limits.sendQueueBytes, socketOptions: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -40,6 +48,13 @@ final class Acceptor: Sendable {
                     case .chat:
                         let handler = ChatConnectionHandler(
                             hub: hub, shard: shard, channel: channel, descriptor: descriptor, logger: logger)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    case .chatTLS:
+                        // Never parked: the TLS session lives in the channel, so the socket
+                        // cannot leave it (no descriptor for the handler).
+                        guard let context else { throw ChannelError.inappropriateOperationForState }
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                        let handler = ChatConnectionHandler(hub: hub, shard: shard, channel: channel, descriptor: nil, logger: logger)
                         try channel.pipeline.syncOperations.addHandler(handler)
                     case .web:
                         try WebListener.configure(channel, hub: hub, logger: logger)

@@ -19,43 +19,54 @@ final class ChatService: Service {
     private let inherited: [Int32]
     /// Web sockets passed by systemd (FileDescriptorName=web), used instead of `web.listen`.
     private let inheritedWeb: [Int32]
+    /// TLS chat sockets passed by systemd (FileDescriptorName=tls), used instead of `tls.listen`.
+    private let inheritedTLS: [Int32]
 
     init(
-        hub: Hub, config: Config, group: MultiThreadedEventLoopGroup, logger: Logger, inherited: [Int32] = [],
-        inheritedWeb: [Int32] = [], onListening: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }
+        hub: Hub, config: Config, group: MultiThreadedEventLoopGroup, logger: Logger, tls: ServerTLS? = nil, inherited: [Int32] = [],
+        inheritedWeb: [Int32] = [], inheritedTLS: [Int32] = [], onListening: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }
     ) {
         self.hub = hub
         self.inherited = inherited
         self.inheritedWeb = inheritedWeb
+        self.inheritedTLS = inheritedTLS
         self.config = config
         self.group = group
         self.logger = logger
         self.onListening = onListening
-        self.parking = Parking(hub: hub, logger: logger)
+        self.parking = Parking(hub: hub, tls: tls, logger: logger)
     }
 
     func run() async throws {
         // The listeners are plain sockets: the parking lot accepts (see `ParkingLot`).
         var listeners: [(descriptor: Int32, address: SocketAddress)] = []
         var webListeners: [(descriptor: Int32, address: SocketAddress)] = []
+        var tlsListeners: [(descriptor: Int32, address: SocketAddress)] = []
         do {
             listeners = try Self.listeners(inherited: inherited, configured: config.listen, what: "chat", logger: logger)
+            if !inheritedTLS.isEmpty || !config.tls.listen.isEmpty {
+                tlsListeners = try Self.listeners(inherited: inheritedTLS, configured: config.tls.listen, what: "TLS chat", logger: logger)
+            }
             if !inheritedWeb.isEmpty || config.web.enabled {
                 webListeners = try Self.listeners(inherited: inheritedWeb, configured: config.web.listen, what: "web", logger: logger)
             }
             for listener in listeners { logger.notice("listening for chat clients on \(SocketAddress.describe(listener.address))") }
+            for listener in tlsListeners {
+                logger.notice("listening for chat clients over TLS on \(SocketAddress.describe(listener.address))")
+            }
             for listener in webListeners { logger.notice("serving the web client on http://\(SocketAddress.describe(listener.address))/") }
             hub.webPort = webListeners.first?.address.port
             var kinds: [Int32: ListenerKind] = [:]
             for listener in listeners { kinds[listener.descriptor] = .chat }
             for listener in webListeners { kinds[listener.descriptor] = .web }
+            for listener in tlsListeners { kinds[listener.descriptor] = .chatTLS }
             do {
                 try parking.start(listeners: kinds)
             } catch {
                 throw StartupError("cannot start accepting clients: \(error)")
             }
         } catch {
-            for listener in listeners + webListeners { close(listener.descriptor) }
+            for listener in listeners + webListeners + tlsListeners { close(listener.descriptor) }
             throw error
         }
         onListening(listeners.map(\.address))

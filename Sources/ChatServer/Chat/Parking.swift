@@ -14,10 +14,10 @@ final class Parking: Sendable {
     private let lot = Mutex<ParkingLot?>(nil)
     private let acceptor: Acceptor
 
-    init(hub: Hub, logger: Logger) {
+    init(hub: Hub, tls: ServerTLS?, logger: Logger) {
         self.hub = hub
         self.logger = logger
-        self.acceptor = Acceptor(hub: hub, logger: logger)
+        self.acceptor = Acceptor(hub: hub, tls: tls, logger: logger)
     }
 
     /// Starts accepting on `listeners` (taking them over) and parking idle connections.

@@ -20,13 +20,19 @@ final class Reloader: Sendable {
     /// The configuration in force (restart-only keys keep their start-up values).
     private let current: Mutex<Config>
     private let hub: Hub
+    /// Re-read on every reload (a renewed certificate keeps its path).
+    private let tls: ServerTLS?
     private let logLevel: LogLevelControl
     private let logger: Logger
 
-    init(config: Config, load: @escaping @Sendable () -> Result<Config, ConfigError>, hub: Hub, logLevel: LogLevelControl, logger: Logger) {
+    init(
+        config: Config, load: @escaping @Sendable () -> Result<Config, ConfigError>, hub: Hub, tls: ServerTLS? = nil,
+        logLevel: LogLevelControl, logger: Logger
+    ) {
         self.current = Mutex(config)
         self.load = load
         self.hub = hub
+        self.tls = tls
         self.logLevel = logLevel
         self.logger = logger
     }
@@ -54,6 +60,19 @@ final class Reloader: Sendable {
             logger.error("reload refused: the new configuration is invalid; the old one stays in force", metadata: ["problems": "\(error)"])
             return .failure(error)
         case .success(let config): loaded = config
+        }
+        if let tls {
+            // A certificate or key that cannot be used refuses the whole reload: the running
+            // context, and configuration, stay.
+            do {
+                try tls.reload(loaded.tls, logger: logger)
+            } catch {
+                let refused = ConfigError([ConfigIssue(path: error.key, message: error.reason)])
+                logger.error(
+                    "reload refused: the TLS certificate or key cannot be used; the old ones stay in force",
+                    metadata: ["problem": "\(error)"])
+                return .failure(refused)
+            }
         }
         let defaultRoom = loaded.defaultRoomName
         let report = current.withLock { config -> ReloadReport in
