@@ -31,9 +31,10 @@ public enum ChatDaemon {
         let environment = ProcessInfo.processInfo.environment
         // Socket activation: systemd's sockets, named by FileDescriptorName= (chat, web, admin).
         let inherited = Systemd.takeListenSockets()
-        let chatSockets = inherited.filter { !["admin", "web", "tls"].contains($0.name) }.map(\.descriptor)
+        let chatSockets = inherited.filter { !["admin", "web", "tls", "web-tls"].contains($0.name) }.map(\.descriptor)
         let webSockets = inherited.filter { $0.name == "web" }.map(\.descriptor)
         let tlsSockets = inherited.filter { $0.name == "tls" }.map(\.descriptor)
+        let webTLSSockets = inherited.filter { $0.name == "web-tls" }.map(\.descriptor)
         let adminSocket = inherited.first { $0.name == "admin" }?.descriptor
         if !inherited.isEmpty {
             logger.info("socket activation", metadata: ["sockets": "\(inherited.map { "\($0.name)=\($0.descriptor)" })"])
@@ -41,7 +42,7 @@ public enum ChatDaemon {
         let readiness = Readiness(["chat", "admin"])
         // A certificate that cannot be used stops chatd before it listens (exit 78, EX_CONFIG).
         var tls: ServerTLS?
-        if config.tls.isNeeded || !tlsSockets.isEmpty {
+        if config.needsTLS || !tlsSockets.isEmpty || !webTLSSockets.isEmpty {
             do {
                 tls = try ServerTLS(config.tls)
             } catch {
@@ -65,7 +66,7 @@ public enum ChatDaemon {
         history.service?.pruned.withLock { $0 = { cutoff in _ = hub.withDirectory { $0.forget(before: cutoff) } } }
         let chat = ChatService(
             hub: hub, config: config, group: group, logger: logger, tls: tls, inherited: chatSockets, inheritedWeb: webSockets,
-            inheritedTLS: tlsSockets
+            inheritedTLS: tlsSockets, inheritedWebTLS: webTLSSockets
         ) { _ in
             readiness.ready("chat")
         }

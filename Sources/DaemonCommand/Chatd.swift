@@ -68,6 +68,13 @@ public struct Chatd: AsyncParsableCommand, Sendable {
             valueName: "host:port"))
     var tlsListen: [String] = []
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Serve the web client over HTTPS (and WSS) on HOST:PORT (needs tls.certificate and tls.key). Repeatable; replaces web.tlsListen.",
+            valueName: "host:port"))
+    var webTLSListen: [String] = []
+
     @Flag(name: .long, help: "Do not serve the web client (overrides web.enabled).")
     var noWeb = false
 
@@ -143,10 +150,17 @@ public struct Chatd: AsyncParsableCommand, Sendable {
             return problem == nil
         }
         if !listen.isEmpty { config.listen = addresses(listen, flag: "--listen") }
-        if !tlsListen.isEmpty {
-            config.tls.listen = addresses(tlsListen, flag: "--tls-listen")
+        for (flag, given) in [("--tls-listen", tlsListen), ("--web-tls-listen", webTLSListen)] where !given.isEmpty {
+            if flag == "--tls-listen" {
+                config.tls.listen = addresses(given, flag: flag)
+            } else {
+                config.web.enabled = true
+                config.web.tlsListen = addresses(given, flag: flag)
+                // HTTPS only, unless plain HTTP is asked for too (by flag or in the file).
+                if webListen.isEmpty && loaded.web.listen == Config().web.listen { config.web.listen = [] }
+            }
             if config.tls.certificate.isEmpty || config.tls.key.isEmpty {
-                problems.append(ConfigIssue(path: "--tls-listen", message: "needs tls.certificate and tls.key in the configuration file"))
+                problems.append(ConfigIssue(path: flag, message: "needs tls.certificate and tls.key in the configuration file"))
             }
         }
         if !webListen.isEmpty {
@@ -154,7 +168,7 @@ public struct Chatd: AsyncParsableCommand, Sendable {
             config.web.listen = addresses(webListen, flag: "--web-listen")
         }
         if noWeb {
-            if webListen.isEmpty {
+            if webListen.isEmpty && webTLSListen.isEmpty {
                 config.web.enabled = false
             } else {
                 problems.append(ConfigIssue(path: "--no-web", message: "cannot be combined with --web-listen"))

@@ -169,4 +169,34 @@ struct TLSTests {
         try bob.line("/who #lobby")
         try bob.expect("*** #lobby (1 user): bob")
     }
+
+    @Test("the web client over HTTPS and WSS: the page, the WebSocket upgrade, TLS 1.1 refused; the chat port names the https address")
+    func web() throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let port = try freeLoopbackPort()
+        let daemon = try Daemon(
+            config: #"{"tls": {"certificate": "\#(pki.certificate("first"))", "key": "\#(pki.key("first"))"}}"#,
+            extraArguments: ["--web-tls-listen", "127.0.0.1:\(port)"])
+        try daemon.waitForLog("serving the web client on https://127.0.0.1:\(port)/")
+        #expect(!daemon.output.contains("serving the web client on http://"), "HTTPS only: --web-tls-listen without --web-listen")
+        let page = try Daemon.run(["/usr/bin/curl", "-sS", "--cacert", pki.caCertificate, "https://127.0.0.1:\(port)/"])
+        #expect(page.status == 0 && page.out.contains("app.js"), "\(page.err)")
+        let old = try Daemon.run(["/usr/bin/curl", "-sS", "--cacert", pki.caCertificate, "--tls-max", "1.1", "https://127.0.0.1:\(port)/"])
+        #expect(old.status != 0, "TLS 1.1 was accepted")
+        let plain = try Daemon.run(["/usr/bin/curl", "-sS", "http://127.0.0.1:\(port)/"])
+        #expect(plain.status != 0 || !plain.out.contains("app.js"), "plain HTTP on the TLS port served the page")
+        // The page's WebSocket, upgraded inside TLS.
+        let wss = try SClient(port: port, ["-CAfile", pki.caCertificate, "-quiet"])
+        wss.write(
+            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nOrigin: https://127.0.0.1:\(port)\r\nUpgrade: websocket\r\n"
+                + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        try wss.waitFor("HTTP/1.1 101 Switching Protocols")
+        try wss.waitFor("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        // A browser pointed at the chat port is sent to the https address.
+        let lost = try daemon.connect()
+        try lost.send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        let response = try lost.readUntilClosed()
+        #expect(response.contains("For the web client, open port \(port) in your browser: https://HOST:\(port)/"), "\(response)")
+    }
 }

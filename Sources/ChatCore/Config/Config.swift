@@ -70,9 +70,10 @@ public struct Config: Equatable, Sendable {
         /// hands chatd a copy (docs/OPERATIONS.md).
         public var key = ""
 
-        /// Whether any listener needs the certificate.
-        public var isNeeded: Bool { !listen.isEmpty }
     }
+
+    /// Whether any listener needs `tls.certificate` and `tls.key`.
+    public var needsTLS: Bool { !tls.listen.isEmpty || (web.enabled && !web.tlsListen.isEmpty) }
 
     public struct Admin: Equatable, Sendable {
         /// The admin socket's path; empty: the default (see `Paths`).
@@ -86,6 +87,9 @@ public struct Config: Equatable, Sendable {
         public var enabled = true
         /// Addresses to serve the page and the WebSocket on.
         public var listen: [HostAndPort] = [HostAndPort(host: "127.0.0.1", port: 8080)]
+        /// Addresses to serve them on over TLS (HTTPS, and WSS for the page's WebSocket), with
+        /// `tls.certificate` and `tls.key`.
+        public var tlsListen: [HostAndPort] = []
         /// Origins (`https://chat.example.org`) whose pages may open the WebSocket. Empty: only
         /// the page chatd serves itself (the Origin's host and port must be the request's Host).
         public var allowedOrigins: [String] = []
@@ -98,7 +102,7 @@ public struct Config: Equatable, Sendable {
         /// Every host name a request's `Host` may carry (lower-cased), besides IP addresses.
         public var hostNames: Set<String> {
             var names: Set<String> = ["localhost"]
-            for host in allowedHosts + listen.map(\.host) + allowedOrigins.compactMap({ WebOrigin($0)?.host }) {
+            for host in allowedHosts + (listen + tlsListen).map(\.host) + allowedOrigins.compactMap({ WebOrigin($0)?.host }) {
                 names.insert(host.lowercased())
             }
             return names

@@ -34,7 +34,8 @@ extension Config {
             }
             r.section(&o, "web") { r, o in
                 r.bool(&o, "web.enabled", into: &config.web.enabled)
-                r.addresses(&o, "web.listen", into: &config.web.listen)
+                r.addresses(&o, "web.listen", into: &config.web.listen, allowEmpty: true)
+                r.addresses(&o, "web.tlsListen", into: &config.web.tlsListen, allowEmpty: true)
                 r.stringArray(&o, "web.allowedOrigins", into: &config.web.allowedOrigins) { origin in
                     WebOrigin(origin) == nil ? "must be an origin: http:// or https://, a host and an optional port, no path" : nil
                 }
@@ -88,11 +89,25 @@ extension Config {
             }) {
                 reader.fail("tls.listen", "\(shared) is also a chat or web address; a TLS listener needs a port of its own")
             }
-            if config.tls.isNeeded {
+            if config.web.enabled && config.web.listen.isEmpty && config.web.tlsListen.isEmpty {
+                reader.fail(
+                    "web.listen",
+                    "is empty, and so is web.tlsListen: name an address to serve the web client on, or set web.enabled to false")
+            }
+            if config.web.enabled,
+                let shared = config.web.tlsListen.first(where: {
+                    config.listen.contains($0) || config.web.listen.contains($0) || config.tls.listen.contains($0)
+                })
+            {
+                reader.fail(
+                    "web.tlsListen", "\(shared) is also another listener's address; the web client over TLS needs a port of its own")
+            }
+            if config.needsTLS {
+                let why = config.tls.listen.isEmpty ? "web.tlsListen" : "tls.listen"
                 if config.tls.certificate.isEmpty {
-                    reader.fail("tls.certificate", "is needed for tls.listen: the PEM certificate chain to present")
+                    reader.fail("tls.certificate", "is needed for \(why): the PEM certificate chain to present")
                 }
-                if config.tls.key.isEmpty { reader.fail("tls.key", "is needed for tls.listen: the certificate's PEM private key") }
+                if config.tls.key.isEmpty { reader.fail("tls.key", "is needed for \(why): the certificate's PEM private key") }
             }
             if case .failure(let error) = RoomName.validate(config.server.defaultRoom, maxLength: config.limits.maxRoomNameLength) {
                 reader.fail("server.defaultRoom", error.description + " (see limits.maxRoomNameLength)")

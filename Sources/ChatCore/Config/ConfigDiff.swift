@@ -13,6 +13,7 @@ extension Config {
     public static let restartKeys: Set<String> = [
         "listen", "eventLoops", "admin.socket", "stateDirectory", "web.enabled", "web.listen", "history.enabled", "history.path",
         "history.flushIntervalMs", "history.replayLines", "history.maxAgeDays", "history.maxMessagesPerRoom", "tls.listen",
+        "web.tlsListen",
     ]
 
     /// Every key with its value, flattened to `path = value` (for diffs and logs).
@@ -28,7 +29,7 @@ extension Config {
             "history.maxAgeDays": String(history.maxAgeDays), "history.maxMessagesPerRoom": String(history.maxMessagesPerRoom),
             "tls.listen": list(tls.listen.map(\.description)), "tls.certificate": tls.certificate, "tls.key": tls.key,
             "web.enabled": String(web.enabled),
-            "web.listen": list(web.listen.map(\.description)),
+            "web.listen": list(web.listen.map(\.description)), "web.tlsListen": list(web.tlsListen.map(\.description)),
             "web.allowedOrigins": list(web.allowedOrigins), "web.allowedHosts": list(web.allowedHosts),
             "web.pingIntervalSeconds": String(web.pingIntervalSeconds),
             "web.pingTimeoutSeconds": String(web.pingTimeoutSeconds), "web.requestTimeoutSeconds": String(web.requestTimeoutSeconds),

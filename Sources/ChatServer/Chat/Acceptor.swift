@@ -14,6 +14,8 @@ enum ListenerKind: Sendable {
     case chatTLS
     /// The web client: HTTP, and WebSocket at /ws.
     case web
+    /// The web client over TLS: HTTPS, and WSS at /ws.
+    case webTLS
 }
 
 /// Turns accepted sockets into connections on the event loops: each new socket goes to the next
@@ -40,7 +42,7 @@ final class Acceptor: Sendable {
         let hub = self.hub
         let logger = self.logger
         // Each connection keeps the context it began with: a reload changes only new ones.
-        let context = kind == .chatTLS ? tls?.context : nil
+        let context = kind == .chatTLS || kind == .webTLS ? tls?.context : nil
         Self.bootstrap(shard, sendQueueBytes: hub.settings.0.limits.sendQueueBytes, socketOptions: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -57,6 +59,10 @@ final class Acceptor: Sendable {
                         let handler = ChatConnectionHandler(hub: hub, shard: shard, channel: channel, descriptor: nil, logger: logger)
                         try channel.pipeline.syncOperations.addHandler(handler)
                     case .web:
+                        try WebListener.configure(channel, hub: hub, logger: logger)
+                    case .webTLS:
+                        guard let context else { throw ChannelError.inappropriateOperationForState }
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
                         try WebListener.configure(channel, hub: hub, logger: logger)
                     }
                 }

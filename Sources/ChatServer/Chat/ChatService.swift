@@ -21,15 +21,19 @@ final class ChatService: Service {
     private let inheritedWeb: [Int32]
     /// TLS chat sockets passed by systemd (FileDescriptorName=tls), used instead of `tls.listen`.
     private let inheritedTLS: [Int32]
+    /// HTTPS sockets for the web client passed by systemd (FileDescriptorName=web-tls).
+    private let inheritedWebTLS: [Int32]
 
     init(
         hub: Hub, config: Config, group: MultiThreadedEventLoopGroup, logger: Logger, tls: ServerTLS? = nil, inherited: [Int32] = [],
-        inheritedWeb: [Int32] = [], inheritedTLS: [Int32] = [], onListening: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }
+        inheritedWeb: [Int32] = [], inheritedTLS: [Int32] = [], inheritedWebTLS: [Int32] = [],
+        onListening: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }
     ) {
         self.hub = hub
         self.inherited = inherited
         self.inheritedWeb = inheritedWeb
         self.inheritedTLS = inheritedTLS
+        self.inheritedWebTLS = inheritedWebTLS
         self.config = config
         self.group = group
         self.logger = logger
@@ -42,6 +46,7 @@ final class ChatService: Service {
         var listeners: [(descriptor: Int32, address: SocketAddress)] = []
         var webListeners: [(descriptor: Int32, address: SocketAddress)] = []
         var tlsListeners: [(descriptor: Int32, address: SocketAddress)] = []
+        var webTLSListeners: [(descriptor: Int32, address: SocketAddress)] = []
         do {
             listeners = try Self.listeners(inherited: inherited, configured: config.listen, what: "chat", logger: logger)
             if !inheritedTLS.isEmpty || !config.tls.listen.isEmpty {
@@ -50,23 +55,33 @@ final class ChatService: Service {
             if !inheritedWeb.isEmpty || config.web.enabled {
                 webListeners = try Self.listeners(inherited: inheritedWeb, configured: config.web.listen, what: "web", logger: logger)
             }
+            if !inheritedWebTLS.isEmpty || (config.web.enabled && !config.web.tlsListen.isEmpty) {
+                webTLSListeners = try Self.listeners(
+                    inherited: inheritedWebTLS, configured: config.web.tlsListen, what: "web", logger: logger)
+            }
             for listener in listeners { logger.notice("listening for chat clients on \(SocketAddress.describe(listener.address))") }
             for listener in tlsListeners {
                 logger.notice("listening for chat clients over TLS on \(SocketAddress.describe(listener.address))")
             }
             for listener in webListeners { logger.notice("serving the web client on http://\(SocketAddress.describe(listener.address))/") }
-            hub.webPort = webListeners.first?.address.port
+            for listener in webTLSListeners {
+                logger.notice("serving the web client on https://\(SocketAddress.describe(listener.address))/")
+            }
+            hub.webPort =
+                webListeners.first?.address.port.map { WebPort(port: $0, secure: false) }
+                ?? webTLSListeners.first?.address.port.map { WebPort(port: $0, secure: true) }
             var kinds: [Int32: ListenerKind] = [:]
             for listener in listeners { kinds[listener.descriptor] = .chat }
             for listener in webListeners { kinds[listener.descriptor] = .web }
             for listener in tlsListeners { kinds[listener.descriptor] = .chatTLS }
+            for listener in webTLSListeners { kinds[listener.descriptor] = .webTLS }
             do {
                 try parking.start(listeners: kinds)
             } catch {
                 throw StartupError("cannot start accepting clients: \(error)")
             }
         } catch {
-            for listener in listeners + webListeners + tlsListeners { close(listener.descriptor) }
+            for listener in listeners + webListeners + tlsListeners + webTLSListeners { close(listener.descriptor) }
             throw error
         }
         onListening(listeners.map(\.address))

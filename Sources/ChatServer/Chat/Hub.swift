@@ -24,7 +24,7 @@ final class Hub: Sendable {
     private let settingsGeneration = Atomic<Int>(0)
     /// While draining, the message new connections are refused with.
     private let drainMessage = Mutex<String?>(nil)
-    private let webPortValue = Mutex<Int?>(nil)
+    private let webPortValue = Mutex<WebPort?>(nil)
     /// Connection limits, total and per address, and the per-address connect rate.
     private let admissionControl: Mutex<Admission>
     /// Refusals logged recently, by reason, so a connection flood does not flood the log.
@@ -123,7 +123,7 @@ final class Hub: Sendable {
     }
 
     /// The web client's port once it listens, named to a browser that reaches the chat port.
-    var webPort: Int? {
+    var webPort: WebPort? {
         get { webPortValue.withLock { $0 } }
         set { webPortValue.withLock { $0 = newValue } }
     }

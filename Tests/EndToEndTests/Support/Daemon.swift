@@ -49,7 +49,7 @@ final class Daemon: Sendable {
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
 
         // The web client on a free port too, unless the test decides.
-        let web = extraArguments.contains { $0 == "--web-listen" || $0 == "--no-web" } || config.contains("\"web\"")
+        let web = extraArguments.contains { ["--web-listen", "--no-web", "--web-tls-listen"].contains($0) } || config.contains("\"web\"")
         let arguments =
             [
                 "--config", configPath, "--listen", "127.0.0.1:0", "--log-level", "debug", "--admin-socket", adminSocket,
