@@ -77,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "chat-bench",
             dependencies: [
-                "ChatCore", "ChatStore", nioCore, nioPosix, argumentParser, logging,
+                "ChatCore", "ChatStore", nioCore, nioPosix, nioSSL, .product(name: "NIOTLS", package: "swift-nio"), argumentParser, logging,
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ],

@@ -4,6 +4,8 @@ import Foundation
 import Histogram
 import NIOCore
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
 extension BenchProtocol: ExpressibleByArgument {}
 
@@ -25,6 +27,8 @@ struct ChatBench: AsyncParsableCommand {
               chat-bench --port 6667 --protocol irc --clients 100
               chat-bench --port 7777 --idle --clients 19000 --pid $(pidof chatd)
               chat-bench --store /tmp/bench-history.db --batch 1000 --duration 10
+              chat-bench --port 6697 --tls --clients 1000 --senders 10
+              chat-bench --port 6697 --tls --handshakes --clients 20 --duration 10
             """
     )
 
@@ -46,6 +50,12 @@ struct ChatBench: AsyncParsableCommand {
     @Option(help: "The server's pid, to report its memory (VmRSS).") var pid: Int32?
     @Flag(help: "Only connect and hold the clients; report memory per connection.") var idle = false
     @Flag(help: "Print the result as JSON.") var json = false
+    @Flag(help: "Connect over TLS (the certificate is not checked: this measures, it does not trust).") var tls = false
+    @Flag(
+        help:
+            "Measure connections per second instead: --clients workers each connect (over TLS: through a full handshake), close, and again."
+    )
+    var handshakes = false
     @Option(help: "With --idle: keep the clients connected this many seconds after the report (to inspect the machine).")
     var hold: Double = 0
     @Option(help: "With --idle: wait this many seconds after the last client is ready before measuring, for the server to settle.")
@@ -58,7 +68,7 @@ struct ChatBench: AsyncParsableCommand {
         }
         guard port != nil else { throw ValidationError("Give the server's --port (or --store PATH to measure the history store).") }
         guard clients >= 2 else { throw ValidationError("--clients must be at least 2.") }
-        guard (0...clients).contains(senders) else { throw ValidationError("--senders must be from 0 to --clients.") }
+        guard handshakes || (0...clients).contains(senders) else { throw ValidationError("--senders must be from 0 to --clients.") }
         guard size >= 24 else { throw ValidationError("--size must be at least 24 bytes (the message's marker).") }
         guard window >= 1, duration > 0, warmup >= 0, (1...254).contains(sources) else {
             throw ValidationError("--window, --duration, --warmup and --sources must be positive (--sources at most 254).")
@@ -75,7 +85,11 @@ struct ChatBench: AsyncParsableCommand {
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         do {
-            try await measure(group)
+            if handshakes {
+                try await measureHandshakes(group)
+            } else {
+                try await measure(group)
+            }
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -95,6 +109,7 @@ struct ChatBench: AsyncParsableCommand {
         var channels: [any Channel] = []
         var handlers: [NIOLoopBound<BenchClient>] = []
         let planForConnect = plan
+        let tlsContext = try tls ? Self.tlsContext() : nil
         for batchStart in stride(from: 0, to: clients, by: 200) {
             var readiness: [EventLoopFuture<Void>] = []
             for index in batchStart..<min(clients, batchStart + 200) {
@@ -107,6 +122,10 @@ struct ChatBench: AsyncParsableCommand {
                     .bind(to: source)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
+                            if let tlsContext {
+                                try channel.pipeline.syncOperations.addHandler(
+                                    NIOSSLClientHandler(context: tlsContext, serverHostname: nil))
+                            }
                             let client = BenchClient(
                                 index: index, sender: sender, plan: planForConnect, run: run, senders: hooks, ready: ready)
                             try channel.pipeline.syncOperations.addHandler(client)
@@ -210,6 +229,66 @@ struct ChatBench: AsyncParsableCommand {
         }
     }
 
+    /// A client context that accepts any certificate: the bench measures TLS, it trusts nothing.
+    static func tlsContext() throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .none
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    /// `--handshakes`: full connections per second: TCP connects, or TLS handshakes.
+    private func measureHandshakes(_ group: MultiThreadedEventLoopGroup) async throws {
+        let context = try tls ? Self.tlsContext() : nil
+        let completed = ManagedAtomic<Int>(0)
+        let failed = ManagedAtomic<Int>(0)
+        let start = UInt64.monotonicNow
+        let measureFrom = start + UInt64(warmup * 1e9)
+        let stopAt = measureFrom + UInt64(duration * 1e9)
+        let host = self.host
+        let port = self.port!
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for _ in 0..<clients {
+                tasks.addTask {
+                    while UInt64.monotonicNow < stopAt {
+                        let greeted = group.next().makePromise(of: Void.self)
+                        do {
+                            let channel = try await ClientBootstrap(group: greeted.futureResult.eventLoop)
+                                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                                .channelInitializer { channel in
+                                    channel.eventLoop.makeCompletedFuture {
+                                        if let context {
+                                            try channel.pipeline.syncOperations.addHandler(
+                                                NIOSSLClientHandler(context: context, serverHostname: nil))
+                                        }
+                                        try channel.pipeline.syncOperations.addHandler(Established(greeted, tls: context != nil))
+                                    }
+                                }
+                                .connect(host: host, port: port).get()
+                            try await greeted.futureResult.get()
+                            try? await channel.close()
+                            if UInt64.monotonicNow >= measureFrom { completed.wrappingIncrement(ordering: .relaxed) }
+                        } catch {
+                            greeted.fail(error)
+                            failed.wrappingIncrement(ordering: .relaxed)
+                        }
+                    }
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        let perSecond = Double(completed.load(ordering: .relaxed)) / duration
+        let values: [String: Any] = [
+            "mode": tls ? "TLS handshakes" : "TCP connections", "workers": clients, "perSecond": perSecond.rounded(),
+            "failed": failed.load(ordering: .relaxed), "seconds": duration,
+        ]
+        if json {
+            let data = (try? JSONSerialization.data(withJSONObject: values, options: [.sortedKeys])) ?? Data()
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            for key in values.keys.sorted() { print(key.padding(toLength: 22, withPad: " ", startingAt: 0) + "\(values[key]!)") }
+        }
+    }
+
     /// Sleeps until the monotonic clock reaches `deadline` (not at all once it has).
     static func sleep(until deadline: UInt64) async throws {
         let now = UInt64.monotonicNow
@@ -233,5 +312,37 @@ struct ChatBench: AsyncParsableCommand {
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
         else { return nil }
         return Int(line.split(separator: " ").dropFirst().first ?? "")
+    }
+}
+
+/// Completes `promise` once the connection is established: at connect for TCP, at the end of
+/// the handshake for TLS (not at chatd's greeting, which waits 150 ms for a client that speaks
+/// first).
+final class Established: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    private let promise: EventLoopPromise<Void>
+    private let tls: Bool
+
+    init(_ promise: EventLoopPromise<Void>, tls: Bool) {
+        self.promise = promise
+        self.tls = tls
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if !tls { promise.succeed() }
+        context.fireChannelActive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted? = event as? TLSUserEvent { promise.succeed() }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise.fail(error)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        promise.fail(ChannelError.ioOnClosedChannel)
     }
 }

@@ -333,6 +333,25 @@ struct ConfigTests {
         #expect(error.issues.map(\.path) == ["limits.parkIdleSeconds"])
     }
 
+    @Test("TLS listeners need a certificate and a key, absolute paths, and ports of their own; the web client may be HTTPS only")
+    func tls() throws {
+        func paths(_ text: String) -> [String] {
+            if case .failure(let error) = Config.parse(text) { return error.issues.map(\.path) }
+            return []
+        }
+        #expect(paths(#"{"tls":{"listen":["0.0.0.0:6697"]}}"#) == ["tls.certificate", "tls.key"])
+        #expect(paths(#"{"web":{"tlsListen":["0.0.0.0:8443"]}}"#) == ["tls.certificate", "tls.key"])
+        #expect(paths(#"{"tls":{"certificate":"cert.pem","key":"/k.pem"}}"#) == ["tls.certificate"])
+        #expect(paths(#"{"tls":{"listen":["127.0.0.1:7777"],"certificate":"/c","key":"/k"}}"#) == ["tls.listen"])
+        #expect(paths(#"{"web":{"listen":[]}}"#) == ["web.listen"])
+        let https = try Config.parse(#"{"web":{"listen":[],"tlsListen":["0.0.0.0:443"]},"tls":{"certificate":"/c","key":"/k"}}"#).get()
+        #expect(https.needsTLS && https.web.listen.isEmpty && https.web.hostNames.contains("0.0.0.0"))
+        // Off, the web client's TLS listener needs nothing.
+        #expect(!(try Config.parse(#"{"web":{"enabled":false,"tlsListen":["0.0.0.0:443"]}}"#).get().needsTLS))
+        #expect(Config.restartKeys.isSuperset(of: ["tls.listen", "web.tlsListen"]))
+        #expect(!Config.restartKeys.contains("tls.certificate") && !Config.restartKeys.contains("tls.key"))
+    }
+
     @Test("every problem is reported with its path")
     func problems() {
         let result = Config.parse(#"{"limits":{"maxLineBytes":1,"sendQueueBytes":1.5},"listen":[],"server":{"motd":[1]},"colour":"red"}"#)
