@@ -24,7 +24,7 @@ struct LimitsTests {
     func refusals() {
         #expect(
             Refusal.allCases.map(\.rawValue) == [
-                "server_full", "too_many_from_address", "connect_rate", "banned", "draining", "http", "not_text",
+                "server_full", "too_many_from_address", "connect_rate", "banned", "draining", "http", "not_text", "proxy_header",
             ])
         #expect(Refusal.allCases.filter { !$0.isTemporary } == [.banned])
         #expect(Refusal.serverFull.message(Limits()) == "The server is full (10000 connections); please try again later.")

@@ -352,6 +352,33 @@ struct ConfigTests {
         #expect(!Config.restartKeys.contains("tls.certificate") && !Config.restartKeys.contains("tls.key"))
     }
 
+    @Test("PROXY headers, versions 1 and 2: the client's address, the header's length; partial ones wait, others are refused")
+    func proxyHeaders() {
+        let v1 = Array("PROXY TCP4 203.0.113.9 10.0.0.1 5555 7777\r\nalice\r\n".utf8)
+        #expect(ProxyHeader.parse(v1) == .complete(client: ([203, 0, 113, 9], 5555), length: 43))
+        #expect(ProxyHeader.parse(v1.prefix(20)) == .incomplete)
+        #expect(
+            ProxyHeader.parse(Array("PROXY TCP6 2001:db8::1 ::1 1 2\r\n".utf8))
+                == .complete(client: ([0x20, 0x01, 0x0D, 0xB8] + Array(repeating: 0, count: 11) + [1], 1), length: 32))
+        #expect(ProxyHeader.parse(Array("PROXY UNKNOWN\r\n".utf8)) == .complete(client: nil, length: 15))
+        #expect(
+            ProxyHeader.parse(Array("PROXY TCP4 999.0.0.1 10.0.0.1 1 2\r\n".utf8))
+                == .invalid("a version 1 header with a bad source address"))
+        #expect(ProxyHeader.parse(Array("alice\r\n".utf8)) == .invalid("no PROXY header"))
+        #expect(ProxyHeader.parse(Array("PRO".utf8)) == .incomplete)
+        // Version 2: PROXY over TCP4, 12 bytes of addresses, then the client's first bytes.
+        let v2 =
+            ProxyHeader.v2Signature + [0x21, 0x11, 0x00, 0x0C, 198, 51, 100, 7, 10, 0, 0, 1, 0x1F, 0x90, 0x1E, 0x61] + Array("hi".utf8)
+        #expect(ProxyHeader.parse(v2) == .complete(client: ([198, 51, 100, 7], 8080), length: 28))
+        #expect(ProxyHeader.parse(v2.prefix(20)) == .incomplete)
+        let local = ProxyHeader.v2Signature + [0x20, 0x00, 0x00, 0x00]
+        #expect(ProxyHeader.parse(local) == .complete(client: nil, length: 16))
+        #expect(ProxyHeader.parse(ProxyHeader.v2Signature + [0x31, 0x11, 0, 0]) == .invalid("PROXY protocol version 3"))
+        // Without trust, a first line that is a header is refused by the session.
+        var session = Session(limits: Limits())
+        #expect(session.receive(line: Array("PROXY TCP4 1.2.3.4 5.6.7.8 1 2".utf8)) == .proxyHeader)
+    }
+
     @Test("every problem is reported with its path")
     func problems() {
         let result = Config.parse(#"{"limits":{"maxLineBytes":1,"sendQueueBytes":1.5},"listen":[],"server":{"motd":[1]},"colour":"red"}"#)

@@ -16,6 +16,7 @@ public struct Config: Equatable, Sendable {
     public var web = Web()
     public var history = History()
     public var tls = TLS()
+    public var proxy = Proxy()
     /// Where chatd keeps state across restarts (the ban list); empty: the default (see `Paths`).
     public var stateDirectory = ""
 
@@ -70,6 +71,17 @@ public struct Config: Equatable, Sendable {
         /// hands chatd a copy (docs/OPERATIONS.md).
         public var key = ""
 
+    }
+
+    /// Proxies in front of chatd (HAProxy, nginx): docs/CONFIG.md, "proxy".
+    public struct Proxy: Equatable, Sendable {
+        /// Addresses and CIDR blocks of the proxies that send a PROXY protocol header (version 1
+        /// or 2) naming the client. A connection from one of them must begin with one; from any
+        /// other address, one is refused.
+        public var trusted: [String] = []
+
+        /// `trusted`, parsed (the config's rules keep only valid entries).
+        public var patterns: [AddressPattern] { trusted.compactMap(AddressPattern.init) }
     }
 
     /// Whether any listener needs `tls.certificate` and `tls.key`.

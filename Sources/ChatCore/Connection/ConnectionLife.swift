@@ -313,7 +313,7 @@ public struct ConnectionLife: Sendable {
     /// Carries out what the session made of a line.
     private mutating func handle(_ decision: Session.Action, _ carryOut: (Action) -> Outcome) {
         let dialect = session.dialect
-        if !greeted && decision != .httpRequest {
+        if !greeted && decision != .httpRequest && decision != .proxyHeader {
             if dialect != speaking {
                 greeted = true  // greeted in the dialect the first line chose, just below
                 greetAt = nil
@@ -352,6 +352,9 @@ public struct ConnectionLife: Sendable {
         case .httpRequest:
             greetAt = nil
             refuse(.http, message: Refusal.http.rawValue, detail: nil, carryOut)
+        case .proxyHeader:
+            greetAt = nil
+            refuse(.proxyHeader, message: "A PROXY header is accepted only from a trusted proxy (proxy.trusted).", detail: nil, carryOut)
         }
     }
 

@@ -13,6 +13,9 @@ public enum Refusal: String, Equatable, Sendable, CaseIterable {
     case http
     /// A TLS handshake or binary data on the chat port.
     case notText = "not_text"
+    /// A PROXY protocol header from a peer not in `proxy.trusted`, or none (or a broken one)
+    /// from a peer in it.
+    case proxyHeader = "proxy_header"
 
     /// The line the refused client reads, for the refusals the limits decide (the others carry
     /// their own: the ban's reason, the operator's drain message, the HTTP response).
@@ -25,6 +28,7 @@ public enum Refusal: String, Equatable, Sendable, CaseIterable {
         case .draining: "The server is closed for maintenance; please try again later."
         case .http: "an HTTP request on the chat port"
         case .notText: "not a text protocol"
+        case .proxyHeader: "a PROXY header from an address not in proxy.trusted"
         }
     }
 

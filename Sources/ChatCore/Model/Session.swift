@@ -27,6 +27,8 @@ public struct Session: Sendable {
         case quit(reason: String)
         /// The first line is an HTTP request: a browser or HTTP client on the chat port.
         case httpRequest
+        /// The first line is a PROXY protocol header, from a peer not trusted to send one.
+        case proxyHeader
     }
 
     /// HTTP methods recognised in a first line such as `GET / HTTP/1.1`.
@@ -77,6 +79,10 @@ public struct Session: Sendable {
             if Self.isHTTPRequestLine(line) {
                 phase = .closed
                 return .httpRequest
+            }
+            if line.starts(with: Array("PROXY TCP".utf8)) || line.starts(with: Array("PROXY UNKNOWN".utf8)) {
+                phase = .closed
+                return .proxyHeader
             }
             if let claimed = Dialects.claiming(firstLine: line) { dialect = claimed }
             if dialect == .text, line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return .none }

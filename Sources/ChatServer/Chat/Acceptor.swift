@@ -46,24 +46,34 @@ final class Acceptor: Sendable {
         Self.bootstrap(shard, sendQueueBytes: hub.settings.0.limits.sendQueueBytes, socketOptions: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    switch kind {
-                    case .chat:
-                        let handler = ChatConnectionHandler(
-                            hub: hub, shard: shard, channel: channel, descriptor: descriptor, logger: logger)
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    case .chatTLS:
-                        // Never parked: the TLS session lives in the channel, so the socket
-                        // cannot leave it (no descriptor for the handler).
-                        guard let context else { throw ChannelError.inappropriateOperationForState }
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
-                        let handler = ChatConnectionHandler(hub: hub, shard: shard, channel: channel, descriptor: nil, logger: logger)
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    case .web:
-                        try WebListener.configure(channel, hub: hub, logger: logger)
-                    case .webTLS:
-                        guard let context else { throw ChannelError.inappropriateOperationForState }
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
-                        try WebListener.configure(channel, hub: hub, logger: logger)
+                    // The pipeline for the client at `peer`: the socket's peer, or the client a
+                    // trusted proxy's PROXY header names (then built once the header is read).
+                    let build: ProxyHeaderHandler.Proceed = { channel, peer in
+                        switch kind {
+                        case .chat:
+                            let handler = ChatConnectionHandler(
+                                hub: hub, shard: shard, channel: channel, descriptor: descriptor, logger: logger, peer: peer)
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                        case .chatTLS:
+                            // Never parked: the TLS session lives in the channel, so the socket
+                            // cannot leave it (no descriptor for the handler).
+                            guard let context else { throw ChannelError.inappropriateOperationForState }
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                            let handler = ChatConnectionHandler(
+                                hub: hub, shard: shard, channel: channel, descriptor: nil, logger: logger, peer: peer)
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                        case .web:
+                            try WebListener.configure(channel, hub: hub, logger: logger, peer: peer)
+                        case .webTLS:
+                            guard let context else { throw ChannelError.inappropriateOperationForState }
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                            try WebListener.configure(channel, hub: hub, logger: logger, peer: peer)
+                        }
+                    }
+                    if hub.settings.0.isTrustedProxy(channel.remoteAddress?.ipBytes) {
+                        try channel.pipeline.syncOperations.addHandler(ProxyHeaderHandler(hub: hub, logger: logger, proceed: build))
+                    } else {
+                        try build(channel, channel.remoteAddress)
                     }
                 }
             }

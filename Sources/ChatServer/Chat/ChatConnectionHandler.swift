@@ -38,11 +38,14 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// `channelInactive` at once, which must not find the life in the middle of a step.
     private var closeNow = false
 
+    /// The client's address: the socket's peer, or the one a trusted proxy's PROXY header named.
+    private let peer: SocketAddress?
+
     /// A new connection. `descriptor` is its socket when chatd accepted it itself (TCP): such a
-    /// connection can be parked.
+    /// connection can be parked. `peer` is the client's address when a proxy named it.
     init(
         hub: Hub, shard: Shard, channel: any Channel, descriptor: Int32? = nil, logger: Logger,
-        transport: ConnectionLife.Transport = .tcp, dialect: DialectID? = nil
+        transport: ConnectionLife.Transport = .tcp, dialect: DialectID? = nil, peer: SocketAddress? = nil
     ) {
         self.hub = hub
         self.shard = shard
@@ -50,7 +53,8 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         self.member = LocalMember(
             id: hub.makeSessionID(), channel: channel, descriptor: descriptor, sendQueueLimit: settings.limits.sendQueueBytes)
         self.life = ConnectionLife(transport: transport, dialect: dialect, limits: settings.limits, now: Hub.monotonicNow)
-        address = channel.remoteAddress.map(SocketAddress.describe) ?? "unknown"
+        self.peer = peer ?? channel.remoteAddress
+        address = self.peer.map(SocketAddress.describe) ?? "unknown"
         self.logger = logger
     }
 
@@ -66,6 +70,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         self.nick = parked.nick
         self.admitted = parked.admitted
         self.resumed = parked
+        self.peer = nil  // the member keeps the address it was admitted with
         self.logger = logger
     }
 
@@ -94,7 +99,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             return
         }
         shard.attach(member)
-        let ip = context.channel.remoteAddress?.ipBytes
+        let ip = peer?.ipBytes
         member.address = ip
         // A WebSocket was admitted as a web connection (`WebAdmissionHandler`), which counts it
         // until it closes.

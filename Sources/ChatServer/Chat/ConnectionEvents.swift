@@ -7,6 +7,14 @@ final class ConnectionSettings: Sendable {
     let logMessages: Bool
     let limits: Limits
     let web: Config.Web
+    /// `proxy.trusted`: peers that must begin with a PROXY header, and the only ones that may.
+    let trustedProxies: [AddressPattern]
+
+    /// Whether a connection from `address` comes through a trusted proxy.
+    func isTrustedProxy(_ address: [UInt8]?) -> Bool {
+        guard let address, !trustedProxies.isEmpty else { return false }
+        return trustedProxies.contains { $0.contains(address) }
+    }
 
     init(_ config: Config) {
         greeting = .hello(
@@ -14,6 +22,7 @@ final class ConnectionSettings: Sendable {
         logMessages = config.logging.logMessages
         limits = config.limits
         web = config.web
+        trustedProxies = config.proxy.patterns
     }
 }
 

@@ -24,14 +24,17 @@ final class WebAdmissionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var refused = false
     private var deadline: Scheduled<Void>?
 
-    init(hub: Hub, logger: Logger) {
+    /// The client's address: the socket's peer, or the one a trusted proxy named.
+    private let peer: SocketAddress?
+
+    init(hub: Hub, logger: Logger, peer: SocketAddress?) {
         self.hub = hub
         self.logger = logger
+        self.peer = peer
         self.requestTimeout = .seconds(Int64(hub.settings.0.web.requestTimeoutSeconds))
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        let peer = context.channel.remoteAddress
         address = peer?.ipBytes
         if let refusal = hub.admit(address: address) {
             refused = true

@@ -9,9 +9,10 @@ import NIOWebSocket
 /// handler as TCP clients.
 enum WebListener {
     /// Sets up an accepted web connection's pipeline (the parking lot accepts; see `ParkingLot`).
-    static func configure(_ channel: any Channel, hub: Hub, logger: Logger) throws {
+    /// `peer` is the client's address (a trusted proxy's, when it named one).
+    static func configure(_ channel: any Channel, hub: Hub, logger: Logger, peer: SocketAddress?) throws {
         let settings = hub.settings.0
-        let admission = WebAdmissionHandler(hub: hub, logger: logger)
+        let admission = WebAdmissionHandler(hub: hub, logger: logger, peer: peer)
         let http = WebHTTPHandler(web: settings.web)
         let hostNames = settings.web.hostNames
         let upgrader = NIOWebSocketServerUpgrader(
@@ -35,7 +36,7 @@ enum WebListener {
                         pingTimeoutSeconds: settings.web.pingTimeoutSeconds)
                     try channel.pipeline.syncOperations.addHandler(adapter)
                     try channel.pipeline.syncOperations.addHandler(
-                        ChatConnectionHandler(hub: hub, shard: shard, channel: channel, logger: logger, transport: .webSocket))
+                        ChatConnectionHandler(hub: hub, shard: shard, channel: channel, logger: logger, transport: .webSocket, peer: peer))
                 }
             }
         )
