@@ -31,7 +31,7 @@ NIO_VERSION := 2.101.3
 NIO_CHAT_SERVER := .build/bench/swift-nio/.build/release/NIOChatServer
 SELENIUM   := 4.51.0
 
-.PHONY: all build run test lint format deps browser-deps bench clean release man install deb check-install fuzz
+.PHONY: testssl all build run test lint format deps browser-deps bench clean release man install deb check-install fuzz
 
 all: build
 
@@ -155,6 +155,12 @@ deb: deps
 	@echo "built $(DEB)"
 
 ## fuzz: libFuzzer over ChatCore's parsers for FUZZ_SECONDS (default 300), seeded from Tests/Fuzz/Corpus
+## testssl: testssl.sh against the TLS chat port and the HTTPS web port (docs/SECURITY.md); exits 1 on a HIGH finding
+testssl: deps
+	$(call apt_install,testssl.sh)
+	$(SWIFT) build --product chatd
+	Tests/TLS/testssl.sh
+
 fuzz:
 	cd Tests/Fuzz && $(SWIFT) build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 	mkdir -p .build/fuzz-corpus .build/fuzz-artifacts

@@ -67,7 +67,7 @@ final class Acceptor: Sendable {
                         case .webTLS:
                             guard let context else { throw ChannelError.inappropriateOperationForState }
                             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
-                            try WebListener.configure(channel, hub: hub, logger: logger, peer: peer)
+                            try WebListener.configure(channel, hub: hub, logger: logger, peer: peer, secure: true)
                         }
                     }
                     if hub.settings.0.isTrustedProxy(channel.remoteAddress?.ipBytes) {

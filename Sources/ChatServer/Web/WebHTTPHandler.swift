@@ -12,10 +12,13 @@ final class WebHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let allowedOrigins: [String]
     private let hostNames: Set<String>
     private var request: HTTPRequestHead?
+    /// Served over TLS (`web.tlsListen`): responses tell browsers to come back only that way.
+    private let secure: Bool
 
-    init(web: Config.Web) {
+    init(web: Config.Web, secure: Bool = false) {
         self.allowedOrigins = web.allowedOrigins
         self.hostNames = web.hostNames
+        self.secure = secure
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -77,6 +80,8 @@ final class WebHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         _ context: ChannelHandlerContext
     ) {
         var headers = HTTPHeaders(Self.securityHeaders + extra)
+        // HSTS, over HTTPS only (RFC 6797 has browsers ignore it over plain HTTP): a year.
+        if secure { headers.add(name: "Strict-Transport-Security", value: "max-age=31536000") }
         headers.add(name: "Content-Type", value: type)
         headers.add(name: "Content-Length", value: String(body.count))
         let keepAlive = head.isKeepAlive && status.code < 400

@@ -10,10 +10,11 @@ import NIOWebSocket
 enum WebListener {
     /// Sets up an accepted web connection's pipeline (the parking lot accepts; see `ParkingLot`).
     /// `peer` is the client's address (a trusted proxy's, when it named one).
-    static func configure(_ channel: any Channel, hub: Hub, logger: Logger, peer: SocketAddress?) throws {
+    /// `secure`: behind TLS (`web.tlsListen`).
+    static func configure(_ channel: any Channel, hub: Hub, logger: Logger, peer: SocketAddress?, secure: Bool = false) throws {
         let settings = hub.settings.0
         let admission = WebAdmissionHandler(hub: hub, logger: logger, peer: peer)
-        let http = WebHTTPHandler(web: settings.web)
+        let http = WebHTTPHandler(web: settings.web, secure: secure)
         let hostNames = settings.web.hostNames
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: settings.limits.maxLineBytes,
