@@ -171,7 +171,7 @@ public struct Chatd: AsyncParsableCommand, Sendable {
             if webListen.isEmpty && webTLSListen.isEmpty {
                 config.web.enabled = false
             } else {
-                problems.append(ConfigIssue(path: "--no-web", message: "cannot be combined with --web-listen"))
+                problems.append(ConfigIssue(path: "--no-web", message: "cannot be combined with --web-listen or --web-tls-listen"))
             }
         }
         if let logLevel, check("--log-level", Config.Rule.logLevel(logLevel)) { config.logging.level = logLevel }
