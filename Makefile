@@ -5,7 +5,7 @@ ARGS       ?=
 # libsystemd for sd_notify, libicu for nick and room name normalization and look-alike
 # skeletons, tmux as the real terminal the `chat` client is tested in, Chromium and
 # its driver for the web client's browser test (with Selenium from PyPI in .build/venv).
-APT_PACKAGES ?= libsystemd-dev libicu-dev pkg-config iproute2 tmux chromium chromium-driver python3-venv openssl curl haproxy
+APT_PACKAGES ?= libsystemd-dev libicu-dev pkg-config iproute2 tmux chromium chromium-driver python3-venv openssl curl haproxy prometheus
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Installation layout (`make install PREFIX=/usr DESTDIR=/tmp/root`).

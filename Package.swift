@@ -35,6 +35,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Pure, I/O-free: protocol, rules, model, config. Shared by the daemon and the clients.
@@ -51,6 +53,7 @@ let package = Package(
             name: "ChatServer",
             dependencies: [
                 "ChatCore", "ChatStore", "Systemd", "CLinux", nioCore, nioPosix, nioHTTP1, nioWebSocket, nioSSL, logging,
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
                 serviceLifecycle, unixSignals,
             ],
             exclude: ["Web/Assets"],
@@ -86,7 +89,9 @@ let package = Package(
         // History on disk: the embedded SQLite store behind ChatCore's HistoryStore (docs/ARCHITECTURE.md).
         .target(
             name: "ChatStore",
-            dependencies: ["ChatCore", nioCore, nioPosix, logging, .product(name: "SQLiteNIO", package: "sqlite-nio")],
+            dependencies: [
+                "ChatCore", nioCore, nioPosix, logging, .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
             swiftSettings: settings
         ),
         // The terminal client: a pure core (line editor, key decoding, session, styling) and a thin

@@ -40,6 +40,8 @@ public enum ChatDaemon {
             logger.info("socket activation", metadata: ["sockets": "\(inherited.map { "\($0.name)=\($0.descriptor)" })"])
         }
         let readiness = Readiness(["chat", "admin"])
+        // Before any instrument is made (the history writer's timer), so they all report here.
+        let registry = config.metrics.listen.isEmpty ? nil : ChatMetrics.bootstrap()
         // A certificate that cannot be used stops chatd before it listens (exit 78, EX_CONFIG).
         var tls: ServerTLS?
         if config.needsTLS || !tlsSockets.isEmpty || !webTLSSockets.isEmpty {
@@ -96,11 +98,16 @@ public enum ChatDaemon {
         ) { _ in readiness.ready("admin") }
         let hangup = await ReloadOnHangup(reloader: reloader)
         let systemd = SystemdService(readiness: readiness, hub: hub, logger: logger)
+        let metrics = registry.map {
+            MetricsService(
+                metrics: ChatMetrics(registry: $0, control: control, readiness: readiness), addresses: config.metrics.listen, group: group,
+                logger: logger)
+        }
         // Shut down right to left: tell systemd (STOPPING=1), stop reloading, close the admin
         // socket, then the chat, and last write what history is left.
         let services = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: (history.service.map { [$0] } ?? []) + [chat, admin, hangup, systemd],
+                services: (history.service.map { [$0] } ?? []) + (metrics.map { [$0] } ?? []) + [chat, admin, hangup, systemd],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

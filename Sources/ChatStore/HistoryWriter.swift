@@ -71,6 +71,10 @@ public final class HistoryWriter: Sendable {
     public var dropped: Int { pending.withLock { $0.dropped } }
     /// Lines written since start.
     public var written: Int { pending.withLock { $0.written } }
+    /// Lines waiting for the next batch.
+    public var backlog: Int { pending.withLock { $0.lines } }
+    /// Told how long each batch took to commit (the metrics' histogram, when metrics are on).
+    public let onCommit = Mutex<(@Sendable (Duration) -> Void)?>(nil)
 
     /// Writes a batch every interval until cancelled; then writes what is left, once, so
     /// everything relayed before a stop is on disk (when the store takes it).
@@ -148,7 +152,10 @@ public final class HistoryWriter: Sendable {
         guard !lines.isEmpty else { return }
         let batch = lines
         lines.removeAll(keepingCapacity: true)
+        let start = ContinuousClock.now
         await attempt(lines: batch.count) { try await $0.append(batch) }
+        let took = ContinuousClock.now - start
+        onCommit.withLock { $0 }?(took)
     }
 
     /// Carries out one write, keeping the state: degraded on the first failure (logged once),

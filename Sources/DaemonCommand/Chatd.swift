@@ -75,6 +75,13 @@ public struct Chatd: AsyncParsableCommand, Sendable {
             valueName: "host:port"))
     var webTLSListen: [String] = []
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Serve Prometheus metrics (/metrics) and a health check (/healthz) on HOST:PORT. Repeatable; replaces metrics.listen.",
+            valueName: "host:port"))
+    var metricsListen: [String] = []
+
     @Flag(name: .long, help: "Do not serve the web client (overrides web.enabled).")
     var noWeb = false
 
@@ -150,6 +157,7 @@ public struct Chatd: AsyncParsableCommand, Sendable {
             return problem == nil
         }
         if !listen.isEmpty { config.listen = addresses(listen, flag: "--listen") }
+        if !metricsListen.isEmpty { config.metrics.listen = addresses(metricsListen, flag: "--metrics-listen") }
         for (flag, given) in [("--tls-listen", tlsListen), ("--web-tls-listen", webTLSListen)] where !given.isEmpty {
             if flag == "--tls-listen" {
                 config.tls.listen = addresses(given, flag: flag)

@@ -17,6 +17,7 @@ public struct Config: Equatable, Sendable {
     public var history = History()
     public var tls = TLS()
     public var proxy = Proxy()
+    public var metrics = Metrics()
     /// Where chatd keeps state across restarts (the ban list); empty: the default (see `Paths`).
     public var stateDirectory = ""
 
@@ -71,6 +72,12 @@ public struct Config: Equatable, Sendable {
         /// hands chatd a copy (docs/OPERATIONS.md).
         public var key = ""
 
+    }
+
+    /// Monitoring: Prometheus metrics and a health check, on listeners of their own.
+    public struct Metrics: Equatable, Sendable {
+        /// Addresses to serve `/metrics` and `/healthz` on; none by default.
+        public var listen: [HostAndPort] = []
     }
 
     /// Proxies in front of chatd (HAProxy, nginx): docs/CONFIG.md, "proxy".

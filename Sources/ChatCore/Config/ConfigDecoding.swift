@@ -47,6 +47,9 @@ extension Config {
                 r.integer(&o, "web.requestTimeoutSeconds", into: &config.web.requestTimeoutSeconds, in: 1...3_600)
             }
             r.string(&o, "stateDirectory", into: &config.stateDirectory, check: Rule.stateDirectory)
+            r.section(&o, "metrics") { r, o in
+                r.addresses(&o, "metrics.listen", into: &config.metrics.listen, allowEmpty: true)
+            }
             r.section(&o, "proxy") { r, o in
                 r.stringArray(&o, "proxy.trusted", into: &config.proxy.trusted) { entry in
                     AddressPattern(entry) == nil ? "must be an IP address or a CIDR block (10.0.0.0/8, 2001:db8::/32)" : nil

@@ -13,7 +13,7 @@ extension Config {
     public static let restartKeys: Set<String> = [
         "listen", "eventLoops", "admin.socket", "stateDirectory", "web.enabled", "web.listen", "history.enabled", "history.path",
         "history.flushIntervalMs", "history.replayLines", "history.maxAgeDays", "history.maxMessagesPerRoom", "tls.listen",
-        "web.tlsListen",
+        "web.tlsListen", "metrics.listen",
     ]
 
     /// Every key with its value, flattened to `path = value` (for diffs and logs).
@@ -27,7 +27,8 @@ extension Config {
             "stateDirectory": stateDirectory, "history.enabled": String(history.enabled), "history.path": history.path,
             "history.flushIntervalMs": String(history.flushIntervalMs), "history.replayLines": String(history.replayLines),
             "history.maxAgeDays": String(history.maxAgeDays), "history.maxMessagesPerRoom": String(history.maxMessagesPerRoom),
-            "proxy.trusted": list(proxy.trusted), "tls.listen": list(tls.listen.map(\.description)), "tls.certificate": tls.certificate,
+            "proxy.trusted": list(proxy.trusted), "metrics.listen": list(metrics.listen.map(\.description)),
+            "tls.listen": list(tls.listen.map(\.description)), "tls.certificate": tls.certificate,
             "tls.key": tls.key,
             "web.enabled": String(web.enabled),
             "web.listen": list(web.listen.map(\.description)), "web.tlsListen": list(web.tlsListen.map(\.description)),

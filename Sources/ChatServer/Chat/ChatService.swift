@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// Accepts chat clients on every configured address until graceful shutdown, then stops
 /// accepting, tells every client why, and closes them within the configured time.
@@ -95,6 +96,7 @@ final class ChatService: Service {
             }
         }
 
+        hub.stopping.store(true, ordering: .relaxed)
         logger.notice("shutting down", metadata: ["clients": "\(hub.stats.clients)"])
         await parking.closeListeners()
         await closeAllClients(reason: "Server shutting down")

@@ -24,6 +24,8 @@ final class Hub: Sendable {
     private let settingsGeneration = Atomic<Int>(0)
     /// While draining, the message new connections are refused with.
     private let drainMessage = Mutex<String?>(nil)
+    /// Set when chatd begins to stop (for /healthz).
+    let stopping = Atomic<Bool>(false)
     private let webPortValue = Mutex<WebPort?>(nil)
     /// Connection limits, total and per address, and the per-address connect rate.
     private let admissionControl: Mutex<Admission>

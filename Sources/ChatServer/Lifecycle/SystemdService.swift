@@ -12,6 +12,9 @@ final class Readiness: Sendable {
         state = Mutex((components, []))
     }
 
+    /// Whether every component said it is ready.
+    var isReady: Bool { state.withLock { $0.pending.isEmpty } }
+
     func ready(_ component: String) {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.pending.remove(component)
