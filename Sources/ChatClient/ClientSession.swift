@@ -207,7 +207,7 @@ public struct ClientSession: Sendable {
 
     /// Asks to join `room`; lines typed until the answer wait for it (see `joining`).
     private mutating func join(_ room: String) -> [Effect] {
-        joining = .string("c\(nextID)")
+        joining = nextRequestID
         return request(.command(.join(room)))
     }
 
@@ -254,8 +254,11 @@ public struct ClientSession: Sendable {
 
     // MARK: Requests and pacing
 
+    /// The id the next request will carry.
+    private var nextRequestID: RequestID { .string("c\(nextID)") }
+
     private mutating func request(_ kind: JSONRequest.Kind, force: Bool = false) -> [Effect] {
-        let id = RequestID.string("c\(nextID)")
+        let id = nextRequestID
         nextID += 1
         let request = JSONRequest(kind, correlation: id)
         if let maxLineBytes, request.encoded.count + 1 > maxLineBytes {
@@ -479,9 +482,9 @@ public struct ClientSession: Sendable {
                 // The scrollback reaches back to what was seen: nothing else was missed.
                 return effects + finishCatchUp(key, room: room, gap: [], at: event.time)
             }
-            let before = state.scrollback.first?.id
-            effects += request(.command(.history(room: room, before: before, after: state.after, limit: Command.maxHistoryLines)))
-            state.gapRequest = .string("c\(nextID - 1)")
+            state.gapRequest = nextRequestID
+            effects += request(
+                .command(.history(room: room, before: state.scrollback.first?.id, after: state.after, limit: Command.maxHistoryLines)))
             catchingUp[key] = state
             return effects
         case .message(let room, _, _), .action(let room, _, _):

@@ -1,3 +1,4 @@
+import ArgumentParser
 import ChatCore
 import ChatStore
 import Foundation
@@ -16,7 +17,7 @@ struct StoreBench {
 
     func run() async throws {
         guard !FileManager.default.fileExists(atPath: path) else {
-            throw ValidationFailure("\(path) exists: --store writes a new file")
+            throw ValidationError("\(path) exists: --store writes a new file")
         }
         let store = try await SQLiteHistoryStore.open(path: path, logger: Logger(label: "chat-bench") { _ in SwiftLogNoOpLogHandler() })
         let text = String(repeating: "x", count: size)
@@ -56,9 +57,4 @@ struct StoreBench {
             print("  on disk: \(bytes) bytes, \(id > 0 ? bytes / Int(id) : 0) bytes a line")
         }
     }
-}
-
-struct ValidationFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -140,7 +140,8 @@ final class ChatMetrics: Sendable {
     }
 
     private static func residentBytes() -> Int? {
-        guard let fd = Optional(open("/proc/self/statm", O_RDONLY | O_CLOEXEC)), fd >= 0 else { return nil }
+        let fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 128)
         let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
