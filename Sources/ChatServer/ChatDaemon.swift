@@ -58,7 +58,8 @@ public enum ChatDaemon {
         }
         let history = try await HistoryService.open(config, stateDirectory: stateDirectory, logger: logger)
         // The daemon owns the hub (the chat state) and hands it to each service that needs it.
-        let hub = Hub(config: config, group: group, history: history.writer, historyProblem: history.problem)
+        let hub = Hub(
+            config: config, group: group, history: history.writer, historyProblem: history.problem, metrics: registry)
         hub.withDirectory { directory in
             directory.continueEventIDs(after: history.newestID)
             directory.scrollbackLines = history.writer == nil ? 0 : config.history.scrollbackLines

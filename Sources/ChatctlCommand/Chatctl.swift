@@ -265,19 +265,22 @@ struct Stats: AdminSubcommand {
     func run() throws {
         let result = try connection.run(.stats)
         guard !connection.json, let stats = ServerStats(json: result) else { return }
-        let refused =
-            stats.refused.isEmpty ? "0" : stats.refused.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        func counts(_ counts: [String: Int]) -> String {
+            counts.isEmpty ? "0" : counts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        }
+        let listeners = stats.listeners.isEmpty ? "" : "; " + counts(stats.listeners)
         let rows = [
             ["uptime", Durations.short(stats.uptimeSeconds)],
-            ["clients", "\(stats.clients) (peak \(stats.peakClients))"],
-            ["connections", "\(stats.connections) (parked \(stats.parked))"],
+            ["clients", "\(stats.clients) (peak \(stats.peakClients); \(stats.registrations) registrations)"],
+            ["connections", "\(stats.connections) (parked \(stats.parked)\(listeners))"],
             ["rooms", String(stats.rooms)],
             ["messages in", String(stats.messages)],
             ["delivered", String(stats.delivered)],
             ["bytes in", String(stats.bytesIn)],
             ["bytes out", String(stats.bytesOut)],
             ["accepted", String(stats.accepted)],
-            ["refused", refused],
+            ["refused", counts(stats.refused)],
+            ["disconnects", counts(stats.disconnects)],
             ["draining", stats.draining ? "yes" : "no"],
             ["history", stats.history + " (\(stats.historyWritten) lines written, \(stats.historyDropped) dropped)"],
         ]

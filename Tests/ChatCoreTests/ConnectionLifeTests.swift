@@ -87,7 +87,7 @@ struct ConnectionLifeTests {
             ])
         #expect(c.send("/quit bye\n", at: 700) == [.close(reason: "Quit: bye", code: .quit)])
         #expect(c.send("more\n", at: 800).isEmpty)  // saying goodbye: input is ignored
-        #expect(c.life.ended() == .init(reason: "Quit: bye", notify: true, quiet: false))
+        #expect(c.life.ended() == .init(reason: "Quit: bye", cause: .quit))
     }
 
     @Test("a line before the greeting is due greets at once, then is handled")
@@ -128,7 +128,7 @@ struct ConnectionLifeTests {
         let c = LifeDriver(refusal: (.serverFull, "The server is full"))
         #expect(c.actions == [.refuse(.serverFull, message: "The server is full", detail: nil)])
         #expect(c.deadline == nil)
-        #expect(c.life.closing == .init(reason: "Refused: server_full", notify: true, quiet: true))
+        #expect(c.life.closing == .init(reason: "Refused: server_full", notify: true, quiet: true, cause: .refused))
     }
 
     @Test("no nick in time: closed for policy at the deadline, which a reload does not move")
@@ -141,6 +141,7 @@ struct ConnectionLifeTests {
         c.life.reload(limits)
         #expect(c.tick(at: 1_999).isEmpty)
         #expect(c.tick(at: 2_000) == [.close(reason: "No nickname chosen within 2 seconds", code: .policy)])
+        #expect(c.life.closing?.cause == .nickTimeout)
     }
 
     @Test("a refused nick gets the error and the prompt again; the deadline stays")
@@ -188,6 +189,7 @@ struct ConnectionLifeTests {
         c.send("alice\n")
         let out = c.send("1\n2\n3\n4\n5\n")
         #expect(out.last == .close(reason: "Excess flood", code: .policy))
+        #expect(c.life.closing?.cause == .flood)
         #expect(!out.contains(.perform(.say(text: "1", room: nil), re: nil)))
         #expect(c.deadline == nil)
     }
@@ -202,6 +204,7 @@ struct ConnectionLifeTests {
         let error = Action.send(.error(code: .lineTooLong, message: "Line too long: at most 8 bytes. It was not sent."), re: nil)
         #expect(c.send("0123456789\n") == [error])
         #expect(c.send("0123456789\n") == [.close(reason: "Excess line length", code: .policy)])
+        #expect(c.life.closing?.cause == .lineTooLong)
     }
 
     @Test("telnet negotiation is answered by writing the refusal at once")
@@ -240,7 +243,7 @@ struct ConnectionLifeTests {
             out.append($0); return .done
         }
         #expect(out == [.close(reason: "Server shutting down", code: .shutdown)])
-        #expect(c.life.ended() == .init(reason: "Server shutting down", notify: false, quiet: false))
+        #expect(c.life.ended() == .init(reason: "Server shutting down", notify: false, cause: .shutdown))
 
         var slow = LifeDriver()
         slow.send("bob\n")
@@ -251,6 +254,7 @@ struct ConnectionLifeTests {
         #expect(out == [.cutOff(reason: "Send queue exceeded")])
         slow.life.failed(reason: "Connection reset by peer")
         #expect(slow.life.ended().reason == "Send queue exceeded")
+        #expect(slow.life.closing?.cause == .sendQueue)
     }
 
     @Test("parking: only a registered, idle connection with a full bucket and nothing half-read may park")
@@ -295,5 +299,26 @@ struct ConnectionLifeTests {
     func parkedSize() {
         // 10,000 parked clients must stay a few MB (docs/ARCHITECTURE.md, "Idle clients are parked").
         #expect(MemoryLayout<ConnectionLife.Parked>.size <= 24)
+    }
+}
+
+@Suite("why connections end")
+struct DisconnectCauseTests {
+    @Test("a hang-up, a socket error and each close the server asks for have their own cause")
+    func causes() {
+        var hungUp = ConnectionLife(transport: .tcp, dialect: nil, limits: Limits(), now: 0)
+        #expect(hungUp.ended().cause == .closed)
+        var broken = ConnectionLife(transport: .tcp, dialect: nil, limits: Limits(), now: 0)
+        broken.failed(reason: "Connection reset by peer")
+        #expect(broken.ended().cause == .error)
+        let expected: [ByeCode: ConnectionLife.Cause] = [
+            .quit: .quit, .kicked: .kicked, .banned: .banned, .shutdown: .shutdown, .timeout: .pingTimeout, .policy: .policy,
+            .refused: .refused,
+        ]
+        for code in ByeCode.allCases {
+            var life = ConnectionLife(transport: .webSocket, dialect: nil, limits: Limits(), now: 0)
+            life.requestClose(reason: "asked", code: code, notify: true) { _ in .done }
+            #expect(life.ended().cause == expected[code], "\(code)")
+        }
     }
 }

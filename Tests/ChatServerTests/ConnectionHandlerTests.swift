@@ -122,7 +122,7 @@ struct ConnectionHandlerTests {
         try channel.pipeline.syncOperations.addHandler(
             WebSocketChatAdapter(maxMessageBytes: 2048, pingIntervalSeconds: 30, pingTimeoutSeconds: 30))
         try channel.pipeline.syncOperations.addHandler(
-            ChatConnectionHandler(hub: server.hub, shard: server.shard, channel: channel, logger: server.logger, transport: .webSocket))
+            ChatConnectionHandler(hub: server.hub, shard: server.shard, channel: channel, logger: server.logger, listener: .web))
         server.settle()
         let hello = #"{"type":"hello","nick":"web","client":"web"}"#
         // A client's frames are masked (RFC 6455 5.3); an unmasked one is a protocol error.

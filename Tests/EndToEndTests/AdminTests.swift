@@ -236,12 +236,17 @@ struct AdminTests {
         #expect(stats.delivered >= 2)
         #expect(stats.accepted == 2)
         #expect(stats.refused == ["draining": 1])
+        #expect(stats.listeners == ["chat": 2])
+        #expect(stats.registrations == 2)
+        #expect(stats.disconnects == [:], "the refused one is counted among the refusals only")
         #expect(stats.rooms == 1)
         #expect(stats.bytesIn > 0 && stats.bytesOut > stats.bytesIn)
         #expect(!stats.draining)
         let table = try daemon.chatctl(["stats"])
-        #expect(table.out.contains("clients:      2 (peak 2)"))
+        #expect(table.out.contains("clients:      2 (peak 2; 2 registrations)"))
+        #expect(table.out.contains("connections:  2 (parked 0; chat=2)"))
         #expect(table.out.contains("refused:      draining=1"))
+        #expect(table.out.contains("disconnects:  0"))
     }
 
     @Test("drain refuses newcomers with the message; with a deadline, chatd stops once the last client leaves")

@@ -27,6 +27,15 @@ struct MetricsTests {
         let daemon = try Daemon(extraArguments: ["--metrics-listen", "127.0.0.1:\(port)"])
         try daemon.waitForLog("serving metrics on http://127.0.0.1:\(port)/metrics")
         let clients = try (0..<3).map { try daemon.registered("user\($0)") }
+        let web = try WebSocketClient(port: try daemon.webPort())
+        try web.register("browser")
+        // Two that leave: one says goodbye, one is kicked.
+        let leaving = try daemon.registered("leaving")
+        try leaving.line("/quit bye")
+        _ = try leaving.readUntilClosed()
+        let kicked = try daemon.registered("kicked")
+        #expect(try daemon.chatctl(["kick", "kicked"]).status == 0)
+        _ = try kicked.readUntilClosed()
         for n in 0..<50 { try clients[n % 3].line("line \(n)") }
         try clients[0].line("/ping done")
         try clients[0].expect("*** pong done")
@@ -39,7 +48,16 @@ struct MetricsTests {
         let promtool = try Daemon.run(["/bin/sh", "-c", "promtool check metrics < \(file)"])
         #expect(promtool.status == 0, "promtool: \(promtool.out) \(promtool.err)")
         #expect((value("chatd_messages_total", in: metrics.body) ?? 0) >= 50, "\(metrics.body)")
-        #expect(value("chatd_clients", in: metrics.body) == 3)
+        #expect(value("chatd_clients", in: metrics.body) == 4)
+        #expect(value("chatd_connections{transport=\"chat\",tls=\"false\"}", in: metrics.body) == 3, "\(metrics.body)")
+        #expect(value("chatd_connections{transport=\"web\",tls=\"false\"}", in: metrics.body) == 1)
+        #expect(value("chatd_connections{transport=\"chat\",tls=\"true\"}", in: metrics.body) == 0)
+        #expect(value("chatd_registrations_total", in: metrics.body) == 6)
+        #expect(value("chatd_disconnects_total{reason=\"quit\"}", in: metrics.body) == 1)
+        #expect(value("chatd_disconnects_total{reason=\"kicked\"}", in: metrics.body) == 1)
+        #expect(value("chatd_disconnects_total{reason=\"flood\"}", in: metrics.body) == 0)
+        let drains = (0..<3).compactMap { value("chatd_drain_latency_seconds_count{loop=\"\($0)\"}", in: metrics.body) }
+        #expect(drains.count == 3 && drains.reduce(0, +) > 0, "every loop's mailbox is timed")
         #expect(metrics.body.contains("chatd_event_loop_lag_seconds{loop=\"2\"}"), "three loops in tests")
         #expect((value("process_open_fds", in: metrics.body) ?? 0) > 3)
         #expect(metrics.body.contains("chatd_connections_refused_total{reason=\"banned\"} 0"))

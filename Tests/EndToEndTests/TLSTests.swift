@@ -46,6 +46,8 @@ struct TLSTests {
         try bob.expect("<alice> hello, plain bob")
         let who = try daemon.chatctl(["who"])
         #expect(who.out.contains("alice") && who.out.contains("127.0.0.1"), "\(who.out)")
+        let stats = try daemon.chatctl(["stats"])
+        #expect(stats.out.contains("connections:  2 (parked 0; chat=1 tls=1)"), "counted by listener: \(stats.out)")
     }
 
     @Test("only TLS 1.2 and 1.3 with forward-secret AEAD ciphers are offered")

@@ -78,6 +78,12 @@ public struct ServerStats: Equatable, Sendable {
     public var connections = 0
     /// Of those, the idle ones parked off their event loop (`limits.parkIdleSeconds`).
     public var parked = 0
+    /// Open connections by the listener they came in on: `chat`, `tls`, `web`, `web-tls`.
+    public var listeners: [String: Int] = [:]
+    /// Nicknames granted to new connections since start.
+    public var registrations = 0
+    /// Accepted connections that ended, by why (`quit`, `closed`, `flood`, `send_queue`, ...).
+    public var disconnects: [String: Int] = [:]
     public var rooms = 0
     /// Room and private messages received from clients and relayed.
     public var messages = 0
@@ -98,16 +104,18 @@ public struct ServerStats: Equatable, Sendable {
     public init() {}
 
     public var json: JSONValue {
-        var refusedObject = JSONObject()
-        for (reason, count) in refused.sorted(by: { $0.key < $1.key }) { refusedObject.append(reason, .integer(Int64(count))) }
+        func counts(_ counts: [String: Int]) -> JSONValue {
+            .object(JSONObject(counts.sorted { $0.key < $1.key }.map { ($0.key, .integer(Int64($0.value))) }))
+        }
         return .object(
             JSONObject([
                 ("uptimeSeconds", .integer(Int64(uptimeSeconds))), ("clients", .integer(Int64(clients))),
                 ("peakClients", .integer(Int64(peakClients))), ("connections", .integer(Int64(connections))),
-                ("parked", .integer(Int64(parked))),
+                ("parked", .integer(Int64(parked))), ("listeners", counts(listeners)),
+                ("registrations", .integer(Int64(registrations))), ("disconnects", counts(disconnects)),
                 ("rooms", .integer(Int64(rooms))), ("messages", .integer(Int64(messages))), ("delivered", .integer(Int64(delivered))),
                 ("bytesIn", .integer(Int64(bytesIn))),
-                ("bytesOut", .integer(Int64(bytesOut))), ("accepted", .integer(Int64(accepted))), ("refused", .object(refusedObject)),
+                ("bytesOut", .integer(Int64(bytesOut))), ("accepted", .integer(Int64(accepted))), ("refused", counts(refused)),
                 ("draining", .bool(draining)), ("history", .string(history)),
                 ("historyWritten", .integer(Int64(historyWritten))), ("historyDropped", .integer(Int64(historyDropped))),
             ]))
@@ -120,15 +128,22 @@ public struct ServerStats: Equatable, Sendable {
         peakClients = o.int("peakClients") ?? 0
         connections = o.int("connections") ?? 0
         parked = o.int("parked") ?? 0
+        func counts(_ key: String) -> [String: Int] {
+            guard case .object(let object)? = o[key] else { return [:] }
+            var counts: [String: Int] = [:]
+            for member in object.members { counts[member.key] = object.int(member.key) ?? 0 }
+            return counts
+        }
+        listeners = counts("listeners")
+        registrations = o.int("registrations") ?? 0
+        disconnects = counts("disconnects")
         rooms = o.int("rooms") ?? 0
         messages = o.int("messages") ?? 0
         delivered = o.int("delivered") ?? 0
         bytesIn = o.int("bytesIn") ?? 0
         bytesOut = o.int("bytesOut") ?? 0
         accepted = o.int("accepted") ?? 0
-        if case .object(let r)? = o["refused"] {
-            for member in r.members { refused[member.key] = r.int(member.key) ?? 0 }
-        }
+        refused = counts("refused")
         if case .bool(let d)? = o["draining"] { draining = d }
         history = o.string("history") ?? "off"
         historyWritten = o.int("historyWritten") ?? 0

@@ -69,6 +69,58 @@ public struct ConnectionLife: Sendable {
         /// Refused, or not a text protocol: counted and logged already, so its close is logged
         /// quietly (a connection flood must not flood the log).
         public var quiet: Bool
+        /// Why, as the metrics count it (`reason` is the sentence).
+        public var cause: Cause
+
+        public init(reason: String, notify: Bool = true, quiet: Bool = false, cause: Cause) {
+            self.reason = reason
+            self.notify = notify
+            self.quiet = quiet
+            self.cause = cause
+        }
+    }
+
+    /// Why a connection ended, in a closed set (the metrics' `reason` label).
+    public enum Cause: String, Equatable, Sendable, CaseIterable {
+        /// The client said goodbye (`/quit`, QUIT).
+        case quit
+        /// The client closed the connection without a goodbye.
+        case closed
+        /// The socket failed (a reset, an error).
+        case error
+        /// It sent lines faster than the flood limit allows, past its queue.
+        case flood
+        /// It sent too many overlong lines.
+        case lineTooLong = "line_too_long"
+        /// It chose no nickname in time.
+        case nickTimeout = "nick_timeout"
+        /// It did not read what it was sent (its send queue overflowed).
+        case sendQueue = "send_queue"
+        /// It stopped answering pings.
+        case pingTimeout = "ping_timeout"
+        /// An operator disconnected it (`chatctl kick`).
+        case kicked
+        /// A ban caught it while connected.
+        case banned
+        /// Another rule the server enforces closed it.
+        case policy
+        /// The server shut down.
+        case shutdown
+        /// Refused at connect (counted among the refusals, by their reason, instead).
+        case refused
+
+        /// The cause of a close the server asked for with `code`.
+        init(_ code: ByeCode) {
+            switch code {
+            case .quit: self = .quit
+            case .kicked: self = .kicked
+            case .banned: self = .banned
+            case .shutdown: self = .shutdown
+            case .timeout: self = .pingTimeout
+            case .policy: self = .policy
+            case .refused: self = .refused
+            }
+        }
     }
 
     /// The text greeting waits this long for the client to speak first: a browser's HTTP request
@@ -183,7 +235,7 @@ public struct ConnectionLife: Sendable {
             case .overlong:
                 overlongLines += 1
                 if overlongLines >= maxOverlongLines {
-                    close("Excess line length", .policy, carryOut)
+                    close("Excess line length", .policy, cause: .lineTooLong, carryOut)
                 } else {
                     handle(session.overlongLine(), carryOut)
                 }
@@ -214,7 +266,8 @@ public struct ConnectionLife: Sendable {
             nickDeadline = nil
             if !isRegistered {
                 let seconds = deadline.seconds
-                close("No nickname chosen within \(seconds) \(seconds == 1 ? "second" : "seconds")", .policy, carryOut)
+                close(
+                    "No nickname chosen within \(seconds) \(seconds == 1 ? "second" : "seconds")", .policy, cause: .nickTimeout, carryOut)
             }
         }
         if let at = releaseAt, at <= now {
@@ -230,7 +283,7 @@ public struct ConnectionLife: Sendable {
     /// `notify` false keeps its rooms from being told (shutdown: everyone is leaving).
     public mutating func requestClose(reason: String, code: ByeCode, notify: Bool, _ carryOut: (Action) -> Outcome) {
         guard closing == nil else { return }
-        close(reason, code, notify: notify, carryOut)
+        close(reason, code, notify: notify, cause: Cause(code), carryOut)
     }
 
     /// The client's unsent output passed its send queue limit: it is cut off, with nothing said
@@ -238,14 +291,14 @@ public struct ConnectionLife: Sendable {
     public mutating func sendQueueExceeded(_ carryOut: (Action) -> Outcome) {
         guard closing == nil else { return }
         let reason = "Send queue exceeded"
-        closing = Closing(reason: reason, notify: true, quiet: false)
+        closing = Closing(reason: reason, cause: .sendQueue)
         _ = carryOut(.cutOff(reason: reason))
     }
 
     /// The socket failed (the handler closes it).
     public mutating func failed(reason: String) {
         guard closing == nil else { return }
-        closing = Closing(reason: reason, notify: true, quiet: false)
+        closing = Closing(reason: reason, cause: .error)
     }
 
     /// The connection is gone. Returns how it ended.
@@ -255,7 +308,7 @@ public struct ConnectionLife: Sendable {
         greetAt = nil
         nickDeadline = nil
         releaseAt = nil
-        let closing = self.closing ?? Closing(reason: "Connection closed", notify: true, quiet: false)
+        let closing = self.closing ?? Closing(reason: "Connection closed", cause: .closed)
         self.closing = closing
         return closing
     }
@@ -289,7 +342,7 @@ public struct ConnectionLife: Sendable {
         }
         guard held.count < floodQueueLines else {
             held.removeAll()
-            close("Excess flood", .policy, carryOut)
+            close("Excess flood", .policy, cause: .flood, carryOut)
             return
         }
         held.append(line)
@@ -348,7 +401,7 @@ public struct ConnectionLife: Sendable {
         case .perform(let command, let re):
             _ = carryOut(.perform(command, re: re))
         case .quit(let reason):
-            close(reason, .quit, carryOut)
+            close(reason, .quit, cause: .quit, carryOut)
         case .httpRequest:
             greetAt = nil
             refuse(.http, message: Refusal.http.rawValue, detail: nil, carryOut)
@@ -358,16 +411,18 @@ public struct ConnectionLife: Sendable {
         }
     }
 
-    private mutating func close(_ reason: String, _ code: ByeCode, notify: Bool = true, _ carryOut: (Action) -> Outcome) {
+    private mutating func close(
+        _ reason: String, _ code: ByeCode, notify: Bool = true, cause: Cause, _ carryOut: (Action) -> Outcome
+    ) {
         guard closing == nil else { return }
-        closing = Closing(reason: reason, notify: notify, quiet: false)
+        closing = Closing(reason: reason, notify: notify, cause: cause)
         _ = carryOut(.close(reason: reason, code: code))
     }
 
     private mutating func refuse(_ refusal: Refusal, message: String, detail: String?, _ carryOut: (Action) -> Outcome) {
         guard closing == nil else { return }
         let reason = refusal == .notText ? message : "Refused: \(refusal.rawValue)"
-        closing = Closing(reason: reason, notify: true, quiet: true)
+        closing = Closing(reason: reason, quiet: true, cause: .refused)
         _ = carryOut(.refuse(refusal, message: message, detail: detail))
     }
 }

@@ -278,6 +278,11 @@ final class DaemonControl: Sendable {
     // MARK: Stats
 
     func stats() async -> ServerStats {
+        await statsAndCounters().stats
+    }
+
+    /// The stats, and the loops' counters they were made from (the metrics label some of them).
+    func statsAndCounters() async -> (stats: ServerStats, counters: ShardCounters) {
         var counters = ShardCounters()
         for shard in hub.shards {
             if let snapshot = try? await shard.snapshot().get() { counters = counters + snapshot }
@@ -302,7 +307,10 @@ final class DaemonControl: Sendable {
         stats.history = hub.historyState
         stats.historyWritten = hub.history?.written ?? 0
         stats.historyDropped = hub.history?.dropped ?? 0
-        return stats
+        stats.registrations = counters.registrations
+        for (listener, count) in counters.open where count > 0 { stats.listeners[listener.name] = count }
+        for (cause, count) in counters.disconnects { stats.disconnects[cause.rawValue] = count }
+        return (stats, counters)
     }
 
     static func connectionCount(_ hub: Hub) async -> Int {

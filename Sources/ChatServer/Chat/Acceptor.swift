@@ -7,7 +7,7 @@ import NIOSSL
 import Synchronization
 
 /// What a listening socket serves.
-enum ListenerKind: Sendable {
+enum ListenerKind: Hashable, Sendable, CaseIterable {
     /// Chat clients: lines (text, or JSON from the first line).
     case chat
     /// Chat clients over TLS: the same, inside TLS 1.2 or 1.3.
@@ -16,6 +16,21 @@ enum ListenerKind: Sendable {
     case web
     /// The web client over TLS: HTTPS, and WSS at /ws.
     case webTLS
+
+    /// Its clients chat over a WebSocket.
+    var isWeb: Bool { self == .web || self == .webTLS }
+
+    var isTLS: Bool { self == .chatTLS || self == .webTLS }
+
+    /// Its name in `chatctl stats`, as in socket activation's `FileDescriptorName=`.
+    var name: String {
+        switch self {
+        case .chat: "chat"
+        case .chatTLS: "tls"
+        case .web: "web"
+        case .webTLS: "web-tls"
+        }
+    }
 }
 
 /// Turns accepted sockets into connections on the event loops: each new socket goes to the next
@@ -60,7 +75,7 @@ final class Acceptor: Sendable {
                             guard let context else { throw ChannelError.inappropriateOperationForState }
                             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
                             let handler = ChatConnectionHandler(
-                                hub: hub, shard: shard, channel: channel, descriptor: nil, logger: logger, peer: peer)
+                                hub: hub, shard: shard, channel: channel, descriptor: nil, logger: logger, listener: .chatTLS, peer: peer)
                             try channel.pipeline.syncOperations.addHandler(handler)
                         case .web:
                             try WebListener.configure(channel, hub: hub, logger: logger, peer: peer)

@@ -45,14 +45,16 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// connection can be parked. `peer` is the client's address when a proxy named it.
     init(
         hub: Hub, shard: Shard, channel: any Channel, descriptor: Int32? = nil, logger: Logger,
-        transport: ConnectionLife.Transport = .tcp, dialect: DialectID? = nil, peer: SocketAddress? = nil
+        listener: ListenerKind = .chat, dialect: DialectID? = nil, peer: SocketAddress? = nil
     ) {
         self.hub = hub
         self.shard = shard
         (settings, settingsGeneration) = hub.settings
         self.member = LocalMember(
-            id: hub.makeSessionID(), channel: channel, descriptor: descriptor, sendQueueLimit: settings.limits.sendQueueBytes)
-        self.life = ConnectionLife(transport: transport, dialect: dialect, limits: settings.limits, now: Hub.monotonicNow)
+            id: hub.makeSessionID(), channel: channel, descriptor: descriptor, listener: listener,
+            sendQueueLimit: settings.limits.sendQueueBytes)
+        self.life = ConnectionLife(
+            transport: listener.isWeb ? .webSocket : .tcp, dialect: dialect, limits: settings.limits, now: Hub.monotonicNow)
         self.peer = peer ?? channel.remoteAddress
         address = self.peer.map(SocketAddress.describe) ?? "unknown"
         self.logger = logger
@@ -161,7 +163,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         }
         timer?.cancel()
         let closing = life.ended()
-        shard.ended(member, admitted, registered: nick != nil, reason: closing.reason, notify: closing.notify, hub: hub)
+        shard.ended(member, admitted, registered: nick != nil, closing, hub: hub)
         admitted = false
         log(closing.quiet ? .debug : .info, "disconnected", ["reason": "\(closing.reason)"])
         context.fireChannelInactive()
@@ -210,6 +212,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             switch hub.register(member.id, nick: rawNick, shard: shard.index, address: address, kind: kind, re: re) {
             case .success(let granted):
                 nick = granted.display
+                shard.counters.registrations += 1
                 log(.info, "registered", ["kind": "\(kind)"])
                 return .registered
             case .failure(let error):

@@ -3,6 +3,7 @@ import ChatStore
 import Glibc
 import NIOCore
 import NIOPosix
+import Prometheus
 import Synchronization
 
 /// The server's shared chat state: the one `Directory`, behind one lock, and the shards it
@@ -50,9 +51,15 @@ final class Hub: Sendable {
         self.directory = Mutex(Directory(limits: settings.limits, defaultRoom: defaultRoom, shardCount: shards.count))
     }
 
-    /// The hub for `config`, with one shard per loop of `group`.
-    convenience init(config: Config, group: MultiThreadedEventLoopGroup, history: HistoryWriter?, historyProblem: String?) {
-        let shards = group.makeIterator().enumerated().map { Shard(index: $0.offset, eventLoop: $0.element) }
+    /// The hub for `config`, with one shard per loop of `group` (each timing its mailbox in
+    /// `metrics`, when given).
+    convenience init(
+        config: Config, group: MultiThreadedEventLoopGroup, history: HistoryWriter?, historyProblem: String?,
+        metrics: PrometheusCollectorRegistry? = nil
+    ) {
+        let shards = group.makeIterator().enumerated().map { index, loop in
+            Shard(index: index, eventLoop: loop, drainLatency: metrics.map { ChatMetrics.drainLatency(in: $0, loop: index) })
+        }
         self.init(
             shards: shards, settings: ConnectionSettings(config), defaultRoom: config.defaultRoomName, history: history,
             historyProblem: historyProblem)

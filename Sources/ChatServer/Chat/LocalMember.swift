@@ -32,6 +32,9 @@ final class LocalMember {
     var lastActive: Int64
     /// The dialect the connection is sent.
     var dialect = DialectID.text
+    /// The kind of listener it came in on (metrics count connections by it). (In the padding
+    /// after `dialect`, like `runMark`.)
+    let listener: ListenerKind
     /// Marks a member that sent part of the run of messages being fanned out (`Shard.fanOut`).
     /// (Declared here, it fits in the padding after `dialect`.)
     var runMark: UInt32 = 0
@@ -52,8 +55,9 @@ final class LocalMember {
     /// `limits.sendQueueBytes` for this client.
     var sendQueueLimit: Int
 
-    init(id: SessionID, channel: any Channel, descriptor: Int32?, sendQueueLimit: Int) {
+    init(id: SessionID, channel: any Channel, descriptor: Int32?, listener: ListenerKind, sendQueueLimit: Int) {
         self.id = id
+        self.listener = listener
         self.channel = channel
         self.descriptor = descriptor
         self.sendQueueLimit = sendQueueLimit

@@ -105,7 +105,7 @@ final class Parking: Sendable {
             // The socket could not be put back (it is closed by now): the connection ends here.
             let member = loopMember.value
             logger.info("disconnected", metadata: ["session": "\(member.id)", "nick": "\(parked.nick)", "error": "\(error)"])
-            shard.ended(member, parked.admitted, reason: "Connection error", notify: true, hub: hub)
+            shard.ended(member, parked.admitted, .init(reason: "Connection error", cause: .error), hub: hub)
         }
         return future
     }

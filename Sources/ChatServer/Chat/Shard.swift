@@ -2,6 +2,7 @@ import CLinux
 import ChatCore
 import Glibc
 import NIOCore
+import Prometheus
 import Synchronization
 
 /// One event loop's share of the server: the connections it owns, which rooms each is in, and
@@ -21,11 +22,15 @@ final class Shard: Sendable {
     private let mailbox = Mutex<[ShardMessage]>([])
     /// Touched only on `eventLoop`.
     private let local: NIOLoopBoundBox<LocalTables>
+    /// How long each batch's first message waited in the mailbox for its drain (with metrics
+    /// on): the loop's delivery latency, inside the server.
+    private let drainLatency: DurationHistogram?
 
-    init(index: Int, eventLoop: any EventLoop) {
+    init(index: Int, eventLoop: any EventLoop, drainLatency: DurationHistogram? = nil) {
         self.index = index
         self.eventLoop = eventLoop
         self.local = NIOLoopBoundBox.makeBoxSendingValue(LocalTables(), eventLoop: eventLoop)
+        self.drainLatency = drainLatency
     }
 
     /// Queues `message` for this loop; schedules a drain when the mailbox was empty.
@@ -34,14 +39,25 @@ final class Shard: Sendable {
             pending.append(message)
             return pending.count == 1
         }
-        if wasEmpty { eventLoop.execute { self.drain() } }
+        guard wasEmpty else { return }
+        if let drainLatency {
+            let posted = Hub.monotonicNow
+            eventLoop.execute {
+                drainLatency.recordNanoseconds(Hub.monotonicNow - posted)
+                self.drain()
+            }
+        } else {
+            eventLoop.execute { self.drain() }
+        }
     }
 
     // MARK: On the loop
 
     /// Adds a new connection (on accept, before it can register).
     func attach(_ member: LocalMember) {
-        local.value.members[member.id] = member
+        let tables = local.value
+        tables.members[member.id] = member
+        tables.counters.open[member.listener, default: 0] += 1
     }
 
     /// Asks `member` to say goodbye and close (see `LocalTables.request`); on the loop.
@@ -58,16 +74,19 @@ final class Shard: Sendable {
     func detach(_ id: SessionID) {
         let tables = local.value
         guard let member = tables.members.removeValue(forKey: id) else { return }
+        tables.counters.open[member.listener, default: 0] -= 1
         member.context = nil  // the context holds the handler, which holds the member
         member.connection = nil
         if member.parked != nil { tables.counters.parked -= 1 }
         for room in member.roomSlots.rooms { tables.remove(member, from: room) }
     }
 
-    /// A connection has ended: its loop forgets it, its address stops counting against the
-    /// limits, and the directory lets its rooms know (unless `notify` is false).
-    func ended(_ member: LocalMember, _ admitted: Bool, registered: Bool = true, reason: String, notify: Bool, hub: Hub) {
+    /// A connection has ended: its loop forgets it and counts why, its address stops counting
+    /// against the limits, and the directory lets its rooms know (unless the closing says not to).
+    func ended(_ member: LocalMember, _ admitted: Bool, registered: Bool = true, _ closing: ConnectionLife.Closing, hub: Hub) {
         detach(member.id)
+        if closing.cause != .refused { counters.disconnects[closing.cause, default: 0] += 1 }
+        let (reason, notify) = (closing.reason, closing.notify)
         if admitted, let address = member.address { hub.release(address: address) }
         if registered {
             let id = member.id
@@ -263,7 +282,7 @@ final class Shard: Sendable {
     }
 }
 
-/// What one loop counted (for `chatctl stats`); summed over the loops.
+/// What one loop counted (for `chatctl stats` and the metrics); summed over the loops.
 struct ShardCounters: Sendable {
     var accepted = 0
     var refused: [String: Int] = [:]
@@ -272,13 +291,21 @@ struct ShardCounters: Sendable {
     /// Lines (events) written to clients.
     var linesOut = 0
     var connections = 0
+    /// Connections open now, by the kind of listener they came in on.
+    var open: [ListenerKind: Int] = [:]
     /// Connections parked now.
     var parked = 0
+    /// Nicknames granted to new connections.
+    var registrations = 0
+    /// Connections that ended after being accepted, by why.
+    var disconnects: [ConnectionLife.Cause: Int] = [:]
 
     static func + (lhs: ShardCounters, rhs: ShardCounters) -> ShardCounters {
         ShardCounters(
             accepted: lhs.accepted + rhs.accepted, refused: lhs.refused.merging(rhs.refused, uniquingKeysWith: +),
             bytesIn: lhs.bytesIn + rhs.bytesIn, bytesOut: lhs.bytesOut + rhs.bytesOut, linesOut: lhs.linesOut + rhs.linesOut,
-            connections: lhs.connections + rhs.connections, parked: lhs.parked + rhs.parked)
+            connections: lhs.connections + rhs.connections, open: lhs.open.merging(rhs.open, uniquingKeysWith: +),
+            parked: lhs.parked + rhs.parked, registrations: lhs.registrations + rhs.registrations,
+            disconnects: lhs.disconnects.merging(rhs.disconnects, uniquingKeysWith: +))
     }
 }

@@ -37,6 +37,20 @@ final class ChatMetrics: Sendable {
         }
     }
 
+    /// The histogram loop `loop`'s shard times its mailbox in (see `Shard.post`).
+    static func drainLatency(in registry: PrometheusCollectorRegistry, loop: Int) -> DurationHistogram {
+        registry.makeDurationHistogram(
+            descriptor: named(
+                "chatd_drain_latency_seconds",
+                "How long messages for a loop's clients waited in its mailbox before the loop wrote them out."),
+            labels: [("loop", String(loop))],
+            buckets: [
+                .microseconds(10), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+                .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+                .milliseconds(250), .seconds(1),
+            ])
+    }
+
     /// Makes swift-metrics' instruments report to `registry` (once per process).
     static func bootstrap() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
@@ -46,11 +60,21 @@ final class ChatMetrics: Sendable {
 
     /// The Prometheus text exposition, brought up to date.
     func scrape() async -> String {
-        let stats = await control.stats()
+        let (stats, counters) = await control.statsAndCounters()
         let hub = control.hub
         gauge("chatd_clients", "Registered clients.", stats.clients)
         gauge("chatd_clients_peak", "The most registered clients at once since start.", stats.peakClients)
-        gauge("chatd_connections", "Open client connections, registered or not.", stats.connections)
+        for listener in ListenerKind.allCases {
+            gauge(
+                "chatd_connections", "Open client connections, registered or not, by transport and TLS.", counters.open[listener] ?? 0,
+                labels: [("transport", listener.isWeb ? "web" : "chat"), ("tls", listener.isTLS ? "true" : "false")])
+        }
+        counter("chatd_registrations_total", "Nicknames granted to new connections.", stats.registrations)
+        for cause in ConnectionLife.Cause.allCases where cause != .refused {
+            counter(
+                "chatd_disconnects_total", "Accepted connections that ended, by why.", counters.disconnects[cause] ?? 0,
+                labels: [("reason", cause.rawValue)])
+        }
         gauge("chatd_connections_parked", "Idle connections parked off the event loops.", stats.parked)
         gauge("chatd_rooms", "Rooms with members.", stats.rooms)
         gauge("chatd_uptime_seconds", "Seconds since chatd started.", stats.uptimeSeconds)
@@ -100,8 +124,8 @@ final class ChatMetrics: Sendable {
         return (true, "ok")
     }
 
-    private func gauge(_ name: String, _ help: String, _ value: Int) {
-        registry.makeGauge(descriptor: Self.named(name, help)).set(Double(value))
+    private func gauge(_ name: String, _ help: String, _ value: Int, labels: [(String, String)] = []) {
+        registry.makeGauge(descriptor: Self.named(name, help), labels: labels).set(Double(value))
     }
 
     /// Publishes a running total as a counter: it rises by what the total rose since the last

@@ -37,7 +37,8 @@ enum WebListener {
                         pingTimeoutSeconds: settings.web.pingTimeoutSeconds)
                     try channel.pipeline.syncOperations.addHandler(adapter)
                     try channel.pipeline.syncOperations.addHandler(
-                        ChatConnectionHandler(hub: hub, shard: shard, channel: channel, logger: logger, transport: .webSocket, peer: peer))
+                        ChatConnectionHandler(
+                            hub: hub, shard: shard, channel: channel, logger: logger, listener: secure ? .webTLS : .web, peer: peer))
                 }
             }
         )
