@@ -364,8 +364,10 @@ struct ConfigTests {
         #expect(
             ProxyHeader.parse(Array("PROXY TCP4 999.0.0.1 10.0.0.1 1 2\r\n".utf8))
                 == .invalid("a version 1 header with a bad source address"))
-        #expect(ProxyHeader.parse(Array("alice\r\n".utf8)) == .invalid("no PROXY header"))
+        #expect(ProxyHeader.parse(Array("alice\r\n".utf8)) == .absent)
         #expect(ProxyHeader.parse(Array("PRO".utf8)) == .incomplete)
+        #expect(ProxyHeader.parse(Array("POST / HTTP/1.1".utf8)) == .absent, "an HTTP proxy's request")
+        #expect(ProxyHeader.parse(Array("GE".utf8)) == .absent)
         // Version 2: PROXY over TCP4, 12 bytes of addresses, then the client's first bytes.
         let v2 =
             ProxyHeader.v2Signature + [0x21, 0x11, 0x00, 0x0C, 198, 51, 100, 7, 10, 0, 0, 1, 0x1F, 0x90, 0x1E, 0x61] + Array("hi".utf8)

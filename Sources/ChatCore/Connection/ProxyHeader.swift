@@ -5,7 +5,10 @@
 public enum ProxyHeader: Equatable, Sendable {
     /// Not enough bytes yet.
     case incomplete
-    /// Not a PROXY header, or a malformed one; the connection is refused.
+    /// The bytes do not begin a PROXY header (an HTTP request from a proxy that names its
+    /// client in headers instead, or a client that got past no proxy).
+    case absent
+    /// A malformed PROXY header; the connection is refused.
     case invalid(String)
     /// A header of `length` bytes. `client` is the client's address (IPv4 or IPv6 bytes) and
     /// port; nil when the proxy speaks for itself (v2 `LOCAL`, a health check, or v1
@@ -14,7 +17,7 @@ public enum ProxyHeader: Equatable, Sendable {
 
     public static func == (lhs: ProxyHeader, rhs: ProxyHeader) -> Bool {
         switch (lhs, rhs) {
-        case (.incomplete, .incomplete): true
+        case (.incomplete, .incomplete), (.absent, .absent): true
         case (.invalid(let a), .invalid(let b)): a == b
         case (.complete(let a, let m), .complete(let b, let n)): m == n && a?.address == b?.address && a?.port == b?.port
         default: false
@@ -34,11 +37,11 @@ public enum ProxyHeader: Equatable, Sendable {
             // Too short to tell: wait, unless it already is neither.
             let couldBeV1 = v1Prefix.starts(with: bytes.prefix(v1Prefix.count)) || bytes.starts(with: v1Prefix)
             let couldBeV2 = v2Signature.starts(with: bytes)
-            return couldBeV1 || couldBeV2 ? .incomplete : .invalid("no PROXY header")
+            return couldBeV1 || couldBeV2 ? .incomplete : .absent
         }
         if bytes.starts(with: v2Signature) { return parseV2(bytes) }
         if bytes.starts(with: v1Prefix) { return parseV1(bytes) }
-        return .invalid("no PROXY header")
+        return .absent
     }
 
     private static func parseV1(_ bytes: [UInt8]) -> ProxyHeader {

@@ -63,7 +63,7 @@ final class Acceptor: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     // The pipeline for the client at `peer`: the socket's peer, or the client a
                     // trusted proxy's PROXY header names (then built once the header is read).
-                    let build: ProxyHeaderHandler.Proceed = { channel, peer in
+                    let build: ProxyHeaderHandler.Proceed = { channel, peer, forwarded in
                         switch kind {
                         case .chat:
                             let handler = ChatConnectionHandler(
@@ -78,17 +78,18 @@ final class Acceptor: Sendable {
                                 hub: hub, shard: shard, channel: channel, descriptor: nil, logger: logger, listener: .chatTLS, peer: peer)
                             try channel.pipeline.syncOperations.addHandler(handler)
                         case .web:
-                            try WebListener.configure(channel, hub: hub, logger: logger, peer: peer)
+                            try WebListener.configure(channel, hub: hub, logger: logger, peer: peer, forwarded: forwarded)
                         case .webTLS:
                             guard let context else { throw ChannelError.inappropriateOperationForState }
                             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
-                            try WebListener.configure(channel, hub: hub, logger: logger, peer: peer, secure: true)
+                            try WebListener.configure(channel, hub: hub, logger: logger, peer: peer, forwarded: forwarded, secure: true)
                         }
                     }
                     if hub.settings.0.isTrustedProxy(channel.remoteAddress?.ipBytes) {
-                        try channel.pipeline.syncOperations.addHandler(ProxyHeaderHandler(hub: hub, logger: logger, proceed: build))
+                        try channel.pipeline.syncOperations.addHandler(
+                            ProxyHeaderHandler(hub: hub, logger: logger, acceptsForwardedHTTP: kind.isWeb, proceed: build))
                     } else {
-                        try build(channel, channel.remoteAddress)
+                        try build(channel, channel.remoteAddress, false)
                     }
                 }
             }

@@ -95,14 +95,23 @@ final class Hub: Sendable {
     /// Why a new connection from `address` must be refused, if it must. An admitted connection
     /// counts against the limits until `release(address)`.
     func admit(address: [UInt8]?) -> (reason: Refusal, message: String)? {
-        if let message = drainMessage.withLock({ $0 }) { return (.draining, message) }
+        if let barred = barred(address: address) { return barred }
         guard let address else { return nil }
-        let now = clock()
-        if let ban = directory.withLock({ $0.bans.matching(address: address, at: now) }) { return (.banned, ban.refusal) }
         let monotonic = Self.monotonicNow
         return admissionControl.withLock { admission in
             admission.admit(address, now: monotonic).map { ($0, $0.message(admission.limits)) }
         }
+    }
+
+    /// Why anything from `address` must be refused now, if it must: chatd is draining, or the
+    /// address is banned. (`admit` asks this first; a web request through an HTTP proxy asks
+    /// only this, since it is not a connection of its own.)
+    func barred(address: [UInt8]?) -> (reason: Refusal, message: String)? {
+        if let message = drainMessage.withLock({ $0 }) { return (.draining, message) }
+        guard let address else { return nil }
+        let now = clock()
+        if let ban = directory.withLock({ $0.bans.matching(address: address, at: now) }) { return (.banned, ban.refusal) }
+        return nil
     }
 
     /// An admitted connection from `address` closed.

@@ -7,25 +7,34 @@ import NIOCore
 /// for the client the header names, so that admission, bans, `chatctl who` and the logs all see
 /// the client's own address; and steps aside, passing on whatever followed the header. A
 /// connection that does not open with a valid header within `timeout` is refused and closed.
+///
+/// On a web listener, a trusted proxy may instead be an HTTP proxy (nginx's `proxy_pass`) that
+/// names each request's client in `Forwarded` or `X-Forwarded-For`: a connection that opens
+/// with anything but a PROXY header is then built for that (`forwardedHTTP`), and the client
+/// is read from each request (`ForwardedClientHandler`).
 final class ProxyHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
-    /// Builds the rest of the pipeline for the client at this address.
-    typealias Proceed = (any Channel, SocketAddress?) throws -> Void
+    /// Builds the rest of the pipeline for the client at `peer`, or, with `forwardedHTTP`, for
+    /// requests that name their clients in headers (`peer` is then the proxy).
+    typealias Proceed = (_ channel: any Channel, _ peer: SocketAddress?, _ forwardedHTTP: Bool) throws -> Void
 
     static let timeout = TimeAmount.seconds(10)
 
     private let hub: Hub
     private let logger: Logger
     private let proceed: Proceed
+    /// Whether the connection may be HTTP naming its clients in headers (web listeners).
+    private let acceptsForwardedHTTP: Bool
     private var received: ByteBuffer?
     private var deadline: Scheduled<Void>?
     private var done = false
 
-    init(hub: Hub, logger: Logger, proceed: @escaping Proceed) {
+    init(hub: Hub, logger: Logger, acceptsForwardedHTTP: Bool, proceed: @escaping Proceed) {
         self.hub = hub
         self.logger = logger
+        self.acceptsForwardedHTTP = acceptsForwardedHTTP
         self.proceed = proceed
     }
 
@@ -48,28 +57,37 @@ final class ProxyHeaderHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch ProxyHeader.parse(buffer.readableBytesView) {
         case .incomplete:
             return
+        case .absent where acceptsForwardedHTTP:
+            proceed(with: buffer, context, peer: context.channel.remoteAddress, forwardedHTTP: true)
+        case .absent:
+            refuse(context, "no PROXY header")
         case .invalid(let why):
             refuse(context, why)
         case .complete(let client, let length):
-            done = true
-            deadline?.cancel()
             buffer.moveReaderIndex(forwardBy: length)
-            received = nil
             var peer = context.channel.remoteAddress
             if let client {
                 peer = try? SocketAddress(packedIPAddress: ByteBuffer(bytes: client.address), port: client.port)
             }
-            do {
-                try proceed(context.channel, peer)
-            } catch {
-                logger.debug("could not set up a proxied connection", metadata: ["error": "\(error)"])
-                context.close(promise: nil)
-                return
-            }
-            context.fireChannelActive()
-            if buffer.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(buffer)) }
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            proceed(with: buffer, context, peer: peer, forwardedHTTP: false)
         }
+    }
+
+    /// Builds the pipeline, hands it what followed the header, and steps aside.
+    private func proceed(with buffer: ByteBuffer, _ context: ChannelHandlerContext, peer: SocketAddress?, forwardedHTTP: Bool) {
+        done = true
+        deadline?.cancel()
+        received = nil
+        do {
+            try proceed(context.channel, peer, forwardedHTTP)
+        } catch {
+            logger.debug("could not set up a proxied connection", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+            return
+        }
+        context.fireChannelActive()
+        if buffer.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(buffer)) }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

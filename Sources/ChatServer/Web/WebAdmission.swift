@@ -1,6 +1,7 @@
 import ChatCore
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// The first handler of every web connection: admits it as the chat port admits its clients
 /// (bans, draining, `limits.maxClients` in total, `limits.maxClientsPerAddress` and the connect
@@ -26,15 +27,24 @@ final class WebAdmissionHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The client's address: the socket's peer, or the one a trusted proxy named.
     private let peer: SocketAddress?
+    /// False for a trusted HTTP proxy's connection: its requests are admitted by the client
+    /// each names (`ForwardedClientHandler`), not by the proxy's address.
+    private let admitsAtConnect: Bool
 
-    init(hub: Hub, logger: Logger, peer: SocketAddress?) {
+    init(hub: Hub, logger: Logger, peer: SocketAddress?, admitsAtConnect: Bool = true) {
         self.hub = hub
         self.logger = logger
         self.peer = peer
+        self.admitsAtConnect = admitsAtConnect
         self.requestTimeout = .seconds(Int64(hub.settings.0.web.requestTimeoutSeconds))
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        guard admitsAtConnect else {
+            armDeadline(context)
+            context.fireChannelActive()
+            return
+        }
         address = peer?.ipBytes
         if let refusal = hub.admit(address: address) {
             refused = true
@@ -90,18 +100,25 @@ final class WebAdmissionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// The raw HTTP response a refused connection gets: 403 for a ban, 429 for the connect
-    /// rate, 503 otherwise, with the same sentence a chat client would read.
+    /// The raw HTTP response a refused connection gets (see `status(for:)`), with the same
+    /// sentence a chat client would read.
     static func refusal(_ reason: Refusal, _ message: String) -> String {
-        let status =
-            switch reason {
-            case .banned: "403 Forbidden"
-            case .connectRate: "429 Too Many Requests"
-            default: "503 Service Unavailable"
-            }
+        let status = status(for: reason)
         let body = message + "\r\n"
-        return "HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n"
-            + (reason.isTemporary ? "Retry-After: 10\r\n" : "") + "Connection: close\r\n\r\n" + body
+        return "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            + "Content-Length: \(body.utf8.count)\r\n" + (reason.isTemporary ? "Retry-After: 10\r\n" : "")
+            + "Connection: close\r\n\r\n" + body
+    }
+
+    /// 403 for a ban, 429 for the connect rate, 400 for a proxy that did not name its client,
+    /// 503 otherwise.
+    static func status(for reason: Refusal) -> HTTPResponseStatus {
+        switch reason {
+        case .banned: .forbidden
+        case .connectRate: .tooManyRequests
+        case .proxyHeader: .badRequest
+        default: .serviceUnavailable
+        }
     }
 }
 

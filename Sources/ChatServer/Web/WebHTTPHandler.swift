@@ -79,18 +79,29 @@ final class WebHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         _ status: HTTPResponseStatus, type: String, body: [UInt8], extra: [(String, String)], _ head: HTTPRequestHead,
         _ context: ChannelHandlerContext
     ) {
-        var headers = HTTPHeaders(Self.securityHeaders + extra)
+        Self.send(status, type: type, body: body, extra: extra, secure: secure, head, context)
+    }
+
+    /// Writes a response to `head` (with the security headers; HSTS when `secure`), then closes
+    /// the connection after an error or when the client asked to. For any handler between the
+    /// HTTP codec and this one.
+    static func send(
+        _ status: HTTPResponseStatus, type: String = "text/plain; charset=utf-8", body: [UInt8], extra: [(String, String)],
+        secure: Bool, _ head: HTTPRequestHead, _ context: ChannelHandlerContext
+    ) {
+        var headers = HTTPHeaders(securityHeaders + extra)
         // HSTS, over HTTPS only (RFC 6797 has browsers ignore it over plain HTTP): a year.
         if secure { headers.add(name: "Strict-Transport-Security", value: "max-age=31536000") }
         headers.add(name: "Content-Type", value: type)
         headers.add(name: "Content-Length", value: String(body.count))
         let keepAlive = head.isKeepAlive && status.code < 400
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        let response = HTTPResponseHead(version: head.version, status: status, headers: headers)
+        context.write(NIOAny(HTTPServerResponsePart.head(response)), promise: nil)
         if head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        let done = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
         if !keepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
     }
 

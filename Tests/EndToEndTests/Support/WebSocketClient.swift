@@ -21,12 +21,17 @@ final class WebSocketClient {
         var text: String { String(decoding: payload, as: UTF8.self) }
     }
 
-    /// Connects and asks to upgrade `path`; `status` says whether it did (101) or why not.
-    init(port: Int, path: String = "/ws", origin: String? = nil, host: String? = nil) throws {
-        tcp = try Client(port: port)
+    /// Connects (from `source`, a loopback address) and asks to upgrade `path`, with `headers`
+    /// added; `status` says whether it did (101) or why not.
+    init(
+        port: Int, path: String = "/ws", origin: String? = nil, host: String? = nil, source: String? = nil,
+        headers extra: [String] = []
+    ) throws {
+        tcp = try Client(port: port, source: source)
         var request = "GET \(path) HTTP/1.1\r\nHost: \(host ?? "127.0.0.1:\(port)")\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         if let origin { request += "Origin: \(origin)\r\n" }
+        for header in extra { request += header + "\r\n" }
         try tcp.send(request + "\r\n")
         guard let first = try tcp.readLine() else { throw TestFailure("closed before the handshake's answer") }
         status = first
