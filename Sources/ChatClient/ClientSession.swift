@@ -425,6 +425,8 @@ public struct ClientSession: Sendable {
             lastWords = reason
             lastCode = code
             return []
+        case .reply:
+            return []
         case .help, .pong:
             if case .pong(token: "keepalive") = event.kind { return [] }
             return status()

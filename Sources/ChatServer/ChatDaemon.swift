@@ -31,7 +31,8 @@ public enum ChatDaemon {
         let environment = ProcessInfo.processInfo.environment
         // Socket activation: systemd's sockets, named by FileDescriptorName= (chat, web, admin).
         let inherited = Systemd.takeListenSockets()
-        let chatSockets = inherited.filter { !["admin", "web", "tls", "web-tls"].contains($0.name) }.map(\.descriptor)
+        let chatSockets = inherited.filter { !["admin", "web", "tls", "web-tls", "irc"].contains($0.name) }.map(\.descriptor)
+        let ircSockets = inherited.filter { $0.name == "irc" }.map(\.descriptor)
         let webSockets = inherited.filter { $0.name == "web" }.map(\.descriptor)
         let tlsSockets = inherited.filter { $0.name == "tls" }.map(\.descriptor)
         let webTLSSockets = inherited.filter { $0.name == "web-tls" }.map(\.descriptor)
@@ -58,6 +59,7 @@ public enum ChatDaemon {
         }
         let history = try await HistoryService.open(config, stateDirectory: stateDirectory, logger: logger)
         // The daemon owns the hub (the chat state) and hands it to each service that needs it.
+        IRCServer.current = IRCServerInfo(config, startedAt: Timestamp.now())
         let hub = Hub(
             config: config, group: group, history: history.writer, historyProblem: history.problem, metrics: registry)
         hub.withDirectory { directory in
@@ -69,7 +71,7 @@ public enum ChatDaemon {
         history.service?.pruned.withLock { $0 = { cutoff in _ = hub.withDirectory { $0.forget(before: cutoff) } } }
         let chat = ChatService(
             hub: hub, config: config, group: group, logger: logger, tls: tls, inherited: chatSockets, inheritedWeb: webSockets,
-            inheritedTLS: tlsSockets, inheritedWebTLS: webTLSSockets
+            inheritedTLS: tlsSockets, inheritedWebTLS: webTLSSockets, inheritedIRC: ircSockets
         ) { _ in
             readiness.ready("chat")
         }

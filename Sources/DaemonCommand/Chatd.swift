@@ -82,6 +82,9 @@ public struct Chatd: AsyncParsableCommand, Sendable {
             valueName: "host:port"))
     var metricsListen: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("Accept IRC clients on HOST:PORT. Repeatable; replaces irc.listen.", valueName: "host:port"))
+    var ircListen: [String] = []
+
     @Flag(name: .long, help: "Do not serve the web client (overrides web.enabled).")
     var noWeb = false
 
@@ -158,6 +161,7 @@ public struct Chatd: AsyncParsableCommand, Sendable {
         }
         if !listen.isEmpty { config.listen = addresses(listen, flag: "--listen") }
         if !metricsListen.isEmpty { config.metrics.listen = addresses(metricsListen, flag: "--metrics-listen") }
+        if !ircListen.isEmpty { config.irc.listen = addresses(ircListen, flag: "--irc-listen") }
         for (flag, given) in [("--tls-listen", tlsListen), ("--web-tls-listen", webTLSListen)] where !given.isEmpty {
             if flag == "--tls-listen" {
                 config.tls.listen = addresses(given, flag: flag)

@@ -250,7 +250,9 @@ struct DialectTests {
     func claiming() {
         #expect(Dialects.claiming(firstLine: Array(#"  {"type":"hello"}"#.utf8)) == .json)
         #expect(Dialects.claiming(firstLine: Array("alice".utf8)) == nil)
-        #expect(Dialects.all.count == 2 && DialectID.text.dialect is TextDialect && DialectID.json.dialect is JSONDialect)
+        #expect(
+            Dialects.all.count == 3 && DialectID.text.dialect is TextDialect && DialectID.json.dialect is JSONDialect
+                && DialectID.irc.dialect is IRCDialect)
     }
 
     @Test("text renders the room prefix elsewhere and the sender's own private message; never a request id")

@@ -18,7 +18,7 @@ struct ParkingTests {
         try daemon.waitForParked("alice")
         try daemon.waitForParked("bob")
         #expect(try daemon.chatctl(["--json", "stats"]).out.contains(#""parked":2"#))
-        #expect(try daemon.chatctl(["stats"]).out.contains("connections:  2 (parked 2)"))
+        #expect(try daemon.chatctl(["stats"]).out.contains("connections:  2 (parked 2; chat=2)"))
 
         // alice speaks (and comes back); bob hears it while parked, written straight to its socket.
         try alice.line("hello while you sleep")

@@ -18,6 +18,7 @@ public struct Config: Equatable, Sendable {
     public var tls = TLS()
     public var proxy = Proxy()
     public var metrics = Metrics()
+    public var irc = IRC()
     /// Where chatd keeps state across restarts (the ban list); empty: the default (see `Paths`).
     public var stateDirectory = ""
 
@@ -72,6 +73,26 @@ public struct Config: Equatable, Sendable {
         /// hands chatd a copy (docs/OPERATIONS.md).
         public var key = ""
 
+    }
+
+    /// IRC clients, on listeners of their own (docs/IRC.md).
+    public struct IRC: Equatable, Sendable {
+        /// Addresses to accept IRC clients on; none by default.
+        public var listen: [HostAndPort] = []
+        /// The server's name on IRC: the prefix of every server line, and every user's host.
+        /// Host-like: letters, digits, dots, hyphens.
+        public var serverName = "chatd"
+        /// The network's name (`NETWORK` in ISUPPORT; the welcome says it).
+        public var network = "chatd"
+
+        /// Whether `name` may be a server or network name on IRC (it goes into every line, so
+        /// it may not contain spaces, and nothing IRC reads specially).
+        public static func isValidName(_ name: String) -> Bool {
+            !name.isEmpty && name.utf8.count <= 63 && name.first != "." && name.last != "."
+                && name.unicodeScalars.allSatisfy {
+                    ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "." || $0 == "-" || $0 == "_"
+                }
+        }
     }
 
     /// Monitoring: Prometheus metrics and a health check, on listeners of their own.

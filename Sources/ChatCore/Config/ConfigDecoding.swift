@@ -50,6 +50,15 @@ extension Config {
             r.section(&o, "metrics") { r, o in
                 r.addresses(&o, "metrics.listen", into: &config.metrics.listen, allowEmpty: true)
             }
+            r.section(&o, "irc") { r, o in
+                r.addresses(&o, "irc.listen", into: &config.irc.listen, allowEmpty: true)
+                let hostLike: (String) -> String? = {
+                    Config.IRC.isValidName($0)
+                        ? nil : "must be a host-like name: letters, digits, dots, hyphens and underscores, at most 63 bytes"
+                }
+                r.string(&o, "irc.serverName", into: &config.irc.serverName, check: hostLike)
+                r.string(&o, "irc.network", into: &config.irc.network, check: hostLike)
+            }
             r.section(&o, "proxy") { r, o in
                 r.stringArray(&o, "proxy.trusted", into: &config.proxy.trusted) { entry in
                     AddressPattern(entry) == nil ? "must be an IP address or a CIDR block (10.0.0.0/8, 2001:db8::/32)" : nil
@@ -91,6 +100,12 @@ extension Config {
             // Cross-key rules, checked once every key parsed.
             if config.web.enabled, let shared = config.web.listen.first(where: config.listen.contains) {
                 reader.fail("web.listen", "\(shared) is also a chat address (listen); the web client needs a port of its own")
+            }
+            if let shared = config.irc.listen.first(where: {
+                config.listen.contains($0) || config.tls.listen.contains($0) || (config.web.enabled && config.web.listen.contains($0))
+                    || (config.web.enabled && config.web.tlsListen.contains($0))
+            }) {
+                reader.fail("irc.listen", "\(shared) is also another listener's address; the IRC listener needs a port of its own")
             }
             if let shared = config.tls.listen.first(where: {
                 config.listen.contains($0) || (config.web.enabled && config.web.listen.contains($0))

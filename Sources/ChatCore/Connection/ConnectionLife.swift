@@ -408,6 +408,8 @@ public struct ConnectionLife: Sendable {
         case .proxyHeader:
             greetAt = nil
             refuse(.proxyHeader, message: "A PROXY header is accepted only from a trusted proxy (proxy.trusted).", detail: nil, carryOut)
+        case .several(let decisions):
+            for decision in decisions where closing == nil { handle(decision, carryOut) }
         }
     }
 

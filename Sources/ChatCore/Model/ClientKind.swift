@@ -7,6 +7,8 @@ public enum ClientKind: Hashable, Sendable, CustomStringConvertible {
     case json
     /// The web client, or any WebSocket client that did not name itself.
     case webSocket
+    /// An IRC client, on the IRC listener (`irc.listen`).
+    case irc
     /// The program named in the `hello` (`{"type":"hello","client":"chat 0.1.0"}`).
     case program(String)
 
@@ -15,6 +17,7 @@ public enum ClientKind: Hashable, Sendable, CustomStringConvertible {
         case .line: "line"
         case .json: "json"
         case .webSocket: "websocket"
+        case .irc: "irc"
         case .program(let name): name
         }
     }
@@ -26,6 +29,7 @@ public enum ClientKind: Hashable, Sendable, CustomStringConvertible {
         case "line": self = .line
         case "json": self = .json
         case "websocket": self = .webSocket
+        case "irc": self = .irc
         default: self = .program(description)
         }
     }

@@ -29,6 +29,8 @@ public struct Session: Sendable {
         case httpRequest
         /// The first line is a PROXY protocol header, from a peer not trusted to send one.
         case proxyHeader
+        /// Several of these, in order (one line asked for several things).
+        case several([Action])
     }
 
     /// HTTP methods recognised in a first line such as `GET / HTTP/1.1`.
@@ -50,6 +52,8 @@ public struct Session: Sendable {
     public var maxLineBytes: Int
     /// The program on the other end, as its `hello` named it (`chat 0.1.0`), if it did.
     public private(set) var clientName: String?
+    /// What the dialect keeps between lines (IRC's registration).
+    public private(set) var dialectState: DialectState
 
     /// A session speaking `dialect`; with `sniffing`, the first line may choose another (a line
     /// connection's first JSON object) or be an HTTP request.
@@ -57,6 +61,7 @@ public struct Session: Sendable {
         self.maxLineBytes = limits.maxLineBytes
         self.dialect = dialect
         hasSpoken = !sniffing
+        dialectState = dialect == .irc ? .irc(IRCState()) : .none
     }
 
     /// The session of a registered connection that already spoke `dialect`: the one a parked
@@ -88,7 +93,12 @@ public struct Session: Sendable {
             if dialect == .text, line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return .none }
             hasSpoken = true
         }
-        switch dialect.dialect.read(line, registered: phase == .registered) {
+        return decide(dialect.dialect.read(line, registered: phase == .registered, state: &dialectState))
+    }
+
+    /// What the session makes of what the dialect read.
+    private mutating func decide(_ reading: Reading) -> Action {
+        switch reading {
         case .nothing:
             return .none
         case .invalid(let error, let re):
@@ -102,6 +112,10 @@ public struct Session: Sendable {
             return .register(nick: nick, re: re)
         case .command(let command, let re):
             return decide(command, re: re)
+        case .reply(let kind, let re):
+            return .reply(kind, re: re)
+        case .several(let readings):
+            return .several(readings.map { decide($0) })
         }
     }
 

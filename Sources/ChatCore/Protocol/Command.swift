@@ -35,6 +35,8 @@ public enum CommandError: Error, Equatable, Sendable, CustomStringConvertible {
     case unknownType(String)
     case usage(command: String, usage: String)
     case badRequest(String)
+    /// Refused for a reason the directory would give too (a dialect checks it as it reads).
+    case refused(ErrorCode, String)
 
     public var description: String {
         switch self {
@@ -44,6 +46,7 @@ public enum CommandError: Error, Equatable, Sendable, CustomStringConvertible {
             "Unknown request type \"\(type)\". The types are \(JSONRequest.types.keys.sorted().joined(separator: ", ")) (docs/PROTOCOL.md)."
         case .usage(let command, let usage): "Usage: /\(command) \(usage)"
         case .badRequest(let reason): "Bad request: \(reason)"
+        case .refused(_, let message): message
         }
     }
 
@@ -52,6 +55,7 @@ public enum CommandError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unknownCommand, .unknownType: .unknownCommand
         case .usage: .usage
         case .badRequest: .badRequest
+        case .refused(let code, _): code
         }
     }
 }

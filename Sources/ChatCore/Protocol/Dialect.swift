@@ -1,6 +1,6 @@
 /// A way of speaking chatd's protocol on the wire: how a client's lines become requests, and how
-/// events become lines for it. Text (telnet, nc) and JSON (programs, the web page) are the two
-/// today; each is one type, listed once in `Dialects.all`. The server never switches on a
+/// events become lines for it. Text (telnet, nc), JSON (programs, the web page) and IRC (IRC
+/// clients, on their own listener); each is one type, listed once in `Dialects.all`. The server never switches on a
 /// dialect: it asks the connection's dialect to read and to render, and the fan-out renders each
 /// event once per dialect and view present among a loop's recipients.
 ///
@@ -25,8 +25,19 @@ public protocol Dialect: Sendable {
     /// What one framed line (its terminator removed, not yet sanitized) asks for.
     func read(_ line: [UInt8], registered: Bool) -> Reading
 
+    /// The same, for a dialect that keeps state between lines (IRC's registration): `state`
+    /// is the connection's. Dialects without state read as `read(_:registered:)`.
+    func read(_ line: [UInt8], registered: Bool, state: inout DialectState) -> Reading
+
     /// `event` as `view` sees it: whole lines, terminators included.
     func render(_ event: Event, _ view: View) -> [UInt8]
+
+    /// Whether answers name their recipient (IRC's numerics begin with the client's nick): they
+    /// are then rendered for each recipient with `render(_:_:to:)`, not shared.
+    var addressesRecipient: Bool { get }
+
+    /// `event` as `view` sees it, for the client called `recipient` (nil before it has a nick).
+    func render(_ event: Event, _ view: View, to recipient: String?) -> [UInt8]
 
     /// The view this dialect renders the same as `view`, so that a fan-out renders each
     /// distinct line once (JSON, for one, has no `[#room]` prefix, so where the reader's current
@@ -40,6 +51,14 @@ public protocol Dialect: Sendable {
 extension Dialect {
     public func claims(firstLine line: [UInt8]) -> Bool { false }
 
+    public func read(_ line: [UInt8], registered: Bool, state: inout DialectState) -> Reading {
+        read(line, registered: registered)
+    }
+
+    public var addressesRecipient: Bool { false }
+
+    public func render(_ event: Event, _ view: View, to recipient: String?) -> [UInt8] { render(event, view) }
+
     public func renderRefusal(_ bye: Event) -> [UInt8] { render(bye, View(isAnswer: true)) }
 }
 
@@ -52,6 +71,7 @@ public struct DialectID: Hashable, Sendable, CustomStringConvertible {
 
     public static let text = DialectID(0)
     public static let json = DialectID(1)
+    public static let irc = DialectID(2)
 
     /// The dialect itself.
     public var dialect: any Dialect { Dialects.all[Int(index)] }
@@ -60,6 +80,7 @@ public struct DialectID: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .text: "text"
         case .json: "json"
+        case .irc: "irc"
         default: "dialect \(index)"
         }
     }
@@ -67,7 +88,7 @@ public struct DialectID: Hashable, Sendable, CustomStringConvertible {
 
 /// The dialects, in `DialectID` order: the one place each is registered.
 public enum Dialects {
-    public static let all: [any Dialect] = [TextDialect(), JSONDialect()]
+    public static let all: [any Dialect] = [TextDialect(), JSONDialect(), IRCDialect()]
 
     /// The dialect `line`, a connection's first, claims, if one does.
     public static func claiming(firstLine line: [UInt8]) -> DialectID? {
@@ -104,6 +125,17 @@ public enum Reading: Equatable, Sendable {
     case command(Command, re: RequestID?)
     /// A request that cannot be carried out as sent.
     case invalid(CommandError, re: RequestID?)
+    /// An answer the dialect gives by itself (IRC's `CAP LS`), touching no shared state.
+    case reply(Event.Kind, re: RequestID?)
+    /// Several requests in one line (IRC's `JOIN #a,#b`), in order.
+    case several([Reading])
+}
+
+/// What a dialect keeps of a connection between its lines: nothing for text and JSON, IRC's
+/// registration for IRC. Boxed, so a connection that keeps nothing pays a word.
+public enum DialectState: Equatable, Sendable {
+    case none
+    indirect case irc(IRCState)
 }
 
 /// The text protocol: human-readable lines for telnet and nc (docs/PROTOCOL.md, "Text mode").

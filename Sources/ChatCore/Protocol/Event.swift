@@ -50,6 +50,10 @@ public struct Event: Equatable, Sendable {
         case pong(token: String?)
         /// The server is closing this connection, and why.
         case bye(reason: String, code: ByeCode? = nil)
+        /// An answer only the asking connection's dialect gives (IRC's `CAP`, `MOTD`,
+        /// `VERSION`, …), named by the request's command and its arguments. The text and JSON
+        /// dialects never ask for one, and render nothing.
+        case reply(command: String, arguments: [String])
     }
 }
 

@@ -65,6 +65,7 @@ public enum TextFormat {
         case .help(let lines): return lines.map { "*** \($0)\r\n" }.joined()
         case .pong(let token): return "*** pong\(token.map { " \($0)" } ?? "")\r\n"
         case .bye(let reason, _): return "*** Closing connection: \(reason)\r\n"
+        case .reply: return ""
         }
     }
 
@@ -258,6 +259,11 @@ public enum JSONFormat {
                 w.key("code")
                 w.string(code.rawValue)
             }
+        case .reply(let command, let arguments):
+            w.key("command")
+            w.string(command)
+            w.key("arguments")
+            strings(arguments, &w)
         }
         if let re = event.re {
             w.key("re")
@@ -300,6 +306,7 @@ public enum JSONFormat {
         case .help: "help"
         case .pong: "pong"
         case .bye: "bye"
+        case .reply: "reply"
         }
     }
 }

@@ -16,11 +16,22 @@ enum ListenerKind: Hashable, Sendable, CaseIterable {
     case web
     /// The web client over TLS: HTTPS, and WSS at /ws.
     case webTLS
+    /// IRC clients (`irc.listen`).
+    case irc
 
     /// Its clients chat over a WebSocket.
     var isWeb: Bool { self == .web || self == .webTLS }
 
     var isTLS: Bool { self == .chatTLS || self == .webTLS }
+
+    /// What its clients speak, as the metrics label it: `chat`, `web` or `irc`.
+    var transport: String {
+        switch self {
+        case .chat, .chatTLS: "chat"
+        case .web, .webTLS: "web"
+        case .irc: "irc"
+        }
+    }
 
     /// Its name in `chatctl stats`, as in socket activation's `FileDescriptorName=`.
     var name: String {
@@ -29,6 +40,7 @@ enum ListenerKind: Hashable, Sendable, CaseIterable {
         case .chatTLS: "tls"
         case .web: "web"
         case .webTLS: "web-tls"
+        case .irc: "irc"
         }
     }
 }
@@ -76,6 +88,11 @@ final class Acceptor: Sendable {
                             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
                             let handler = ChatConnectionHandler(
                                 hub: hub, shard: shard, channel: channel, descriptor: nil, logger: logger, listener: .chatTLS, peer: peer)
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                        case .irc:
+                            let handler = ChatConnectionHandler(
+                                hub: hub, shard: shard, channel: channel, descriptor: descriptor, logger: logger, listener: .irc,
+                                dialect: .irc, peer: peer)
                             try channel.pipeline.syncOperations.addHandler(handler)
                         case .web:
                             try WebListener.configure(channel, hub: hub, logger: logger, peer: peer, forwarded: forwarded)

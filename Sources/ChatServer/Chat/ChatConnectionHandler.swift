@@ -19,8 +19,11 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     /// The peer as logged.
     let address: String
     private var life: ConnectionLife
-    /// The registered nick, as shown (for the log and the parking lot).
-    private(set) var nick: String?
+    /// The registered nick, as shown (for the log and the parking lot; the member keeps it).
+    private(set) var nick: String? {
+        get { member.nick }
+        set { member.nick = newValue }
+    }
     /// The server's logger, shared: what identifies this connection in a log line (session,
     /// peer, nick) is added when a line is logged, not kept per connection (see `log`).
     private let logger: Logger
@@ -55,6 +58,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             sendQueueLimit: settings.limits.sendQueueBytes)
         self.life = ConnectionLife(
             transport: listener.isWeb ? .webSocket : .tcp, dialect: dialect, limits: settings.limits, now: Hub.monotonicNow)
+        member.dialect = life.speaking  // a refusal at connect is said in it
         self.peer = peer ?? channel.remoteAddress
         address = self.peer.map(SocketAddress.describe) ?? "unknown"
         self.logger = logger
@@ -69,7 +73,6 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         self.member = member
         self.life = ConnectionLife(resuming: parked.life, limits: settings.limits, now: Hub.monotonicNow)
         self.address = parked.peer
-        self.nick = parked.nick
         self.admitted = parked.admitted
         self.resumed = parked
         self.peer = nil  // the member keeps the address it was admitted with
@@ -283,7 +286,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     }
 
     private func encode(_ event: Event) -> ByteBuffer {
-        ByteBuffer(bytes: member.dialect.dialect.render(event, View(isAnswer: true)))
+        ByteBuffer(bytes: member.dialect.dialect.render(event, View(isAnswer: true), to: member.nick))
     }
 }
 

@@ -24,10 +24,12 @@ final class ChatService: Service {
     private let inheritedTLS: [Int32]
     /// HTTPS sockets for the web client passed by systemd (FileDescriptorName=web-tls).
     private let inheritedWebTLS: [Int32]
+    /// IRC sockets passed by systemd (FileDescriptorName=irc), used instead of `irc.listen`.
+    private let inheritedIRC: [Int32]
 
     init(
         hub: Hub, config: Config, group: MultiThreadedEventLoopGroup, logger: Logger, tls: ServerTLS? = nil, inherited: [Int32] = [],
-        inheritedWeb: [Int32] = [], inheritedTLS: [Int32] = [], inheritedWebTLS: [Int32] = [],
+        inheritedWeb: [Int32] = [], inheritedTLS: [Int32] = [], inheritedWebTLS: [Int32] = [], inheritedIRC: [Int32] = [],
         onListening: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }
     ) {
         self.hub = hub
@@ -35,6 +37,7 @@ final class ChatService: Service {
         self.inheritedWeb = inheritedWeb
         self.inheritedTLS = inheritedTLS
         self.inheritedWebTLS = inheritedWebTLS
+        self.inheritedIRC = inheritedIRC
         self.config = config
         self.group = group
         self.logger = logger
@@ -48,6 +51,7 @@ final class ChatService: Service {
         var webListeners: [(descriptor: Int32, address: SocketAddress)] = []
         var tlsListeners: [(descriptor: Int32, address: SocketAddress)] = []
         var webTLSListeners: [(descriptor: Int32, address: SocketAddress)] = []
+        var ircListeners: [(descriptor: Int32, address: SocketAddress)] = []
         do {
             listeners = try Self.listeners(inherited: inherited, configured: config.listen, what: "chat", logger: logger)
             if !inheritedTLS.isEmpty || !config.tls.listen.isEmpty {
@@ -60,7 +64,11 @@ final class ChatService: Service {
                 webTLSListeners = try Self.listeners(
                     inherited: inheritedWebTLS, configured: config.web.tlsListen, what: "web", logger: logger)
             }
+            if !inheritedIRC.isEmpty || !config.irc.listen.isEmpty {
+                ircListeners = try Self.listeners(inherited: inheritedIRC, configured: config.irc.listen, what: "IRC", logger: logger)
+            }
             for listener in listeners { logger.notice("listening for chat clients on \(SocketAddress.describe(listener.address))") }
+            for listener in ircListeners { logger.notice("listening for IRC clients on \(SocketAddress.describe(listener.address))") }
             for listener in tlsListeners {
                 logger.notice("listening for chat clients over TLS on \(SocketAddress.describe(listener.address))")
             }
@@ -76,13 +84,14 @@ final class ChatService: Service {
             for listener in webListeners { kinds[listener.descriptor] = .web }
             for listener in tlsListeners { kinds[listener.descriptor] = .chatTLS }
             for listener in webTLSListeners { kinds[listener.descriptor] = .webTLS }
+            for listener in ircListeners { kinds[listener.descriptor] = .irc }
             do {
                 try parking.start(listeners: kinds)
             } catch {
                 throw StartupError("cannot start accepting clients: \(error)")
             }
         } catch {
-            for listener in listeners + webListeners + tlsListeners + webTLSListeners { close(listener.descriptor) }
+            for listener in listeners + webListeners + tlsListeners + webTLSListeners + ircListeners { close(listener.descriptor) }
             throw error
         }
         onListening(listeners.map(\.address))

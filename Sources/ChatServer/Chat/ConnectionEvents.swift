@@ -65,3 +65,13 @@ struct ClosingConnection: Sendable {
         }
     }
 }
+
+extension IRCServerInfo {
+    /// What IRC clients are told, from `config` (set at start and on reload).
+    init(_ config: Config, startedAt: Timestamp) {
+        self.init(
+            serverName: config.irc.serverName, network: config.irc.network, version: ChatServerInfo.version, createdAt: startedAt,
+            motd: config.server.motd, nickLength: config.limits.maxNickLength, roomNameLength: config.limits.maxRoomNameLength,
+            maxRooms: config.limits.maxRoomsPerClient)
+    }
+}

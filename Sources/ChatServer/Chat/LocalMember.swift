@@ -27,6 +27,8 @@ final class LocalMember {
     var parked: ParkedConnection?
     /// The peer's IP address bytes, for address bans.
     var address: [UInt8]?
+    /// The nick, once granted (a dialect that addresses its answers, IRC, names it in them).
+    var nick: String?
     /// When the client last sent anything, or last could not take what it was sent at once
     /// (monotonic nanoseconds): parking waits for `parkIdleSeconds` past it.
     var lastActive: Int64

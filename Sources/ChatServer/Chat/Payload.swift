@@ -66,9 +66,12 @@ final class Payload: @unchecked Sendable {
         buffer(member.dialect, View(inCurrentRoom: inCurrentRoom, isAnswer: requester == member.id))
     }
 
-    /// What the one member it was sent to gets: its request's id included.
+    /// What the one member it was sent to gets: its request's id included (and, in a dialect
+    /// whose answers name their recipient, rendered for it alone).
     func answer(for member: LocalMember) -> ByteBuffer {
-        buffer(member.dialect, View(isAnswer: true))
+        let dialect = member.dialect.dialect
+        guard dialect.addressesRecipient else { return buffer(member.dialect, View(isAnswer: true)) }
+        return ByteBuffer(bytes: dialect.render(event, View(isAnswer: true), to: member.nick))
     }
 
     static func key(_ dialect: DialectID, _ canonical: View) -> UInt16 {

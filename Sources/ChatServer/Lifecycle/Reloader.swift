@@ -88,6 +88,7 @@ final class Reloader: Sendable {
             return ReloadReport(applied: changed.filter { !Config.restartKeys.contains($0) }, restartRequired: restart)
         }
         hub.update(ConnectionSettings(loaded), defaultRoom: defaultRoom)
+        IRCServer.current = IRCServerInfo(loaded, startedAt: IRCServer.current.createdAt)
         logLevel.level = Logger.Level(rawValue: loaded.logging.level) ?? .info
         logger.notice(
             "configuration reloaded",

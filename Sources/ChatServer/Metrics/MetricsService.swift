@@ -67,7 +67,7 @@ final class ChatMetrics: Sendable {
         for listener in ListenerKind.allCases {
             gauge(
                 "chatd_connections", "Open client connections, registered or not, by transport and TLS.", counters.open[listener] ?? 0,
-                labels: [("transport", listener.isWeb ? "web" : "chat"), ("tls", listener.isTLS ? "true" : "false")])
+                labels: [("transport", listener.transport), ("tls", listener.isTLS ? "true" : "false")])
         }
         counter("chatd_registrations_total", "Nicknames granted to new connections.", stats.registrations)
         for cause in ConnectionLife.Cause.allCases where cause != .refused {

@@ -136,6 +136,14 @@ final class Daemon: Sendable {
         return Int(line.dropLast().split(separator: ":").last!)!
     }
 
+    /// The IRC listener's port (`--irc-listen 127.0.0.1:0`), once chatd logged it.
+    func ircPort() throws -> Int {
+        let line = try Self.waitFor(log: log, process: process, timeout: 20) { text in
+            text.range(of: #"listening for IRC clients on [^ ]*:(\d+)\n"#, options: .regularExpression).map { String(text[$0]) }
+        }
+        return Int(line.dropLast().split(separator: ":").last!)!
+    }
+
     /// Sends `signal` and waits for the process to exit; returns its exit status.
     func stop(signal: Int32 = SIGTERM, timeout: Double = 15) throws -> Int32 {
         if process.isRunning { kill(pid, signal) }

@@ -1,0 +1,372 @@
+import Synchronization
+
+/// IRC, for IRC clients on the IRC listener (`irc.listen`; docs/IRC.md): channels are chatd's
+/// rooms and nicks its nicks, so an IRC client talks with text, JSON and web users in the same
+/// rooms. Reading keeps the registration (`NICK`, `USER`, `CAP`) in the connection's
+/// `IRCState`; rendering is `IRCFormat`'s.
+public struct IRCDialect: Dialect {
+    public init() {}
+
+    public var clientKind: ClientKind { .irc }
+    /// IRC clients pace themselves (and a notice about held lines would only be noise).
+    public var isInteractive: Bool { false }
+    /// Without the `echo-message` capability an IRC client shows what it sent by itself.
+    public var echoesOwnMessages: Bool { false }
+    /// Numerics begin with the recipient's nick.
+    public var addressesRecipient: Bool { true }
+
+    public func read(_ line: [UInt8], registered: Bool) -> Reading {
+        var state = DialectState.irc(IRCState())
+        return read(line, registered: registered, state: &state)
+    }
+
+    public func read(_ line: [UInt8], registered: Bool, state: inout DialectState) -> Reading {
+        guard let message = IRCMessage(line) else { return .nothing }
+        let params = message.params
+        switch message.command {
+        case "CAP":
+            return capability(params, registered: registered, state: &state)
+        case "NICK":
+            guard let wanted = params.first.map(Sanitizer.cleanArgument), !wanted.isEmpty else {
+                return .invalid(.refused(.nickInvalid, "No nickname given"), re: Self.re("NICK"))
+            }
+            if registered { return .command(.nick(wanted), re: Self.re("NICK", wanted)) }
+            var irc = state.irc
+            irc.nick = wanted
+            state = .irc(irc)
+            return irc.isReady ? .hello(nick: wanted, client: nil, re: Self.re("NICK", wanted)) : .nothing
+        case "USER":
+            var irc = state.irc
+            if registered || irc.user != nil {
+                return .invalid(.refused(.alreadyRegistered, "You may not reregister"), re: Self.re("USER"))
+            }
+            guard params.count >= 4, !params[0].isEmpty else {
+                return .invalid(.usage(command: "USER", usage: "<username> 0 * <realname>"), re: Self.re("USER"))
+            }
+            irc.user = Sanitizer.cleanArgument(params[0])
+            state = .irc(irc)
+            return irc.isReady ? .hello(nick: irc.nick ?? "", client: nil, re: Self.re("NICK", irc.nick)) : .nothing
+        case "PASS":
+            if registered { return .invalid(.refused(.alreadyRegistered, "You may not reregister"), re: Self.re("PASS")) }
+            return params.isEmpty ? .invalid(.usage(command: "PASS", usage: "<password>"), re: Self.re("PASS")) : .nothing
+        case "PING":
+            guard let token = params.first else { return .invalid(.usage(command: "PING", usage: "<token>"), re: Self.re("PING")) }
+            return .command(.ping(token: Sanitizer.clean(token)), re: Self.re("PING"))
+        case "PONG":
+            return .nothing
+        case "QUIT":
+            let reason = params.first.map { Sanitizer.trimmed(Self.clean($0)) } ?? ""
+            return .command(.quit(reason: reason.isEmpty ? nil : reason), re: nil)
+        default:
+            guard registered else {
+                return .invalid(.refused(.notRegistered, "You have not registered"), re: Self.re(message.command))
+            }
+            return readRegistered(message.command, params)
+        }
+    }
+
+    private func readRegistered(_ command: String, _ params: [String]) -> Reading {
+        switch command {
+        case "JOIN":
+            guard let list = params.first, !list.isEmpty else {
+                return .invalid(.usage(command: "JOIN", usage: "<channel>"), re: Self.re("JOIN"))
+            }
+            return .several(
+                Self.targets(list).map { room in
+                    room.hasPrefix("#")
+                        ? .command(.join(room), re: Self.re("JOIN", room))
+                        : .invalid(.refused(.noSuchRoom, "No such channel"), re: Self.re("JOIN", room))
+                })
+        case "PART":
+            guard let list = params.first, !list.isEmpty else {
+                return .invalid(.usage(command: "PART", usage: "<channel>"), re: Self.re("PART"))
+            }
+            let reason = params.count > 1 ? Sanitizer.trimmed(Self.clean(params[1])) : ""
+            return .several(
+                Self.targets(list).map { room in
+                    .command(.part(room: room, reason: reason.isEmpty ? nil : reason), re: Self.re("PART", room))
+                })
+        case "PRIVMSG", "NOTICE":
+            guard let list = params.first, !list.isEmpty else {
+                return .invalid(.usage(command: command, usage: "<target> <text>"), re: Self.re(command))
+            }
+            let targets = Self.targets(list)
+            guard params.count > 1, !params[1].isEmpty else {
+                return .invalid(.usage(command: command, usage: "<target> <text>"), re: Self.re(command, targets[0]))
+            }
+            return .several(targets.map { message(command, to: $0, params[1]) })
+        case "TOPIC":
+            guard let room = params.first, !room.isEmpty else {
+                return .invalid(.usage(command: "TOPIC", usage: "<channel>"), re: Self.re("TOPIC"))
+            }
+            return .command(.topic(room: room, text: params.count > 1 ? Self.clean(params[1]) : nil), re: Self.re("TOPIC", room))
+        case "NAMES":
+            guard let list = params.first, !list.isEmpty else { return .reply(.reply(command: "NAMES", arguments: ["*"]), re: nil) }
+            return .several(Self.targets(list).map { .command(.who(room: $0), re: Self.re("NAMES", $0)) })
+        case "WHO":
+            guard let mask = params.first, !mask.isEmpty, mask != "*", mask != "0" else {
+                return .reply(.reply(command: "WHO", arguments: [params.first ?? "*"]), re: nil)
+            }
+            return mask.hasPrefix("#")
+                ? .command(.who(room: mask), re: Self.re("WHO", mask)) : .command(.whois(nick: mask), re: Self.re("WHO", mask))
+        case "WHOIS":
+            // `WHOIS server nick` asks a given server: there is one.
+            guard let nick = params.last, !nick.isEmpty else {
+                return .invalid(.refused(.nickInvalid, "No nickname given"), re: Self.re("WHOIS"))
+            }
+            return .command(.whois(nick: nick), re: Self.re("WHOIS", nick))
+        case "LIST":
+            return .command(.rooms, re: Self.re("LIST"))
+        case "MOTD", "VERSION":
+            return .reply(.reply(command: command, arguments: []), re: nil)
+        case "MODE":
+            return mode(params)
+        case "HELP":
+            return .command(.help(topic: params.first), re: Self.re("HELP"))
+        case "KICK":
+            guard params.count >= 2 else { return .invalid(.usage(command: "KICK", usage: "<channel> <nick>"), re: Self.re("KICK")) }
+            return .invalid(.refused(.chanOpNeeded, "You're not channel operator"), re: Self.re("KICK", params[0]))
+        default:
+            return .invalid(.unknownCommand(command), re: Self.re(command))
+        }
+    }
+
+    /// One `PRIVMSG` or `NOTICE` to one target: a channel is a room, anything else a nick. CTCP
+    /// `ACTION` is `/me`; any other CTCP request is not passed on (chatd's other clients have no
+    /// use for it, and its control bytes would be stripped anyway).
+    private func message(_ command: String, to target: String, _ raw: String) -> Reading {
+        var text = raw
+        var isAction = false
+        if text.hasPrefix("\u{1}") {
+            var body = text.dropFirst()
+            if body.hasSuffix("\u{1}") { body = body.dropLast() }
+            guard body.hasPrefix("ACTION ") else { return .nothing }
+            isAction = true
+            text = String(body.dropFirst(7))
+        }
+        let cleaned = Self.clean(text)
+        let re = Self.re(command, target)
+        if target.hasPrefix("#") {
+            return .command(isAction ? .action(text: cleaned, room: target) : .say(text: cleaned, room: target), re: re)
+        }
+        return .command(.privateMessage(to: target, text: isAction ? "* \(cleaned)" : cleaned), re: re)
+    }
+
+    /// `MODE`: channels have no modes yet, and users none but the `i` everyone has. A query is
+    /// answered; a change is refused (channels) or ignored (`+i` and `-i`).
+    private func mode(_ params: [String]) -> Reading {
+        guard let target = params.first, !target.isEmpty else {
+            return .invalid(.usage(command: "MODE", usage: "<target>"), re: Self.re("MODE"))
+        }
+        guard target.hasPrefix("#") else {
+            guard params.count > 1 else { return .reply(.reply(command: "UMODE", arguments: [target]), re: nil) }
+            let flags = params[1].filter { $0 != "+" && $0 != "-" }
+            return flags.allSatisfy({ $0 == "i" }) ? .nothing : .reply(.reply(command: "UMODEUNKNOWN", arguments: []), re: nil)
+        }
+        guard params.count > 1 else { return .reply(.reply(command: "MODE", arguments: [target]), re: nil) }
+        if params[1] == "b" || params[1] == "+b" { return .reply(.reply(command: "BANLIST", arguments: [target]), re: nil) }
+        return .invalid(.refused(.chanOpNeeded, "You're not channel operator"), re: Self.re("MODE", target))
+    }
+
+    /// `CAP`: no capability is offered yet, so `LS` lists none and `REQ` is refused whole
+    /// (`NAK`). Registration waits from `LS` or `REQ` until `END`.
+    private func capability(_ params: [String], registered: Bool, state: inout DialectState) -> Reading {
+        let sub = params.first?.uppercased() ?? ""
+        var irc = state.irc
+        let reading: Reading
+        switch sub {
+        case "LS":
+            if !registered { irc.negotiating = true }
+            reading = .reply(.reply(command: "CAP", arguments: ["LS", ""]), re: nil)
+        case "LIST":
+            reading = .reply(.reply(command: "CAP", arguments: ["LIST", ""]), re: nil)
+        case "REQ":
+            if !registered { irc.negotiating = true }
+            reading = .reply(.reply(command: "CAP", arguments: ["NAK", params.count > 1 ? Sanitizer.clean(params[1]) : ""]), re: nil)
+        case "END":
+            guard !registered, irc.negotiating else { return .nothing }
+            irc.negotiating = false
+            state = .irc(irc)
+            return irc.isReady ? .hello(nick: irc.nick ?? "", client: nil, re: Self.re("NICK", irc.nick)) : .nothing
+        default:
+            return .reply(.reply(command: "CAPINVALID", arguments: [sub.isEmpty ? "*" : Sanitizer.cleanArgument(sub)]), re: nil)
+        }
+        state = .irc(irc)
+        return reading
+    }
+
+    /// What a client wrote, for everyone: IRC's formatting codes removed with their arguments
+    /// (bold, italics, underline, strike-through, monospace, reverse, reset, and colours with
+    /// their numbers: `\u{3}4,1red` is `red`), then sanitized as every dialect's text is.
+    /// Chatd's other clients cannot show them, so they are stripped for IRC clients too.
+    static func clean(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        var scalars = text.unicodeScalars[...]
+        func take(_ count: Int, _ allowed: (Unicode.Scalar) -> Bool) -> Int {
+            var taken = 0
+            while taken < count, let next = scalars.first, allowed(next) {
+                scalars.removeFirst()
+                taken += 1
+            }
+            return taken
+        }
+        let digit: (Unicode.Scalar) -> Bool = { ("0"..."9").contains($0) }
+        let hex: (Unicode.Scalar) -> Bool = { $0.properties.isASCIIHexDigit }
+        while let scalar = scalars.popFirst() {
+            switch scalar.value {
+            case 0x02, 0x0F, 0x11, 0x16, 0x1D, 0x1E, 0x1F:
+                continue
+            case 0x03, 0x04:
+                let (length, allowed) = scalar.value == 0x03 ? (2, digit) : (6, hex)
+                if take(length, allowed) > 0, scalars.first == ",", let after = scalars.dropFirst().first, allowed(after) {
+                    scalars.removeFirst()
+                    _ = take(length, allowed)
+                }
+            default:
+                out.append(scalar)
+            }
+        }
+        return Sanitizer.clean(String(out))
+    }
+
+    /// The comma-separated targets of `JOIN`, `PART`, `PRIVMSG`, … (empty ones dropped).
+    static func targets(_ list: String) -> [String] {
+        list.split(separator: ",").map { Sanitizer.cleanArgument(String($0)) }.filter { !$0.isEmpty }
+    }
+
+    /// The request id an IRC request's answer carries: its command and target, which the
+    /// numerics name (`433 * alice :Nickname is already in use`).
+    static func re(_ command: String, _ target: String? = nil) -> RequestID {
+        .string(target.map { "\(command) \($0)" } ?? command)
+    }
+
+    public func render(_ event: Event, _ view: View) -> [UInt8] {
+        render(event, view, to: nil)
+    }
+
+    public func render(_ event: Event, _ view: View, to recipient: String?) -> [UInt8] {
+        Array(IRCFormat(server: IRCServer.current, recipient: recipient).render(event, view).utf8)
+    }
+
+    public func canonical(_ view: View) -> View {
+        View(isEcho: view.isEcho)
+    }
+
+    /// A refused client reads `ERROR` with the reason.
+    public func renderRefusal(_ bye: Event) -> [UInt8] {
+        render(bye, View(isAnswer: true), to: nil)
+    }
+}
+
+/// What IRC registration keeps until the client has a nick: the nick and user it sent, and
+/// whether it is negotiating capabilities (registration waits for `CAP END`).
+public struct IRCState: Equatable, Sendable {
+    var nick: String?
+    var user: String?
+    var negotiating = false
+
+    public init() {}
+
+    /// `NICK` and `USER` both sent, and no capability negotiation under way.
+    var isReady: Bool { nick != nil && user != nil && !negotiating }
+}
+
+extension DialectState {
+    /// The IRC state (a fresh one if the connection keeps none).
+    var irc: IRCState {
+        if case .irc(let state) = self { return state }
+        return IRCState()
+    }
+}
+
+extension ErrorCode {
+    /// A channel operator's command from someone who is not one (IRC's `482`).
+    public static let chanOpNeeded = ErrorCode(rawValue: "chanop_needed")
+}
+
+/// One IRC message, as a client sends it: `[@tags] [:prefix] COMMAND [params] [:trailing]`.
+/// Tags and prefix are read past (a client's own prefix means nothing).
+struct IRCMessage: Equatable {
+    var command: String
+    var params: [String]
+
+    /// At most 15 parameters, as RFC 1459 allows; the last takes the rest of the line.
+    static let maxParams = 15
+
+    init(command: String, params: [String]) {
+        self.command = command
+        self.params = params
+    }
+
+    init?(_ line: [UInt8]) {
+        var text = Substring(String(decoding: line, as: UTF8.self))
+        func skipSpaces() { text = text.drop { $0 == " " } }
+        func word() -> Substring {
+            let end = text.firstIndex(of: " ") ?? text.endIndex
+            defer { text = text[end...] }
+            return text[..<end]
+        }
+        skipSpaces()
+        if text.first == "@" {
+            _ = word()
+            skipSpaces()
+        }
+        if text.first == ":" {
+            _ = word()
+            skipSpaces()
+        }
+        let command = word()
+        guard !command.isEmpty else { return nil }
+        self.command = command.uppercased()
+        params = []
+        while true {
+            skipSpaces()
+            if text.isEmpty { break }
+            if text.first == ":" || params.count == Self.maxParams - 1 {
+                params.append(String(text.first == ":" ? text.dropFirst() : text))
+                break
+            }
+            params.append(String(word()))
+        }
+    }
+}
+
+/// What IRC clients are told about the server: its name (the prefix of every server line),
+/// the network's, the MOTD, and the limits ISUPPORT announces. The daemon sets it at start and
+/// on reload (`IRCServer.current`).
+public struct IRCServerInfo: Equatable, Sendable {
+    /// A host-like name without spaces (`irc.example.org`).
+    public var serverName: String
+    public var network: String
+    public var version: String
+    public var createdAt: Timestamp
+    public var motd: [String]
+    public var nickLength: Int
+    public var roomNameLength: Int
+    public var maxRooms: Int
+
+    public init(
+        serverName: String = "chatd", network: String = "chatd", version: String = "0", createdAt: Timestamp = Timestamp(milliseconds: 0),
+        motd: [String] = [], nickLength: Int = 32, roomNameLength: Int = 50, maxRooms: Int = 20
+    ) {
+        self.serverName = serverName
+        self.network = network
+        self.version = version
+        self.createdAt = createdAt
+        self.motd = motd
+        self.nickLength = nickLength
+        self.roomNameLength = roomNameLength
+        self.maxRooms = maxRooms
+    }
+}
+
+/// The server's IRC identity in force: read at each rendering (a copy under a lock), replaced
+/// by the daemon on start and reload.
+public enum IRCServer {
+    private static let info = Mutex(IRCServerInfo())
+
+    public static var current: IRCServerInfo {
+        get { info.withLock { $0 } }
+        set { info.withLock { $0 = newValue } }
+    }
+}

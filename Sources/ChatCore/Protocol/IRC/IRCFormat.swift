@@ -1,0 +1,274 @@
+/// Renders events as IRC lines (RFC 1459/2812 as the modern client protocol documentation
+/// describes them): users' traffic as `:nick!user@host COMMAND …`, the server's answers as
+/// numerics addressed to `recipient`. Every line, CRLF included, fits IRC's 512 bytes: a long
+/// message is split across several, at a space where it can be and never inside a character.
+struct IRCFormat {
+    let server: IRCServerInfo
+    /// The nick the numerics are addressed to (`*` before registration).
+    let target: String
+
+    /// IRC's limit on a line, CRLF included.
+    static let maxLineBytes = 512
+
+    init(server: IRCServerInfo, recipient: String?) {
+        self.server = server
+        self.target = recipient ?? "*"
+    }
+
+    func render(_ event: Event, _ view: View) -> String {
+        let (command, argument) = Self.request(event.re)
+        switch event.kind {
+        case .hello, .nickRequired, .current:
+            return ""
+        case .welcome(let nick, _):
+            return welcome(nick)
+        case .message(let room, let from, let text):
+            return view.isEcho ? "" : said(from, "PRIVMSG", room, text)
+        case .action(let room, let from, let text):
+            return view.isEcho ? "" : said(from, "PRIVMSG", room, text, action: true)
+        case .privateMessage(let from, let to, let text):
+            return view.isEcho ? "" : said(from, "PRIVMSG", to, text)
+        case .join(let room, let nick):
+            return ":\(mask(nick)) JOIN \(room)\r\n"
+        case .part(let room, let nick, let reason):
+            return ":\(mask(nick)) PART \(room)" + (reason.map { " :\($0)" } ?? "") + "\r\n"
+        case .quit(let nick, let reason):
+            return ":\(mask(nick)) QUIT :\(reason)\r\n"
+        case .nickChange(let old, let new):
+            return ":\(mask(old)) NICK :\(new)\r\n"
+        case .notice(let text):
+            return notice(target, text)
+        case .announcement(let text, let room):
+            return notice(room ?? target, text)
+        case .error(let code, let message):
+            return error(code, message, command: command, argument: argument)
+        case .who(let room, let members):
+            if command == "WHO" {
+                return members.map { whoLine(room, $0) }.joined() + numeric(315, room, "End of /WHO list.")
+            }
+            return names(room, members)
+        case .whois(let whois):
+            if command == "WHO" {
+                return whoLine(whois.rooms.first ?? "*", whois.nick) + numeric(315, argument ?? whois.nick, "End of /WHO list.")
+            }
+            return whoisLines(whois)
+        case .history(let room, let lines):
+            return history(room, lines)
+        case .topic(let room, let topic, let changedBy):
+            if let changedBy { return ":\(mask(changedBy)) TOPIC \(room) :\(topic?.text ?? "")\r\n" }
+            guard let topic else { return numeric(331, room, "No topic is set") }
+            return numeric(332, room, topic.text) + numeric(333, "\(room) \(topic.setBy) \(topic.setAt.milliseconds / 1000)", nil)
+        case .rooms(let rooms):
+            return numeric(321, "Channel", "Users  Name")
+                + rooms.map { numeric(322, "\($0.name) \($0.members)", $0.topic ?? "") }.joined()
+                + numeric(323, nil, "End of /LIST")
+        case .help(let lines):
+            return lines.map { notice(target, $0) }.joined()
+        case .pong(let token):
+            return ":\(server.serverName) PONG \(server.serverName) :\(token ?? "")\r\n"
+        case .bye(let reason, _):
+            return "ERROR :Closing Link: \(target) (\(reason))\r\n"
+        case .reply(let command, let arguments):
+            return reply(command, arguments)
+        }
+    }
+
+    // MARK: Registration
+
+    private func welcome(_ nick: String) -> String {
+        let me = IRCFormat(server: server, recipient: nick)
+        let version = "chatd-\(server.version)"
+        let tokens = [
+            "CASEMAPPING=rfc8265", "CHANLIMIT=#:\(server.maxRooms)", "CHANMODES=,,,", "CHANNELLEN=\(server.roomNameLength + 1)",
+            "CHANTYPES=#", "NETWORK=\(server.network)", "NICKLEN=\(server.nickLength)", "PREFIX=",
+            "TARGMAX=JOIN:,NAMES:,PART:,PRIVMSG:4,NOTICE:4,WHOIS:1", "TOPICLEN=\(Command.maxTopicLength)", "UTF8ONLY",
+        ]
+        return me.numeric(1, nil, "Welcome to the \(server.network) IRC Network, \(nick)")
+            + me.numeric(2, nil, "Your host is \(server.serverName), running version \(version)")
+            + me.numeric(3, nil, "This server was created \(server.createdAt.iso8601)")
+            + me.numeric(4, "\(server.serverName) \(version) i n", nil)
+            + me.numeric(5, tokens.joined(separator: " "), "are supported by this server")
+            + me.motd()
+    }
+
+    private func motd() -> String {
+        guard !server.motd.isEmpty else { return numeric(422, nil, "MOTD File is missing") }
+        return numeric(375, nil, "- \(server.serverName) Message of the day - ")
+            + server.motd.map { numeric(372, nil, "- \($0)") }.joined()
+            + numeric(376, nil, "End of /MOTD command.")
+    }
+
+    private func reply(_ command: String, _ arguments: [String]) -> String {
+        let first = arguments.first ?? "*"
+        switch command {
+        case "CAP":
+            return ":\(server.serverName) CAP \(target) \(first) :\(arguments.dropFirst().first ?? "")\r\n"
+        case "CAPINVALID":
+            return numeric(410, first, "Invalid CAP command")
+        case "MOTD":
+            return motd()
+        case "VERSION":
+            return numeric(351, "chatd-\(server.version) \(server.serverName)", "chatd")
+        case "NAMES":
+            return numeric(366, first, "End of /NAMES list.")
+        case "WHO":
+            return numeric(315, first, "End of /WHO list.")
+        case "MODE":
+            return numeric(324, "\(first) +", nil)
+        case "BANLIST":
+            return numeric(368, first, "End of channel ban list")
+        case "UMODE":
+            return numeric(221, "+", nil)
+        default:
+            return numeric(501, nil, "Unknown MODE flag")
+        }
+    }
+
+    // MARK: Errors
+
+    /// The numeric for a refused request, with the wording the modern IRC documentation uses.
+    /// A `NOTICE` is never answered (RFC 2812, 3.3.2), not even with an error.
+    private func error(_ code: ErrorCode, _ message: String, command: String?, argument: String?) -> String {
+        if command == "NOTICE" { return "" }
+        let subject = argument ?? "*"
+        switch code {
+        case .unknownCommand: return numeric(421, command ?? "*", "Unknown command")
+        case .usage:
+            if command == "PRIVMSG" {
+                return argument == nil ? numeric(411, nil, "No recipient given (PRIVMSG)") : numeric(412, nil, "No text to send")
+            }
+            return numeric(461, command ?? "*", "Not enough parameters")
+        case .notRegistered: return numeric(451, nil, "You have not registered")
+        case .alreadyRegistered: return numeric(462, nil, "You may not reregister")
+        case .nickInvalid, .nickReserved:
+            return argument == nil ? numeric(431, nil, "No nickname given") : numeric(432, subject, "Erroneous nickname")
+        case .nickInUse: return numeric(433, subject, "Nickname is already in use")
+        case .nickBanned: return numeric(432, subject, message)
+        case .roomInvalid, .noSuchRoom: return numeric(403, subject, "No such channel")
+        case .notInRoom: return numeric(442, subject, "You're not on that channel")
+        case .tooManyRooms: return numeric(405, subject, "You have joined too many channels")
+        case .chanOpNeeded: return numeric(482, subject, "You're not channel operator")
+        case .lineTooLong: return numeric(417, nil, "Input line was too long")
+        case .noSuchNick:
+            let missing = numeric(401, subject, "No such nick/channel")
+            if command == "WHOIS" { return missing + numeric(318, subject, "End of /WHOIS list.") }
+            if command == "WHO" { return numeric(315, subject, "End of /WHO list.") }
+            return missing
+        default: return notice(target, message)
+        }
+    }
+
+    // MARK: Lists
+
+    private func names(_ room: String, _ members: [String]) -> String {
+        let head = ":\(server.serverName) 353 \(target) = \(room) :"
+        var out = ""
+        var line = ""
+        for member in members {
+            if !line.isEmpty && head.utf8.count + line.utf8.count + 1 + member.utf8.count + 2 > Self.maxLineBytes {
+                out += head + line + "\r\n"
+                line = ""
+            }
+            line += line.isEmpty ? member : " " + member
+        }
+        if !line.isEmpty { out += head + line + "\r\n" }
+        return out + numeric(366, room, "End of /NAMES list.")
+    }
+
+    private func whoLine(_ room: String, _ nick: String) -> String {
+        numeric(352, "\(room) \(user(nick)) \(server.serverName) \(server.serverName) \(nick) H", "0 \(nick)")
+    }
+
+    private func whoisLines(_ whois: Whois) -> String {
+        var out = numeric(311, "\(whois.nick) \(user(whois.nick)) \(server.serverName) *", whois.nick)
+        if !whois.rooms.isEmpty { out += numeric(319, whois.nick, whois.rooms.joined(separator: " ")) }
+        out += numeric(312, "\(whois.nick) \(server.serverName)", "\(server.network) (chatd; client \(whois.client))")
+        out += numeric(317, "\(whois.nick) \(whois.idleSeconds) \(whois.connectedAt.milliseconds / 1000)", "seconds idle, signon time")
+        return out + numeric(318, whois.nick, "End of /WHOIS list.")
+    }
+
+    /// A room's kept lines, between notices, each from its sender with its time (UTC).
+    private func history(_ room: String, _ lines: [HistoryRecord]) -> String {
+        var out = notice(room, "Scrollback of \(room) (\(lines.count) \(lines.count == 1 ? "line" : "lines"), times in UTC):")
+        for line in lines {
+            let clock = String(line.time.iso8601.dropFirst(11).prefix(8))
+            out += said(line.from, "PRIVMSG", room, "[\(clock)] \(line.text)", action: line.isAction)
+        }
+        return out + notice(room, "End of scrollback.")
+    }
+
+    // MARK: Lines
+
+    /// `:server NNN target middle :trailing`.
+    func numeric(_ number: Int, _ middle: String?, _ trailing: String?) -> String {
+        let code = number < 10 ? "00\(number)" : number < 100 ? "0\(number)" : String(number)
+        var line = ":\(server.serverName) \(code) \(target)"
+        if let middle { line += " " + middle }
+        if let trailing { line += " :" + trailing }
+        return Self.clipped(line) + "\r\n"
+    }
+
+    private func notice(_ to: String, _ text: String) -> String {
+        said(nil, "NOTICE", to, text)
+    }
+
+    /// `:sender COMMAND to :text`, split into as many lines as IRC's limit needs (the
+    /// server's when `from` is nil). An action is wrapped in CTCP `ACTION` on every line.
+    private func said(_ from: String?, _ command: String, _ to: String, _ text: String, action: Bool = false) -> String {
+        let prefix = ":\(from.map(mask) ?? server.serverName) \(command) \(to) :" + (action ? "\u{1}ACTION " : "")
+        let suffix = (action ? "\u{1}" : "") + "\r\n"
+        let room = max(16, Self.maxLineBytes - prefix.utf8.count - suffix.utf8.count)
+        return Self.split(text, maxBytes: room).map { prefix + $0 + suffix }.joined()
+    }
+
+    /// `nick!~user@host`: chatd shows no client's address, so every host is the server's name.
+    private func mask(_ nick: String) -> String {
+        "\(nick)!\(user(nick))@\(server.serverName)"
+    }
+
+    private func user(_ nick: String) -> String { "~" + nick }
+
+    /// Text in pieces of at most `maxBytes` bytes of UTF-8: each ends at the last space that
+    /// fits (the space dropped) if there is one in its second half, else at the last whole
+    /// character that fits.
+    static func split(_ text: String, maxBytes: Int) -> [String] {
+        guard text.utf8.count > maxBytes else { return [text] }
+        var pieces: [String] = []
+        var rest = Substring(text)
+        while rest.utf8.count > maxBytes {
+            var end = rest.startIndex
+            var bytes = 0
+            var lastSpace: String.Index?
+            for index in rest.indices {
+                let size = rest[index].utf8.count
+                if bytes + size > maxBytes { break }
+                bytes += size
+                end = rest.index(after: index)
+                if rest[index] == " " && bytes > maxBytes / 2 { lastSpace = index }
+            }
+            if end == rest.startIndex { end = rest.index(after: rest.startIndex) }  // one character longer than the limit
+            if let space = lastSpace {
+                pieces.append(String(rest[..<space]))
+                rest = rest[rest.index(after: space)...]
+            } else {
+                pieces.append(String(rest[..<end]))
+                rest = rest[end...]
+            }
+        }
+        if !rest.isEmpty { pieces.append(String(rest)) }
+        return pieces
+    }
+
+    /// A line cut to IRC's limit (before its CRLF) at a character boundary.
+    static func clipped(_ line: String) -> String {
+        guard line.utf8.count > maxLineBytes - 2 else { return line }
+        return split(line, maxBytes: maxLineBytes - 2).first ?? line
+    }
+
+    /// The IRC command and target an answer's request id names (`IRCDialect.re`).
+    static func request(_ re: RequestID?) -> (command: String?, argument: String?) {
+        guard case .string(let text)? = re else { return (nil, nil) }
+        guard let space = text.firstIndex(of: " ") else { return (text, nil) }
+        return (String(text[..<space]), String(text[text.index(after: space)...]))
+    }
+}

@@ -1,0 +1,286 @@
+import ChatCore
+import Foundation
+import Testing
+
+/// An IRC client on a raw socket: what it sends and reads are IRC lines, byte for byte.
+final class IRCClient {
+    let tcp: Client
+    let nick: String
+
+    /// Connects, registers as `nick` (`NICK`, `USER`) and reads through the welcome, the MOTD
+    /// and the default room's `JOIN` and names.
+    init(port: Int, nick: String, source: String? = nil) throws {
+        tcp = try Client(port: port, source: source)
+        self.nick = nick
+        try send("NICK \(nick)")
+        try send("USER \(nick) 0 * :\(nick) the tester")
+        try expect(":chatd 001 \(nick) :Welcome to the chatd IRC Network, \(nick)")
+        try expect(":chatd 366 \(nick) #lobby :End of /NAMES list.")
+    }
+
+    init(unregisteredPort port: Int) throws {
+        tcp = try Client(port: port)
+        nick = "*"
+    }
+
+    func send(_ line: String) throws { try tcp.line(line) }
+
+    /// Reads until the line `text`; returns the lines before it.
+    @discardableResult
+    func expect(_ text: String, timeout: Double = 10) throws -> [String] {
+        var before: [String] = []
+        try tcp.expect(timeout: timeout, "\"\(text)\"") { line in
+            if line == text { return true }
+            before.append(line)
+            return false
+        }
+        return before
+    }
+
+    /// Reads until a line starting with `prefix`.
+    @discardableResult
+    func expect(prefix: String, timeout: Double = 10) throws -> String {
+        try tcp.expect(timeout: timeout, "a line starting \"\(prefix)\"") { $0.hasPrefix(prefix) }
+    }
+
+    /// Proves nothing else is waiting: the answer to a PING comes next.
+    func expectNothingElse() throws {
+        let token = "sync\(UInt32.random(in: 0...UInt32.max))"
+        try send("PING \(token)")
+        let next = try tcp.readLine()
+        guard next == ":chatd PONG chatd :\(token)" else { throw TestFailure("expected only the PONG, got: \(next ?? "end of stream")") }
+    }
+}
+
+@Suite("IRC listener")
+struct IRCTests {
+    func daemon(_ config: String = "{}") throws -> (Daemon, Int) {
+        let daemon = try Daemon(config: config, extraArguments: ["--irc-listen", "127.0.0.1:0", "--no-web"])
+        return (daemon, try daemon.ircPort())
+    }
+
+    @Test("registration: CAP LS holds it until CAP END; 001-005 tell the truth; the MOTD; the default room's JOIN and names")
+    func registration() throws {
+        let (daemon, port) = try daemon(#"{"irc": {"serverName": "chatd", "network": "TestNet"}, "limits": {"maxNickLength": 20}}"#)
+        let irc = try IRCClient(unregisteredPort: port)
+        try irc.send("CAP LS 302")
+        try irc.expect(":chatd CAP * LS :")
+        try irc.send("PING early")
+        try irc.expect(":chatd PONG chatd :early")
+        try irc.send("JOIN #dev")
+        try irc.expect(":chatd 451 * :You have not registered")
+        try irc.send("USER alice")
+        try irc.expect(":chatd 461 * USER :Not enough parameters")
+        try irc.send("NICK alice")
+        try irc.send("USER alice 0 * :Alice Liddell")
+        try irc.send("CAP REQ :sasl")
+        try irc.expect(":chatd CAP * NAK :sasl")
+        try irc.expectNothingElse()  // still negotiating: no welcome yet
+        try irc.send("CAP END")
+        try irc.expect(":chatd 001 alice :Welcome to the TestNet IRC Network, alice")
+        try irc.expect(prefix: ":chatd 002 alice :Your host is chatd, running version chatd-")
+        try irc.expect(prefix: ":chatd 003 alice :This server was created ")
+        try irc.expect(prefix: ":chatd 004 alice chatd chatd-")
+        let isupport = try irc.expect(prefix: ":chatd 005 alice ")
+        for token in ["CASEMAPPING=rfc8265", "CHANTYPES=#", "NICKLEN=20", "NETWORK=TestNet", "TOPICLEN=300", "UTF8ONLY", "PREFIX="] {
+            #expect(isupport.contains(" \(token) "), "\(token) in \(isupport)")
+        }
+        #expect(isupport.hasSuffix(" :are supported by this server"))
+        try irc.expect(":chatd 375 alice :- chatd Message of the day - ")
+        try irc.expect(":chatd 376 alice :End of /MOTD command.")
+        try irc.expect(":alice!~alice@chatd JOIN #lobby")
+        try irc.expect(":chatd 353 alice = #lobby :alice")
+        try irc.expect(":chatd 366 alice #lobby :End of /NAMES list.")
+        // After registration: no second USER; chatctl who says what it is.
+        try irc.send("USER again 0 * :x")
+        try irc.expect(":chatd 462 alice :You may not reregister")
+        let who = try daemon.chatctl(["who"])
+        #expect(who.out.split(separator: "\n").contains { $0.contains("alice") && $0.contains("irc") }, "\(who.out)")
+    }
+
+    @Test("nick refusals: 431 none given, 432 erroneous, 433 in use (a text user's nick too), then a good one registers")
+    func nickRefusals() throws {
+        let (daemon, port) = try daemon()
+        let bob = try daemon.registered("bob")
+        defer { withExtendedLifetime(bob) {} }
+        let irc = try IRCClient(unregisteredPort: port)
+        try irc.send("USER x 0 * :x")
+        try irc.send("NICK")
+        try irc.expect(":chatd 431 * :No nickname given")
+        try irc.send("NICK 9lives")
+        try irc.expect(":chatd 432 * 9lives :Erroneous nickname")
+        try irc.send("NICK BOB")
+        try irc.expect(":chatd 433 * BOB :Nickname is already in use")
+        try irc.send("NICK carol")
+        try irc.expect(":chatd 001 carol :Welcome to the chatd IRC Network, carol")
+        // A nick change is told to the rooms, in each dialect.
+        let text = try daemon.registered("dave")
+        try irc.expect(":dave!~dave@chatd JOIN #lobby")
+        try irc.send("NICK caroline")
+        try irc.expect(":carol!~carol@chatd NICK :caroline")
+        try text.expect("*** carol is now known as caroline")
+    }
+
+    @Test("channels are rooms: PRIVMSG and CTCP ACTION both ways with text and JSON users; JOIN, PART with a reason; QUIT")
+    func channels() throws {
+        let (daemon, port) = try daemon()
+        let irc = try IRCClient(port: port, nick: "alice")
+        try irc.send("JOIN #dev,#ops")
+        try irc.expect(":alice!~alice@chatd JOIN #dev")
+        try irc.expect(":chatd 366 alice #dev :End of /NAMES list.")
+        try irc.expect(":alice!~alice@chatd JOIN #ops")
+        try irc.expect(":chatd 366 alice #ops :End of /NAMES list.")
+        let text = try daemon.registered("bob")
+        try text.line("/join #dev")
+        try irc.expect(":bob!~bob@chatd JOIN #dev")
+        let json = try daemon.connect()
+        try json.send(#"{"type":"hello","nick":"jay"}"# + "\n")
+        try json.expectJSON(type: "welcome")
+        try json.send(##"{"type":"join","room":"#dev"}"## + "\n")
+        try irc.expect(":jay!~jay@chatd JOIN #dev")
+
+        try text.line("hello from text")
+        try irc.expect(":bob!~bob@chatd PRIVMSG #dev :hello from text")
+        try text.line("/me waves")
+        try irc.expect(":bob!~bob@chatd PRIVMSG #dev :\u{1}ACTION waves\u{1}")
+        try irc.send("PRIVMSG #dev :hello from irc")
+        try text.expect("<alice> hello from irc")
+        try json.expectJSON(type: "message") { $0.string("from") == "alice" && $0.string("text") == "hello from irc" }
+        try irc.send("PRIVMSG #dev :\u{1}ACTION nods\u{1}")
+        try text.expect("* alice nods")
+        try irc.send("PRIVMSG bob :psst")
+        try text.expect("*alice* psst")
+        try text.line("/msg alice back")
+        try irc.expect(":bob!~bob@chatd PRIVMSG alice :back")
+        // Formatting and control bytes never reach anyone else.
+        try irc.send("PRIVMSG #dev :\u{2}bold\u{2} \u{3}4red \u{1b}[31mescape")
+        try text.expect("<alice> bold red escape")
+
+        try irc.send("PART #dev :see you")
+        try irc.expect(":alice!~alice@chatd PART #dev :see you")
+        try text.expect("*** alice has left #dev (see you)")
+        try irc.send("QUIT :gone fishing")
+        try irc.expect("ERROR :Closing Link: alice (Quit: gone fishing)")
+        #expect(try irc.tcp.readUntilClosed().isEmpty)
+        _ = try daemon.chatctl(["who"])
+    }
+
+    @Test("TOPIC, NAMES, LIST, WHO and WHOIS answer with their numerics")
+    func queries() throws {
+        let (daemon, port) = try daemon()
+        let irc = try IRCClient(port: port, nick: "alice")
+        let text = try daemon.registered("bob")
+        try irc.expect(":bob!~bob@chatd JOIN #lobby")
+        try irc.send("TOPIC #lobby")
+        try irc.expect(":chatd 331 alice #lobby :No topic is set")
+        try irc.send("TOPIC #lobby :All about tea")
+        try irc.expect(":alice!~alice@chatd TOPIC #lobby :All about tea")
+        try text.expect("*** alice set the topic of #lobby: All about tea")
+        try irc.send("TOPIC #lobby")
+        try irc.expect(":chatd 332 alice #lobby :All about tea")
+        try irc.expect(prefix: ":chatd 333 alice #lobby alice ")
+        try irc.send("NAMES #lobby")
+        try irc.expect(":chatd 353 alice = #lobby :alice bob")
+        try irc.expect(":chatd 366 alice #lobby :End of /NAMES list.")
+        try irc.send("LIST")
+        try irc.expect(":chatd 321 alice Channel :Users  Name")
+        try irc.expect(":chatd 322 alice #lobby 2 :All about tea")
+        try irc.expect(":chatd 323 alice :End of /LIST")
+        try irc.send("WHO #lobby")
+        try irc.expect(":chatd 352 alice #lobby ~alice chatd chatd alice H :0 alice")
+        try irc.expect(":chatd 352 alice #lobby ~bob chatd chatd bob H :0 bob")
+        try irc.expect(":chatd 315 alice #lobby :End of /WHO list.")
+        try irc.send("WHOIS bob")
+        try irc.expect(":chatd 311 alice bob ~bob chatd * :bob")
+        try irc.expect(":chatd 319 alice bob :#lobby")
+        try irc.expect(":chatd 312 alice bob chatd :chatd (chatd; client line)")
+        try irc.expect(prefix: ":chatd 317 alice bob ")
+        try irc.expect(":chatd 318 alice bob :End of /WHOIS list.")
+        try irc.send("MODE #lobby")
+        try irc.expect(":chatd 324 alice #lobby +")
+        try irc.send("MODE #lobby b")
+        try irc.expect(":chatd 368 alice #lobby :End of channel ban list")
+        try irc.send("MODE alice")
+        try irc.expect(":chatd 221 alice +")
+    }
+
+    @Test("errors: 401, 403, 405-style refusals, 411, 412, 421, 442, 461, 482; a NOTICE is never answered")
+    func errors() throws {
+        let (daemon, port) = try daemon()
+        defer { withExtendedLifetime(daemon) {} }
+        let irc = try IRCClient(port: port, nick: "alice")
+        try irc.send("PRIVMSG nobody :hi")
+        try irc.expect(":chatd 401 alice nobody :No such nick/channel")
+        try irc.send("WHOIS nobody")
+        try irc.expect(":chatd 401 alice nobody :No such nick/channel")
+        try irc.expect(":chatd 318 alice nobody :End of /WHOIS list.")
+        try irc.send("JOIN dev")
+        try irc.expect(":chatd 403 alice dev :No such channel")
+        try irc.send("PART #elsewhere")
+        try irc.expect(":chatd 442 alice #elsewhere :You're not on that channel")
+        try irc.send("PRIVMSG")
+        try irc.expect(":chatd 411 alice :No recipient given (PRIVMSG)")
+        try irc.send("PRIVMSG #lobby")
+        try irc.expect(":chatd 412 alice :No text to send")
+        try irc.send("JOIN")
+        try irc.expect(":chatd 461 alice JOIN :Not enough parameters")
+        try irc.send("FROBNICATE now")
+        try irc.expect(":chatd 421 alice FROBNICATE :Unknown command")
+        try irc.send("KICK #lobby bob")
+        try irc.expect(":chatd 482 alice #lobby :You're not channel operator")
+        try irc.send("NOTICE nobody :hi")
+        try irc.send("NOTICE #nowhere :hi")
+        try irc.expectNothingElse()
+    }
+
+    @Test("a long line from a text user reaches IRC split in lines of at most 512 bytes, whole characters, nothing lost")
+    func splitting() throws {
+        let (daemon, port) = try daemon(#"{"limits": {"maxLineBytes": 4096}}"#)
+        let irc = try IRCClient(port: port, nick: "alice")
+        let text = try daemon.registered("bob")
+        try irc.expect(":bob!~bob@chatd JOIN #lobby")
+        let words = (0..<120).map { "wörd\($0)—ünïcödé" }
+        let long = words.joined(separator: " ")
+        try text.line(long)
+        var pieces: [String] = []
+        let prefix = ":bob!~bob@chatd PRIVMSG #lobby :"
+        while pieces.joined(separator: " ").count < long.count {
+            let raw = try #require(try irc.tcp.readRawLine())
+            #expect(raw.count + 2 <= 512, "a line of \(raw.count + 2) bytes")
+            let line = try #require(String(validating: raw, as: UTF8.self))
+            #expect(line.hasPrefix(prefix))
+            pieces.append(String(line.dropFirst(prefix.count)))
+        }
+        #expect(pieces.count > 1)
+        #expect(pieces.joined(separator: " ") == long)
+    }
+
+    @Test("the same rules as every transport: a kick and an address ban close an IRC client with ERROR")
+    func rules() throws {
+        let (daemon, port) = try daemon()
+        let irc = try IRCClient(port: port, nick: "alice")
+        #expect(try daemon.chatctl(["kick", "alice", "enough"]).status == 0)
+        try irc.expect("ERROR :Closing Link: alice (Kicked by an operator: enough)")
+        _ = try irc.tcp.readUntilClosed()
+        #expect(try daemon.chatctl(["ban", "127.0.0.1"]).status == 0)
+        let banned = try Client(port: port)
+        let lines = try banned.readUntilClosed()
+        #expect(lines.count == 1 && lines[0].hasPrefix("ERROR :Closing Link: * ("), "\(lines)")
+    }
+
+    @Test("an idle IRC client is parked like any other: it hears its rooms, and comes back speaking IRC under its own nick")
+    func parking() throws {
+        let (daemon, port) = try daemon(#"{"limits": {"parkIdleSeconds": 1}}"#)
+        let irc = try IRCClient(port: port, nick: "alice")
+        let text = try daemon.registered("bob")
+        try irc.expect(":bob!~bob@chatd JOIN #lobby")
+        try daemon.waitForParked("alice")
+        try text.line("are you there?")
+        try irc.expect(":bob!~bob@chatd PRIVMSG #lobby :are you there?")
+        try irc.send("WHOIS bob")
+        try irc.expect(":chatd 311 alice bob ~bob chatd * :bob")
+        try irc.send("PRIVMSG #lobby :back")
+        try text.expect("<alice> back")
+        try daemon.waitForLog("resumed from the parking lot")
+    }
+}
