@@ -4,8 +4,10 @@ ARGS       ?=
 # Debian packages the build and the tests need (installed by `make deps` when missing):
 # libsystemd for sd_notify, libicu for nick and room name normalization and look-alike
 # skeletons, tmux as the real terminal the `chat` client is tested in, Chromium and
-# its driver for the web client's browser test (with Selenium from PyPI in .build/venv).
-APT_PACKAGES ?= libsystemd-dev libicu-dev pkg-config iproute2 tmux chromium chromium-driver python3-venv openssl curl haproxy prometheus
+# its driver for the web client's browser test (with Selenium from PyPI in .build/venv),
+# openssl, curl, HAProxy and promtool for the TLS, proxy and metrics tests, and irssi and
+# WeeChat, the real IRC clients the IRC listener is tested with.
+APT_PACKAGES ?= libsystemd-dev libicu-dev pkg-config iproute2 tmux chromium chromium-driver python3-venv openssl curl haproxy prometheus irssi weechat-curses
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Installation layout (`make install PREFIX=/usr DESTDIR=/tmp/root`).
