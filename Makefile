@@ -53,8 +53,9 @@ deps:
 	$(call apt_install,$(APT_PACKAGES))
 
 ## bench: chatd and its peers (NIOChatServer, ngircd, InspIRCd) under the same workloads, one table
-## (docs/BENCHMARKS.md). BENCH_SECONDS=20 per run, BENCH_SERVERS="chatd nio ngircd inspircd", BENCH_IDLE=10000,
-## BENCH_LOAD=0 for idle memory only.
+## (docs/BENCHMARKS.md). BENCH_SECONDS=20 per run, BENCH_SERVERS="chatd chatd-percore chatd-irc nio ngircd inspircd"
+## (chatd-irc: chatd through its IRC listener), BENCH_IDLE=10000, BENCH_LOAD=0 for idle memory only,
+## BENCH_WORKLOADS=N for the first N workloads only.
 bench: deps
 	$(call apt_install,$(BENCH_APT_PACKAGES))
 	@# The Debian packages start their own services on 6667; the benchmark runs its own copies.

@@ -31,8 +31,9 @@ public enum ChatDaemon {
         let environment = ProcessInfo.processInfo.environment
         // Socket activation: systemd's sockets, named by FileDescriptorName= (chat, web, admin).
         let inherited = Systemd.takeListenSockets()
-        let chatSockets = inherited.filter { !["admin", "web", "tls", "web-tls", "irc"].contains($0.name) }.map(\.descriptor)
+        let chatSockets = inherited.filter { !["admin", "web", "tls", "web-tls", "irc", "irc-tls"].contains($0.name) }.map(\.descriptor)
         let ircSockets = inherited.filter { $0.name == "irc" }.map(\.descriptor)
+        let ircTLSSockets = inherited.filter { $0.name == "irc-tls" }.map(\.descriptor)
         let webSockets = inherited.filter { $0.name == "web" }.map(\.descriptor)
         let tlsSockets = inherited.filter { $0.name == "tls" }.map(\.descriptor)
         let webTLSSockets = inherited.filter { $0.name == "web-tls" }.map(\.descriptor)
@@ -45,7 +46,7 @@ public enum ChatDaemon {
         let registry = config.metrics.listen.isEmpty ? nil : ChatMetrics.bootstrap()
         // A certificate that cannot be used stops chatd before it listens (exit 78, EX_CONFIG).
         var tls: ServerTLS?
-        if config.needsTLS || !tlsSockets.isEmpty || !webTLSSockets.isEmpty {
+        if config.needsTLS || !tlsSockets.isEmpty || !webTLSSockets.isEmpty || !ircTLSSockets.isEmpty {
             do {
                 tls = try ServerTLS(config.tls)
             } catch {
@@ -71,7 +72,8 @@ public enum ChatDaemon {
         history.service?.pruned.withLock { $0 = { cutoff in _ = hub.withDirectory { $0.forget(before: cutoff) } } }
         let chat = ChatService(
             hub: hub, config: config, group: group, logger: logger, tls: tls, inherited: chatSockets, inheritedWeb: webSockets,
-            inheritedTLS: tlsSockets, inheritedWebTLS: webTLSSockets, inheritedIRC: ircSockets
+            inheritedTLS: tlsSockets, inheritedWebTLS: webTLSSockets, inheritedIRC: ircSockets,
+            inheritedIRCTLS: ircTLSSockets
         ) { _ in
             readiness.ready("chat")
         }

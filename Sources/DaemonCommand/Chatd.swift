@@ -85,6 +85,13 @@ public struct Chatd: AsyncParsableCommand, Sendable {
     @Option(name: .long, help: ArgumentHelp("Accept IRC clients on HOST:PORT. Repeatable; replaces irc.listen.", valueName: "host:port"))
     var ircListen: [String] = []
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Accept IRC clients over TLS on HOST:PORT (needs tls.certificate and tls.key). Repeatable; replaces irc.tlsListen.",
+            valueName: "host:port"))
+    var ircTLSListen: [String] = []
+
     @Flag(name: .long, help: "Do not serve the web client (overrides web.enabled).")
     var noWeb = false
 
@@ -162,6 +169,7 @@ public struct Chatd: AsyncParsableCommand, Sendable {
         if !listen.isEmpty { config.listen = addresses(listen, flag: "--listen") }
         if !metricsListen.isEmpty { config.metrics.listen = addresses(metricsListen, flag: "--metrics-listen") }
         if !ircListen.isEmpty { config.irc.listen = addresses(ircListen, flag: "--irc-listen") }
+        if !ircTLSListen.isEmpty { config.irc.tlsListen = addresses(ircTLSListen, flag: "--irc-tls-listen") }
         for (flag, given) in [("--tls-listen", tlsListen), ("--web-tls-listen", webTLSListen)] where !given.isEmpty {
             if flag == "--tls-listen" {
                 config.tls.listen = addresses(given, flag: flag)

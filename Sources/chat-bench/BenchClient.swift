@@ -108,7 +108,8 @@ final class BenchClient: ChannelInboundHandler {
             if text.contains(" 001 ") {
                 if plan.idle { markReady() } else { write("JOIN #bench\r\n") }
             }
-            if text.contains(" 366 ") { markReady() }
+            // The end of #bench's names (a server may have joined it to another room first).
+            if text.contains(" 366 \(nick) #bench ") { markReady() }
         case .line:
             break
         }

@@ -28,7 +28,9 @@ WORK = os.path.join(ROOT, ".build", "bench")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 IDLE = int(os.environ.get("BENCH_IDLE", "10000"))
 LOAD = os.environ.get("BENCH_LOAD", "1") != "0"
-SERVERS = os.environ.get("BENCH_SERVERS", "chatd chatd-percore nio ngircd inspircd").split()
+SERVERS = os.environ.get("BENCH_SERVERS", "chatd chatd-percore chatd-irc nio ngircd inspircd").split()
+# BENCH_WORKLOADS: the first N workloads only (all by default).
+WORKLOAD_COUNT = int(os.environ.get("BENCH_WORKLOADS", "99"))
 NIO = os.path.join(WORK, "swift-nio", ".build", "release", "NIOChatServer")
 
 
@@ -63,14 +65,20 @@ def config(template, port, directory):
 
 def start(server, port, directory):
     """Starts `server`; returns (process, protocol, pid whose memory is measured)."""
-    if server in ("chatd", "chatd-percore"):
+    if server in ("chatd", "chatd-percore", "chatd-irc"):
         argv = [os.path.join(RELEASE, "chatd"), "--config", os.path.join(ROOT, "config", "bench.json"),
-                "--listen", f"127.0.0.1:{port}", "--no-web", "--admin-socket", os.path.join(directory, "admin.sock"),
+                "--no-web", "--admin-socket", os.path.join(directory, "admin.sock"),
                 "--state-directory", directory, "--log-level", "warning"]
         if server == "chatd-percore":
             # One event loop per core, instead of the default's one per core but one.
             argv += ["--event-loops", str(os.cpu_count() or 1)]
-        protocol = "chatd"
+        if server == "chatd-irc":
+            # The same chatd, measured through its IRC listener (IRC clients, like the peers').
+            argv += ["--listen", f"127.0.0.1:{free_port()}", "--irc-listen", f"127.0.0.1:{port}"]
+            protocol = "irc"
+        else:
+            argv += ["--listen", f"127.0.0.1:{port}"]
+            protocol = "chatd"
     elif server == "nio":
         argv = [NIO, "127.0.0.1", str(port)]
         protocol = "line"
@@ -121,7 +129,7 @@ def main():
     os.makedirs(WORK, exist_ok=True)
     rows = []
     for server in SERVERS:
-        for name, arguments in (WORKLOADS if LOAD else []) + ([(f"idle, {IDLE:,} clients", None)] if IDLE > 0 else []):
+        for name, arguments in (WORKLOADS[:WORKLOAD_COUNT] if LOAD else []) + ([(f"idle, {IDLE:,} clients", None)] if IDLE > 0 else []):
             directory = tempfile.mkdtemp(prefix=f"{server}-", dir=WORK)
             port = free_port()
             try:

@@ -99,4 +99,13 @@ struct IRCDialectTests {
         let notice = Event(id: 1, time: Timestamp(milliseconds: 0), re: "NOTICE bob", .error(code: .noSuchNick, message: "x"))
         #expect(dialect.render(notice, View(isAnswer: true), to: "alice").isEmpty)
     }
+
+    @Test("joining a room too big to list still ends with 366, which IRC clients wait for")
+    func bigRoomJoin() {
+        let notice = Event(
+            id: 1, time: Timestamp(milliseconds: 0), re: "JOIN #big", .notice(text: "#big has 5000 users: /who #big lists them."))
+        let lines = String(decoding: IRCDialect().render(notice, View(isAnswer: true), to: "alice"), as: UTF8.self)
+        #expect(lines.hasSuffix(":chatd 366 alice #big :End of /NAMES list.\r\n"), "\(lines)")
+        #expect(lines.hasPrefix(":chatd NOTICE alice :#big has 5000 users"))
+    }
 }

@@ -50,6 +50,33 @@ struct TLSTests {
         #expect(stats.out.contains("connections:  2 (parked 0; chat=1 tls=1)"), "counted by listener: \(stats.out)")
     }
 
+    @Test("IRC over TLS (irc.tlsListen): openssl s_client registers and talks with a plaintext text user")
+    func irc() throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let certificate = pki.directory + "/live.pem"
+        let key = pki.directory + "/live.key"
+        try pki.install("first", at: certificate, keyAt: key)
+        let port = try freeLoopbackPort()
+        let daemon = try Daemon(
+            config: #"{"tls": {"certificate": "\#(certificate)", "key": "\#(key)"}}"#,
+            extraArguments: ["--irc-tls-listen", "127.0.0.1:\(port)"])
+        try daemon.waitForLog("listening for IRC clients over TLS on 127.0.0.1:\(port)")
+        let tls = try SClient(port: port, ["-CAfile", pki.caCertificate, "-verify_return_error", "-verify_hostname", "localhost"])
+        try tls.waitFor("Verify return code: 0 (ok)")
+        tls.line("NICK alice")
+        tls.line("USER alice 0 * :Alice")
+        try tls.waitFor(":chatd 001 alice :Welcome to the chatd IRC Network, alice")
+        try tls.waitFor(":chatd 366 alice #lobby :End of /NAMES list.")
+        let bob = try daemon.registered("bob")
+        try bob.line("over the wire, encrypted")
+        try tls.waitFor(":bob!~bob@chatd PRIVMSG #lobby :over the wire, encrypted")
+        tls.line("PRIVMSG #lobby :and back")
+        try bob.expect("<alice> and back")
+        let stats = try daemon.chatctl(["stats"])
+        #expect(stats.out.contains("irc-tls=1"), "\(stats.out)")
+    }
+
     @Test("only TLS 1.2 and 1.3 with forward-secret AEAD ciphers are offered")
     func versions() throws {
         let pki = try TestPKI()

@@ -79,6 +79,9 @@ public struct Config: Equatable, Sendable {
     public struct IRC: Equatable, Sendable {
         /// Addresses to accept IRC clients on; none by default.
         public var listen: [HostAndPort] = []
+        /// Addresses to accept IRC clients on over TLS (conventionally 6697), with
+        /// `tls.certificate` and `tls.key`.
+        public var tlsListen: [HostAndPort] = []
         /// The server's name on IRC: the prefix of every server line, and every user's host.
         /// Host-like: letters, digits, dots, hyphens.
         public var serverName = "chatd"
@@ -113,7 +116,7 @@ public struct Config: Equatable, Sendable {
     }
 
     /// Whether any listener needs `tls.certificate` and `tls.key`.
-    public var needsTLS: Bool { !tls.listen.isEmpty || (web.enabled && !web.tlsListen.isEmpty) }
+    public var needsTLS: Bool { !tls.listen.isEmpty || (web.enabled && !web.tlsListen.isEmpty) || !irc.tlsListen.isEmpty }
 
     public struct Admin: Equatable, Sendable {
         /// The admin socket's path; empty: the default (see `Paths`).

@@ -52,6 +52,7 @@ extension Config {
             }
             r.section(&o, "irc") { r, o in
                 r.addresses(&o, "irc.listen", into: &config.irc.listen, allowEmpty: true)
+                r.addresses(&o, "irc.tlsListen", into: &config.irc.tlsListen, allowEmpty: true)
                 let hostLike: (String) -> String? = {
                     Config.IRC.isValidName($0)
                         ? nil : "must be a host-like name: letters, digits, dots, hyphens and underscores, at most 63 bytes"
@@ -101,11 +102,13 @@ extension Config {
             if config.web.enabled, let shared = config.web.listen.first(where: config.listen.contains) {
                 reader.fail("web.listen", "\(shared) is also a chat address (listen); the web client needs a port of its own")
             }
-            if let shared = config.irc.listen.first(where: {
-                config.listen.contains($0) || config.tls.listen.contains($0) || (config.web.enabled && config.web.listen.contains($0))
-                    || (config.web.enabled && config.web.tlsListen.contains($0))
-            }) {
-                reader.fail("irc.listen", "\(shared) is also another listener's address; the IRC listener needs a port of its own")
+            for (key, addresses) in [("irc.listen", config.irc.listen), ("irc.tlsListen", config.irc.tlsListen)] {
+                let others =
+                    config.listen + config.tls.listen + (config.web.enabled ? config.web.listen + config.web.tlsListen : [])
+                    + (key == "irc.listen" ? config.irc.tlsListen : config.irc.listen)
+                if let shared = addresses.first(where: others.contains) {
+                    reader.fail(key, "\(shared) is also another listener's address; an IRC listener needs a port of its own")
+                }
             }
             if let shared = config.tls.listen.first(where: {
                 config.listen.contains($0) || (config.web.enabled && config.web.listen.contains($0))
@@ -126,7 +129,7 @@ extension Config {
                     "web.tlsListen", "\(shared) is also another listener's address; the web client over TLS needs a port of its own")
             }
             if config.needsTLS {
-                let why = config.tls.listen.isEmpty ? "web.tlsListen" : "tls.listen"
+                let why = !config.tls.listen.isEmpty ? "tls.listen" : !config.irc.tlsListen.isEmpty ? "irc.tlsListen" : "web.tlsListen"
                 if config.tls.certificate.isEmpty {
                     reader.fail("tls.certificate", "is needed for \(why): the PEM certificate chain to present")
                 }

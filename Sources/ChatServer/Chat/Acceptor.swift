@@ -18,18 +18,20 @@ enum ListenerKind: Hashable, Sendable, CaseIterable {
     case webTLS
     /// IRC clients (`irc.listen`).
     case irc
+    /// IRC clients over TLS (`irc.tlsListen`).
+    case ircTLS
 
     /// Its clients chat over a WebSocket.
     var isWeb: Bool { self == .web || self == .webTLS }
 
-    var isTLS: Bool { self == .chatTLS || self == .webTLS }
+    var isTLS: Bool { self == .chatTLS || self == .webTLS || self == .ircTLS }
 
     /// What its clients speak, as the metrics label it: `chat`, `web` or `irc`.
     var transport: String {
         switch self {
         case .chat, .chatTLS: "chat"
         case .web, .webTLS: "web"
-        case .irc: "irc"
+        case .irc, .ircTLS: "irc"
         }
     }
 
@@ -41,6 +43,7 @@ enum ListenerKind: Hashable, Sendable, CaseIterable {
         case .web: "web"
         case .webTLS: "web-tls"
         case .irc: "irc"
+        case .ircTLS: "irc-tls"
         }
     }
 }
@@ -69,7 +72,7 @@ final class Acceptor: Sendable {
         let hub = self.hub
         let logger = self.logger
         // Each connection keeps the context it began with: a reload changes only new ones.
-        let context = kind == .chatTLS || kind == .webTLS ? tls?.context : nil
+        let context = kind.isTLS ? tls?.context : nil
         Self.bootstrap(shard, sendQueueBytes: hub.settings.0.limits.sendQueueBytes, socketOptions: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -89,10 +92,15 @@ final class Acceptor: Sendable {
                             let handler = ChatConnectionHandler(
                                 hub: hub, shard: shard, channel: channel, descriptor: nil, logger: logger, listener: .chatTLS, peer: peer)
                             try channel.pipeline.syncOperations.addHandler(handler)
-                        case .irc:
+                        case .irc, .ircTLS:
+                            if kind == .ircTLS {
+                                guard let context else { throw ChannelError.inappropriateOperationForState }
+                                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                            }
+                            // Parked only without TLS (see `.chatTLS`).
                             let handler = ChatConnectionHandler(
-                                hub: hub, shard: shard, channel: channel, descriptor: descriptor, logger: logger, listener: .irc,
-                                dialect: .irc, peer: peer)
+                                hub: hub, shard: shard, channel: channel, descriptor: kind == .irc ? descriptor : nil, logger: logger,
+                                listener: kind, dialect: .irc, peer: peer)
                             try channel.pipeline.syncOperations.addHandler(handler)
                         case .web:
                             try WebListener.configure(channel, hub: hub, logger: logger, peer: peer, forwarded: forwarded)

@@ -26,11 +26,13 @@ final class ChatService: Service {
     private let inheritedWebTLS: [Int32]
     /// IRC sockets passed by systemd (FileDescriptorName=irc), used instead of `irc.listen`.
     private let inheritedIRC: [Int32]
+    /// IRC-over-TLS sockets passed by systemd (FileDescriptorName=irc-tls).
+    private let inheritedIRCTLS: [Int32]
 
     init(
         hub: Hub, config: Config, group: MultiThreadedEventLoopGroup, logger: Logger, tls: ServerTLS? = nil, inherited: [Int32] = [],
         inheritedWeb: [Int32] = [], inheritedTLS: [Int32] = [], inheritedWebTLS: [Int32] = [], inheritedIRC: [Int32] = [],
-        onListening: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }
+        inheritedIRCTLS: [Int32] = [], onListening: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }
     ) {
         self.hub = hub
         self.inherited = inherited
@@ -38,6 +40,7 @@ final class ChatService: Service {
         self.inheritedTLS = inheritedTLS
         self.inheritedWebTLS = inheritedWebTLS
         self.inheritedIRC = inheritedIRC
+        self.inheritedIRCTLS = inheritedIRCTLS
         self.config = config
         self.group = group
         self.logger = logger
@@ -52,6 +55,7 @@ final class ChatService: Service {
         var tlsListeners: [(descriptor: Int32, address: SocketAddress)] = []
         var webTLSListeners: [(descriptor: Int32, address: SocketAddress)] = []
         var ircListeners: [(descriptor: Int32, address: SocketAddress)] = []
+        var ircTLSListeners: [(descriptor: Int32, address: SocketAddress)] = []
         do {
             listeners = try Self.listeners(inherited: inherited, configured: config.listen, what: "chat", logger: logger)
             if !inheritedTLS.isEmpty || !config.tls.listen.isEmpty {
@@ -67,8 +71,15 @@ final class ChatService: Service {
             if !inheritedIRC.isEmpty || !config.irc.listen.isEmpty {
                 ircListeners = try Self.listeners(inherited: inheritedIRC, configured: config.irc.listen, what: "IRC", logger: logger)
             }
+            if !inheritedIRCTLS.isEmpty || !config.irc.tlsListen.isEmpty {
+                ircTLSListeners = try Self.listeners(
+                    inherited: inheritedIRCTLS, configured: config.irc.tlsListen, what: "IRC over TLS", logger: logger)
+            }
             for listener in listeners { logger.notice("listening for chat clients on \(SocketAddress.describe(listener.address))") }
             for listener in ircListeners { logger.notice("listening for IRC clients on \(SocketAddress.describe(listener.address))") }
+            for listener in ircTLSListeners {
+                logger.notice("listening for IRC clients over TLS on \(SocketAddress.describe(listener.address))")
+            }
             for listener in tlsListeners {
                 logger.notice("listening for chat clients over TLS on \(SocketAddress.describe(listener.address))")
             }
@@ -85,13 +96,16 @@ final class ChatService: Service {
             for listener in tlsListeners { kinds[listener.descriptor] = .chatTLS }
             for listener in webTLSListeners { kinds[listener.descriptor] = .webTLS }
             for listener in ircListeners { kinds[listener.descriptor] = .irc }
+            for listener in ircTLSListeners { kinds[listener.descriptor] = .ircTLS }
             do {
                 try parking.start(listeners: kinds)
             } catch {
                 throw StartupError("cannot start accepting clients: \(error)")
             }
         } catch {
-            for listener in listeners + webListeners + tlsListeners + webTLSListeners + ircListeners { close(listener.descriptor) }
+            for listener in listeners + webListeners + tlsListeners + webTLSListeners + ircListeners + ircTLSListeners {
+                close(listener.descriptor)
+            }
             throw error
         }
         onListening(listeners.map(\.address))

@@ -37,7 +37,10 @@ struct IRCFormat {
         case .nickChange(let old, let new):
             return ":\(mask(old)) NICK :\(new)\r\n"
         case .notice(let text):
-            return notice(target, text)
+            // A room too big to list on joining says so instead (`Directory.memberListOnJoinLimit`);
+            // an IRC client still needs the end of the names to call the join done.
+            guard command == "JOIN", let room = argument else { return notice(target, text) }
+            return notice(target, text) + numeric(366, room, "End of /NAMES list.")
         case .announcement(let text, let room):
             return notice(room ?? target, text)
         case .error(let code, let message):
