@@ -16,15 +16,14 @@ private final class SClient: PipedProcess {
 /// openssl's own client.
 @Suite("TLS")
 struct TLSTests {
-    /// A daemon with a TLS listener presenting `first`, and its TLS port.
-    func daemon(_ pki: TestPKI) throws -> (Daemon, tlsPort: Int, certificate: String, key: String) {
+    /// A daemon with a TLS listener (`flag`'s kind) presenting `first`, and its TLS port.
+    func daemon(_ pki: TestPKI, flag: String = "--tls-listen") throws -> (Daemon, tlsPort: Int, certificate: String, key: String) {
         let certificate = pki.directory + "/live.pem"
         let key = pki.directory + "/live.key"
         try pki.install("first", at: certificate, keyAt: key)
         let port = try freeLoopbackPort()
         let daemon = try Daemon(
-            config: #"{"tls": {"certificate": "\#(certificate)", "key": "\#(key)"}}"#,
-            extraArguments: ["--tls-listen", "127.0.0.1:\(port)"])
+            config: #"{"tls": {"certificate": "\#(certificate)", "key": "\#(key)"}}"#, extraArguments: [flag, "127.0.0.1:\(port)"])
         return (daemon, port, certificate, key)
     }
 
@@ -54,13 +53,7 @@ struct TLSTests {
     func irc() throws {
         let pki = try TestPKI()
         defer { pki.remove() }
-        let certificate = pki.directory + "/live.pem"
-        let key = pki.directory + "/live.key"
-        try pki.install("first", at: certificate, keyAt: key)
-        let port = try freeLoopbackPort()
-        let daemon = try Daemon(
-            config: #"{"tls": {"certificate": "\#(certificate)", "key": "\#(key)"}}"#,
-            extraArguments: ["--irc-tls-listen", "127.0.0.1:\(port)"])
+        let (daemon, port, _, _) = try daemon(pki, flag: "--irc-tls-listen")
         try daemon.waitForLog("listening for IRC clients over TLS on 127.0.0.1:\(port)")
         let tls = try SClient(port: port, ["-CAfile", pki.caCertificate, "-verify_return_error", "-verify_hostname", "localhost"])
         try tls.waitFor("Verify return code: 0 (ok)")
