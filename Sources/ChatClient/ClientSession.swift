@@ -412,7 +412,7 @@ public struct ClientSession: Sendable {
         case .rooms(let list):
             knownRooms.formUnion(list.map(\.name))
             return status()
-        case .whois, .topic:
+        case .whois, .topic, .awaySet, .away:
             return status()
         case .history(let room, let lines):
             return block("*** Scrollback of \(room)", room: room, lines: lines, at: time)

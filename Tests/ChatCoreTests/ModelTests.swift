@@ -154,6 +154,24 @@ struct DirectoryTests {
         #expect(events(missing).map(\.0) == [.error(code: .noSuchNick, message: "There is nobody called carol here.")])
     }
 
+    @Test("away: the client alone is told; whoever messages it hears it is away, after the message; /whois says so; back clears it")
+    func away() throws {
+        var d = directory()
+        _ = try d.register(a, nick: "alice", shard: 0, address: "192.0.2.1", kind: .line, at: t0).get()
+        _ = try d.register(b, nick: "bob", shard: 1, address: "192.0.2.2", kind: .irc, at: t0).get()
+        #expect(events(d.perform(.away(message: "at lunch"), by: b, at: t0, re: "x")).map(\.0) == [.awaySet(message: "at lunch")])
+        let sent = d.perform(.privateMessage(to: "BOB", text: "hi"), by: a, at: t0)
+        #expect(events(sent).map(\.0).last == .away(nick: "bob", message: "at lunch"))
+        #expect(events(sent).map(\.1).last == .session(a))
+        guard case .whois(let whois)? = events(d.perform(.whois(nick: "bob"), by: a, at: t0)).first?.0 else {
+            Issue.record("no whois")
+            return
+        }
+        #expect(whois.away == "at lunch")
+        #expect(events(d.perform(.away(message: nil), by: b, at: t0)).map(\.0) == [.awaySet(message: nil)])
+        #expect(events(d.perform(.privateMessage(to: "bob", text: "again"), by: a, at: t0)).count == 2)
+    }
+
     @Test("whoever joins a room gets its newest lines, oldest first, before the join notice: none twice, none lost")
     func scrollback() throws {
         var d = directory()

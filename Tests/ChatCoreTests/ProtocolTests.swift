@@ -183,7 +183,7 @@ struct ClientWireTests {
             .history(room: "#dev", before: 30, after: 7, limit: 1_000), .topic(room: nil, text: nil), .topic(room: "#dev", text: "x \"y\""),
             .topic(room: "#dev", text: ""),
             .quit(reason: "gone"),
-            .ping(token: "t1"),
+            .ping(token: "t1"), .away(message: "lunch"), .away(message: nil),
         ]
         var requests = commands.map { JSONRequest(.command($0), correlation: "c1") }
         requests += [
@@ -209,6 +209,8 @@ struct ClientWireTests {
                     nick: "a", rooms: ["#r", "#s"], connectedAt: Timestamp(milliseconds: 1_763_770_000_000), idleSeconds: 75,
                     client: "chat 0.1.0")),
             .whois(Whois(nick: "b", rooms: [], connectedAt: Timestamp(milliseconds: 0), idleSeconds: 0, client: "line")),
+            .whois(Whois(nick: "c", rooms: [], connectedAt: Timestamp(milliseconds: 0), idleSeconds: 0, client: "irc", away: "lunch")),
+            .awaySet(message: "lunch"), .awaySet(message: nil), .away(nick: "c", message: "lunch"),
             .history(
                 room: "#r",
                 lines: [

@@ -283,4 +283,35 @@ struct IRCTests {
         try text.expect("<alice> back")
         try daemon.waitForLog("resumed from the parking lot")
     }
+
+    @Test("AWAY: 306 and 305 to the client; 301 to whoever messages it (an IRC or text user), and in WHOIS")
+    func away() throws {
+        let (daemon, port) = try daemon()
+        let irc = try IRCClient(port: port, nick: "alice")
+        let text = try daemon.registered("bob")
+        try irc.send("AWAY :gone for tea")
+        try irc.expect(":chatd 306 alice :You have been marked as being away")
+        try text.line("/msg alice are you there?")
+        try text.expect("*** alice is away: gone for tea")
+        try text.line("/whois alice")
+        try text.expect(containing: "client irc; away: gone for tea")
+        try text.line("/away in a meeting")
+        try text.expect("*** You are marked as away: in a meeting")
+        try irc.send("PRIVMSG bob :ping?")
+        try irc.expect(":chatd 301 alice bob :in a meeting")
+        try irc.send("NOTICE bob :quiet")
+        try irc.send("WHOIS bob")
+        // A NOTICE is never answered, not even with 301: the WHOIS comes next.
+        let next = try irc.tcp.readLine()
+        #expect(next == ":chatd 311 alice bob ~bob chatd * :bob", "\(next ?? "")")
+        try irc.expect(":chatd 301 alice bob :in a meeting")
+        try irc.expect(":chatd 318 alice bob :End of /WHOIS list.")
+        try irc.send("AWAY")
+        try irc.expect(":chatd 305 alice :You are no longer marked as being away")
+        try text.line("/msg alice back?")
+        try irc.expect(":bob!~bob@chatd PRIVMSG alice :back?")
+        try text.expect("*alice* quiet")
+        try text.expect("-> *alice* back?")
+        try text.expectNothingElse()
+    }
 }

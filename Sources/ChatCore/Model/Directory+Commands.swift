@@ -26,6 +26,8 @@ extension Directory {
             history(id, room: room, before: before, after: after, limit: limit, at: now, re: re)
         case .topic(let room, let text):
             topic(id, room: room, text: text, at: now, re: re)
+        case .away(let message):
+            away(id, message: message, at: now, re: re)
         case .help, .ping, .quit:
             []
         }
@@ -41,7 +43,7 @@ extension Directory {
         }
         let whois = Whois(
             nick: target.nick.display, rooms: target.rooms.map(\.display), connectedAt: target.connectedAt,
-            idleSeconds: target.idleSeconds(at: now), client: target.kind.description)
+            idleSeconds: target.idleSeconds(at: now), client: target.kind.description, away: target.away)
         return [.event(event(.whois(whois), at: now, re: re), to: .session(id))]
     }
 

@@ -121,6 +121,8 @@ public struct Directory: Sendable {
         public var kind: ClientKind
         /// When the client last sent a message (room or private): idle time is measured from it.
         public var lastMessageAt: Timestamp
+        /// Its away message (`/away`), while it is away.
+        public var away: String?
 
         /// Whole seconds since its last message (or since it connected).
         public func idleSeconds(at now: Timestamp) -> Int {
@@ -475,7 +477,19 @@ public struct Directory: Sendable {
         let message = event(.privateMessage(from: client.nick.display, to: recipient.nick.display, text: text), at: now, re: re)
         var recipientCopy = message
         recipientCopy.re = nil
-        return [.event(recipientCopy, to: .session(targetID)), .event(message, to: .echo(id))]
+        var out: [Delivery] = [.event(recipientCopy, to: .session(targetID)), .event(message, to: .echo(id))]
+        if let away = recipient.away {
+            out.append(.event(event(.away(nick: recipient.nick.display, message: away), at: now, re: re), to: .session(id)))
+        }
+        return out
+    }
+
+    /// `/away`: marks the client away with `message` (told to whoever messages it, and in
+    /// `/whois`), or back when it is nil. Only the client is told.
+    public mutating func away(_ id: SessionID, message: String?, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
+        guard clients[id] != nil else { return [] }
+        clients[id]?.away = message
+        return [.event(event(.awaySet(message: message), at: now, re: re), to: .session(id))]
     }
 
     // MARK: Queries

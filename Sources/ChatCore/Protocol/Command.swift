@@ -22,6 +22,8 @@ public enum Command: Equatable, Sendable {
     /// Shows a room's topic (`text` nil), sets it, or clears it (`text` empty). The current room
     /// when `room` is nil.
     case topic(room: String?, text: String?)
+    /// Marks the client away with `message`, or back when it is nil.
+    case away(message: String?)
     case help(topic: String?)
     case quit(reason: String?)
     /// JSON mode keepalive; answered with a `pong` carrying the same token.
@@ -100,12 +102,18 @@ extension Command {
             summary: "Show a room's topic, set it to text, or clear it with -delete (the current room by default)."),
         CommandInfo(name: "msg", aliases: ["query", "m"], arguments: "<nick> <text>", summary: "Send a private message."),
         CommandInfo(name: "me", aliases: [], arguments: "<action>", summary: "Describe an action: /me waves → * alice waves"),
+        CommandInfo(
+            name: "away", aliases: [], arguments: "[message]",
+            summary: "Say you are away (those who message you, and /whois, are told), or back without a message."),
         CommandInfo(name: "quit", aliases: ["exit", "bye"], arguments: "[reason]", summary: "Leave the chat, with an optional reason."),
         CommandInfo(name: "ping", aliases: [], arguments: "[token]", summary: "Check the server answers: it replies *** pong [token]."),
     ]
 
     /// The longest topic, in characters.
     public static let maxTopicLength = 300
+
+    /// The longest away message, in characters (longer ones are cut).
+    public static let maxAwayLength = 200
 
     /// The most lines one `history` request returns.
     public static let maxHistoryLines = 1_000
@@ -184,6 +192,7 @@ extension Command {
             guard !rest.isEmpty else { return .failure(usage) }
             return .success(.action(text: rest, room: nil))
         case "quit": return .success(.quit(reason: rest.isEmpty ? nil : rest))
+        case "away": return .success(.away(message: rest.isEmpty ? nil : String(rest.prefix(Command.maxAwayLength))))
         case "ping": return .success(.ping(token: rest.isEmpty ? nil : String(rest.prefix(64))))
         default: return .failure(.unknownCommand(name))
         }
@@ -236,6 +245,7 @@ public struct JSONRequest: Equatable, Sendable {
         "help": ([], ["topic"]),
         "quit": ([], ["reason"]),
         "ping": ([], ["token"]),
+        "away": ([], ["text"]),
     ]
 
     /// Parses one JSON-mode line.
@@ -319,6 +329,9 @@ public struct JSONRequest: Equatable, Sendable {
         case "topic": command = .topic(room: arg("room"), text: strings["text"].map { Sanitizer.clean($0) })
         case "help": command = .help(topic: arg("topic"))
         case "quit": command = .quit(reason: arg("reason"))
+        case "away":
+            let message = Sanitizer.trimmed(text("text"))
+            command = .away(message: message.isEmpty ? nil : String(message.prefix(Command.maxAwayLength)))
         default: command = .ping(token: strings["token"].map { Sanitizer.clean(String($0.prefix(64))) })
         }
         return .success(JSONRequest(.command(command), correlation: correlation))
@@ -374,6 +387,7 @@ extension JSONRequest {
             case .help(let topic): ("help", [("topic", topic)])
             case .quit(let reason): ("quit", [("reason", reason)])
             case .ping(let token): ("ping", [("token", token)])
+            case .away(let message): ("away", [("text", message)])
             }
         }
     }

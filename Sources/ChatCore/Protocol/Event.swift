@@ -39,6 +39,10 @@ public struct Event: Equatable, Sendable {
         case who(room: String, members: [String])
         /// The answer to `/whois`.
         case whois(Whois)
+        /// The client's own away status changed: away with `message`, or back (nil).
+        case awaySet(message: String?)
+        /// `nick`, whom the client just messaged, is away (with its message).
+        case away(nick: String, message: String)
         /// A room's lines from before the client joined it (its scrollback), oldest first, with
         /// their own ids and times: history, not live traffic.
         case history(room: String, lines: [HistoryRecord])
@@ -90,13 +94,16 @@ public struct Whois: Equatable, Sendable {
     public var idleSeconds: Int
     /// What kind of client it is (`ClientKind`: `line`, `json`, `websocket`, or the program's name).
     public var client: String
+    /// Its away message, when it is away.
+    public var away: String?
 
-    public init(nick: String, rooms: [String], connectedAt: Timestamp, idleSeconds: Int, client: String) {
+    public init(nick: String, rooms: [String], connectedAt: Timestamp, idleSeconds: Int, client: String, away: String? = nil) {
         self.nick = nick
         self.rooms = rooms
         self.connectedAt = connectedAt
         self.idleSeconds = idleSeconds
         self.client = client
+        self.away = away
     }
 }
 

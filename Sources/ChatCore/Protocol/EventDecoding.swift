@@ -97,7 +97,11 @@ extension JSONFormat {
             kind = .whois(
                 Whois(
                     nick: try string("nick"), rooms: try strings("rooms"), connectedAt: connectedAt, idleSeconds: Int(idle),
-                    client: try string("client")))
+                    client: try string("client"), away: try optionalString("away")))
+        case "away_set":
+            kind = .awaySet(message: try optionalString("text"))
+        case "away":
+            kind = .away(nick: try string("nick"), message: try string("text"))
         case "topic":
             let text = try string("text")
             var topic: RoomTopic?

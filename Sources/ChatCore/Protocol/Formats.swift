@@ -43,8 +43,13 @@ public enum TextFormat {
         case .whois(let whois):
             let rooms = whois.rooms.isEmpty ? "in no room" : "in " + whois.rooms.joined(separator: ", ")
             let connected = whois.connectedAt.iso8601
+            let away = whois.away.map { "; away: \($0)" } ?? ""
             return
-                "*** \(whois.nick): \(rooms); connected since \(connected); idle \(Durations.short(whois.idleSeconds)); client \(whois.client)\r\n"
+                "*** \(whois.nick): \(rooms); connected since \(connected); idle \(Durations.short(whois.idleSeconds)); client \(whois.client)\(away)\r\n"
+        case .awaySet(let message):
+            return message.map { "*** You are marked as away: \($0)\r\n" } ?? "*** You are no longer marked as away.\r\n"
+        case .away(let nick, let message):
+            return "*** \(nick) is away: \(message)\r\n"
         case .topic(let room, let topic, let changedBy):
             switch (topic, changedBy) {
             case (let topic?, let by?): return "*** \(by) set the topic of \(room): \(topic.text)\r\n"
@@ -213,6 +218,20 @@ public enum JSONFormat {
             w.integer(whois.idleSeconds)
             w.key("client")
             w.string(whois.client)
+            if let away = whois.away {
+                w.key("away")
+                w.string(away)
+            }
+        case .awaySet(let message):
+            if let message {
+                w.key("text")
+                w.string(message)
+            }
+        case .away(let nick, let message):
+            w.key("nick")
+            w.string(nick)
+            w.key("text")
+            w.string(message)
         case .topic(let room, let topic, let changedBy):
             w.key("room")
             w.string(room)
@@ -300,6 +319,8 @@ public enum JSONFormat {
         case .error: "error"
         case .who: "who"
         case .whois: "whois"
+        case .awaySet: "away_set"
+        case .away: "away"
         case .history: "history"
         case .topic: "topic"
         case .rooms: "rooms"

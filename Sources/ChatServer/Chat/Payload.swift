@@ -71,7 +71,7 @@ final class Payload: @unchecked Sendable {
     func answer(for member: LocalMember) -> ByteBuffer {
         let dialect = member.dialect.dialect
         guard dialect.addressesRecipient else { return buffer(member.dialect, View(isAnswer: true)) }
-        return ByteBuffer(bytes: dialect.render(event, View(isAnswer: true), to: member.nick))
+        return ByteBuffer(bytes: dialect.render(event, View(isAnswer: true, isEcho: echo), to: member.nick))
     }
 
     static func key(_ dialect: DialectID, _ canonical: View) -> UInt16 {

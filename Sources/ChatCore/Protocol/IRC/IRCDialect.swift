@@ -121,6 +121,9 @@ public struct IRCDialect: Dialect {
             return .reply(.reply(command: command, arguments: []), re: nil)
         case "MODE":
             return mode(params)
+        case "AWAY":
+            let message = params.first.map { Sanitizer.trimmed(Self.clean($0)) } ?? ""
+            return .command(.away(message: message.isEmpty ? nil : String(message.prefix(Command.maxAwayLength))), re: Self.re("AWAY"))
         case "HELP":
             return .command(.help(topic: params.first), re: Self.re("HELP"))
         case "KICK":

@@ -57,6 +57,11 @@ struct IRCFormat {
             return whoisLines(whois)
         case .history(let room, let lines):
             return history(room, lines)
+        case .awaySet(let message):
+            return message == nil
+                ? numeric(305, nil, "You are no longer marked as being away") : numeric(306, nil, "You have been marked as being away")
+        case .away(let nick, let message):
+            return command == "NOTICE" ? "" : numeric(301, nick, message)
         case .topic(let room, let topic, let changedBy):
             if let changedBy { return ":\(mask(changedBy)) TOPIC \(room) :\(topic?.text ?? "")\r\n" }
             guard let topic else { return numeric(331, room, "No topic is set") }
@@ -186,6 +191,7 @@ struct IRCFormat {
         var out = numeric(311, "\(whois.nick) \(user(whois.nick)) \(server.serverName) *", whois.nick)
         if !whois.rooms.isEmpty { out += numeric(319, whois.nick, whois.rooms.joined(separator: " ")) }
         out += numeric(312, "\(whois.nick) \(server.serverName)", "\(server.network) (chatd; client \(whois.client))")
+        if let away = whois.away { out += numeric(301, whois.nick, away) }
         out += numeric(317, "\(whois.nick) \(whois.idleSeconds) \(whois.connectedAt.milliseconds / 1000)", "seconds idle, signon time")
         return out + numeric(318, whois.nick, "End of /WHOIS list.")
     }

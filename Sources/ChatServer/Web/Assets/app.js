@@ -277,9 +277,16 @@
       case "whois": {
         const rooms = event.rooms.length ? `in ${event.rooms.join(", ")}` : "in no room";
         const since = new Date(event.connectedAt).toLocaleString();
-        line(event, [["status", `${event.nick}: ${rooms}; connected since ${since}; idle ${shortDuration(event.idleSeconds)}; client ${event.client}`]]);
+        const away = event.away ? `; away: ${event.away}` : "";
+        line(event, [["status", `${event.nick}: ${rooms}; connected since ${since}; idle ${shortDuration(event.idleSeconds)}; client ${event.client}${away}`]]);
         break;
       }
+      case "away_set":
+        line(event, [["status", event.text ? `You are marked as away: ${event.text}` : "You are no longer marked as away."]]);
+        break;
+      case "away":
+        line(event, [["status", `${event.nick} is away: ${event.text}`]]);
+        break;
       case "rooms":
         if (!event.rooms.length) { line(event, [["status", "No rooms."]]); break; }
         line(event, [["status", `Rooms (${event.rooms.length}):`]]);
@@ -721,6 +728,8 @@
         return request({ type: "whois", nick: first });
       case "rooms": case "list":
         return request({ type: "rooms" });
+      case "away":
+        return request({ type: "away", ...(args ? { text: args } : {}) });
       case "help": case "?":
         return request({ type: "help", ...(first ? { topic: first } : {}) });
       case "ping":
