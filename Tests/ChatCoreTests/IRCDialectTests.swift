@@ -30,7 +30,11 @@ struct IRCDialectTests {
     @Test("registration waits for NICK, USER and the end of CAP negotiation, in any order")
     func registration() {
         var state = DialectState.irc(IRCState())
-        #expect(read("CAP LS 302", registered: false, state: &state) == .reply(.reply(command: "CAP", arguments: ["LS", ""]), re: nil))
+        #expect(
+            read("CAP LS 302", registered: false, state: &state)
+                == .reply(
+                    .reply(command: "CAP", arguments: ["LS", "echo-message message-tags multi-prefix server-time userhost-in-names"]),
+                    re: nil))
         #expect(read("NICK alice", registered: false, state: &state) == .nothing)
         #expect(read("USER a 0 * :A", registered: false, state: &state) == .nothing)
         #expect(read("CAP END", registered: false, state: &state) == .hello(nick: "alice", client: nil, re: "NICK alice"))

@@ -43,6 +43,12 @@ final class IRCClient {
         try tcp.expect(timeout: timeout, "a line starting \"\(prefix)\"") { $0.hasPrefix(prefix) }
     }
 
+    /// Reads until a line ending with `suffix` (after its tags).
+    @discardableResult
+    func expect(suffix: String, timeout: Double = 10) throws -> String {
+        try tcp.expect(timeout: timeout, "a line ending \"\(suffix)\"") { $0.hasSuffix(suffix) }
+    }
+
     /// Proves nothing else is waiting: the answer to a PING comes next.
     func expectNothingElse() throws {
         let token = "sync\(UInt32.random(in: 0...UInt32.max))"
@@ -64,7 +70,7 @@ struct IRCTests {
         let (daemon, port) = try daemon(#"{"irc": {"serverName": "chatd", "network": "TestNet"}, "limits": {"maxNickLength": 20}}"#)
         let irc = try IRCClient(unregisteredPort: port)
         try irc.send("CAP LS 302")
-        try irc.expect(":chatd CAP * LS :")
+        try irc.expect(":chatd CAP * LS :echo-message message-tags multi-prefix server-time userhost-in-names")
         try irc.send("PING early")
         try irc.expect(":chatd PONG chatd :early")
         try irc.send("JOIN #dev")
@@ -271,17 +277,25 @@ struct IRCTests {
     @Test("an idle IRC client is parked like any other: it hears its rooms, and comes back speaking IRC under its own nick")
     func parking() throws {
         let (daemon, port) = try daemon(#"{"limits": {"parkIdleSeconds": 1}}"#)
-        let irc = try IRCClient(port: port, nick: "alice")
+        let irc = try IRCClient(unregisteredPort: port)
+        try irc.send("CAP REQ :server-time")
+        try irc.send("NICK alice")
+        try irc.send("USER alice 0 * :Alice")
+        try irc.send("CAP END")
+        try irc.expect(":chatd 366 alice #lobby :End of /NAMES list.")
         let text = try daemon.registered("bob")
-        try irc.expect(":bob!~bob@chatd JOIN #lobby")
+        try irc.expect(suffix: ":bob!~bob@chatd JOIN #lobby")
         try daemon.waitForParked("alice")
+        // While parked, and after: still with its capabilities.
         try text.line("are you there?")
-        try irc.expect(":bob!~bob@chatd PRIVMSG #lobby :are you there?")
+        #expect(try irc.expect(suffix: ":bob!~bob@chatd PRIVMSG #lobby :are you there?").hasPrefix("@time="))
         try irc.send("WHOIS bob")
         try irc.expect(":chatd 311 alice bob ~bob chatd * :bob")
         try irc.send("PRIVMSG #lobby :back")
         try text.expect("<alice> back")
         try daemon.waitForLog("resumed from the parking lot")
+        try irc.send("CAP LIST")
+        try irc.expect(":chatd CAP alice LIST :server-time")
     }
 
     @Test("AWAY: 306 and 305 to the client; 301 to whoever messages it (an IRC or text user), and in WHOIS")
@@ -313,5 +327,53 @@ struct IRCTests {
         try text.expect("*alice* quiet")
         try text.expect("-> *alice* back?")
         try text.expectNothingElse()
+    }
+
+    @Test(
+        "IRCv3: server-time and message-tags tag what users do, echo-message returns a client's own messages, userhost-in-names; a client without them sees none"
+    )
+    func capabilities() throws {
+        let (daemon, port) = try daemon()
+        let modern = try IRCClient(unregisteredPort: port)
+        try modern.send("CAP LS 302")
+        try modern.send("NICK alice")
+        try modern.send("USER alice 0 * :Alice")
+        try modern.send("CAP REQ :server-time message-tags echo-message userhost-in-names multi-prefix")
+        try modern.expect(":chatd CAP * ACK :server-time message-tags echo-message userhost-in-names multi-prefix")
+        try modern.send("CAP REQ :server-time sasl")
+        try modern.expect(":chatd CAP * NAK :server-time sasl")
+        try modern.send("CAP LIST")
+        try modern.expect(":chatd CAP * LIST :echo-message message-tags multi-prefix server-time userhost-in-names")
+        try modern.send("CAP END")
+        try modern.expect(":chatd 001 alice :Welcome to the chatd IRC Network, alice")
+        let join = try modern.expect(prefix: "@time=")
+        #expect(
+            join.range(
+                of: #"^@time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z;msgid=\d+ :alice!~alice@chatd JOIN #lobby$"#,
+                options: .regularExpression) != nil, "\(join)")
+        try modern.expect(":chatd 353 alice = #lobby :alice!~alice@chatd")
+
+        let classic = try IRCClient(port: port, nick: "bob")
+        let text = try daemon.registered("carol")
+        try text.line("hello, everyone")
+        let tagged = try modern.expect(suffix: " :carol!~carol@chatd PRIVMSG #lobby :hello, everyone")
+        #expect(tagged.hasPrefix("@time="), "\(tagged)")
+        try classic.expect(":carol!~carol@chatd PRIVMSG #lobby :hello, everyone")
+        // Its own messages come back to alice, as the others see them; not to bob.
+        try modern.send("PRIVMSG #lobby :mine")
+        let echoed = try modern.expect(suffix: " :alice!~alice@chatd PRIVMSG #lobby :mine")
+        #expect(echoed.hasPrefix("@time="), "\(echoed)")
+        try classic.expect(":alice!~alice@chatd PRIVMSG #lobby :mine")
+        try classic.send("PRIVMSG #lobby :his")
+        try classic.expectNothingElse()
+        try modern.send("PRIVMSG bob :just you")
+        let privateEcho = try modern.expect(suffix: " :alice!~alice@chatd PRIVMSG bob :just you")
+        #expect(privateEcho.hasPrefix("@time="), "\(privateEcho)")
+        try classic.expect(":alice!~alice@chatd PRIVMSG bob :just you")
+        // Turned off again: plain lines.
+        try modern.send("CAP REQ :-server-time -message-tags")
+        try modern.expect(":chatd CAP alice ACK :-server-time -message-tags")
+        try text.line("plain again")
+        try modern.expect(":carol!~carol@chatd PRIVMSG #lobby :plain again")
     }
 }

@@ -37,6 +37,9 @@ public struct ConnectionLife: Sendable {
         case write([UInt8])
         /// From now on the client is sent `dialect` (its first line claimed it: JSON).
         case speak(DialectID)
+        /// From now on the client's views carry `extensions`, and its own room messages come
+        /// back to it or not (IRC's negotiated capabilities).
+        case extend(UInt8, echoes: Bool)
         /// Claim the nick and enter the default room; answer with `registered` or `nickRefused`.
         case register(nick: String, kind: ClientKind, re: RequestID?)
         /// Carry out a command against the directory (`Directory.perform`).
@@ -150,6 +153,8 @@ public struct ConnectionLife: Sendable {
     private var maxOverlongLines: Int
     /// `limits.nickTimeoutSeconds` when the connection started.
     private let nickTimeoutSeconds: Int
+    /// The view extensions last told (`extend`).
+    private var extensions: UInt8 = 0
 
     /// A connection over `transport`. On the line listener (TCP, no `dialect`) it speaks text
     /// until its first line claims another dialect (JSON); a listener of one dialect passes it.
@@ -172,14 +177,18 @@ public struct ConnectionLife: Sendable {
     /// (Only TCP connections park, and only registered ones, whose program's name has been
     /// used already.)
     public struct Parked: Sendable {
-        let dialect: DialectID
-        let overlongLines: Int
+        // Largest first, so the struct packs into 24 bytes.
         let refusedOptions: [UInt64]
+        let dialectState: DialectState
+        let overlongLines: Int32
+        let dialect: DialectID
     }
 
     /// What to keep while parked (call only when `mayPark` said yes).
     public func parked() -> Parked {
-        Parked(dialect: session.dialect, overlongLines: overlongLines, refusedOptions: framer.refusedOptions)
+        Parked(
+            refusedOptions: framer.refusedOptions, dialectState: session.dialectState, overlongLines: Int32(clamping: overlongLines),
+            dialect: session.dialect)
     }
 
     /// A parked connection's life, resumed at `now` under `limits`: registered, speaking its
@@ -187,9 +196,10 @@ public struct ConnectionLife: Sendable {
     public init(resuming parked: Parked, limits: Limits, now: Int64) {
         self.init(transport: .tcp, dialect: parked.dialect, limits: limits, now: now)
         framer = LineFramer.resumed(maxLineBytes: limits.maxLineBytes, refusedOptions: parked.refusedOptions)
-        session = Session.resumed(dialect: parked.dialect, limits: limits)
+        session = Session.resumed(dialect: parked.dialect, state: parked.dialectState, limits: limits)
+        extensions = session.dialect.dialect.viewExtensions(parked.dialectState)
         greeted = true
-        overlongLines = parked.overlongLines
+        overlongLines = Int(parked.overlongLines)
     }
 
     /// Whether a nick has been granted.
@@ -273,7 +283,7 @@ public struct ConnectionLife: Sendable {
         if let at = releaseAt, at <= now {
             releaseAt = nil
             while closing == nil, !held.isEmpty, bucket.take(now: now) {
-                handle(session.receive(line: held.removeFirst()), carryOut)
+                receive(line: held.removeFirst(), carryOut)
             }
             scheduleRelease(now: now)
         }
@@ -337,7 +347,7 @@ public struct ConnectionLife: Sendable {
     /// at the configured rate) up to `floodQueueLines`, and past that the client is cut off.
     private mutating func admit(_ line: [UInt8], now: Int64, _ carryOut: (Action) -> Outcome) {
         if held.isEmpty && bucket.take(now: now) {
-            handle(session.receive(line: line), carryOut)
+            receive(line: line, carryOut)
             return
         }
         guard held.count < floodQueueLines else {
@@ -361,6 +371,18 @@ public struct ConnectionLife: Sendable {
         greeted = true
         _ = carryOut(.greet)
         _ = carryOut(.send(.nickRequired, re: nil))
+    }
+
+    /// One line, as the session makes it out; then whatever it changed in how the client is
+    /// sent its lines.
+    private mutating func receive(line: [UInt8], _ carryOut: (Action) -> Outcome) {
+        handle(session.receive(line: line), carryOut)
+        let dialect = session.dialect.dialect
+        let now = dialect.viewExtensions(session.dialectState)
+        if now != extensions {
+            extensions = now
+            _ = carryOut(.extend(now, echoes: dialect.echoesOwnMessages(session.dialectState)))
+        }
     }
 
     /// Carries out what the session made of a line.

@@ -66,9 +66,10 @@ public struct Session: Sendable {
 
     /// The session of a registered connection that already spoke `dialect`: the one a parked
     /// connection resumes with.
-    public static func resumed(dialect: DialectID, limits: Limits) -> Session {
+    public static func resumed(dialect: DialectID, state: DialectState? = nil, limits: Limits) -> Session {
         var session = Session(limits: limits, dialect: dialect, sniffing: false)
         session.phase = .registered
+        if let state { session.dialectState = state }
         return session
     }
 

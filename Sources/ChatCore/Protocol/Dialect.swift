@@ -32,6 +32,12 @@ public protocol Dialect: Sendable {
     /// `event` as `view` sees it: whole lines, terminators included.
     func render(_ event: Event, _ view: View) -> [UInt8]
 
+    /// What a connection in `state` sees beyond the plain form (`View.extensions`), and whether
+    /// its own room messages come back to it: IRC's negotiated capabilities. Others: none, and
+    /// `echoesOwnMessages`.
+    func viewExtensions(_ state: DialectState) -> UInt8
+    func echoesOwnMessages(_ state: DialectState) -> Bool
+
     /// Whether answers name their recipient (IRC's numerics begin with the client's nick): they
     /// are then rendered for each recipient with `render(_:_:to:)`, not shared.
     var addressesRecipient: Bool { get }
@@ -56,6 +62,10 @@ extension Dialect {
     }
 
     public var addressesRecipient: Bool { false }
+
+    public func viewExtensions(_ state: DialectState) -> UInt8 { 0 }
+
+    public func echoesOwnMessages(_ state: DialectState) -> Bool { echoesOwnMessages }
 
     public func render(_ event: Event, _ view: View, to recipient: String?) -> [UInt8] { render(event, view) }
 
@@ -105,15 +115,19 @@ public struct View: Hashable, Sendable {
     public var isAnswer: Bool
     /// The sender's own copy of its private message (text: `-> *bob* text`).
     public var isEcho: Bool
+    /// What the recipient's dialect asked to see beyond the plain form (IRC's capabilities:
+    /// `server-time`, `message-tags`, …): at most 5 bits, the dialect's own.
+    public var extensions: UInt8
 
-    public init(inCurrentRoom: Bool = true, isAnswer: Bool = false, isEcho: Bool = false) {
+    public init(inCurrentRoom: Bool = true, isAnswer: Bool = false, isEcho: Bool = false, extensions: UInt8 = 0) {
         self.inCurrentRoom = inCurrentRoom
         self.isAnswer = isAnswer
         self.isEcho = isEcho
+        self.extensions = extensions & 0x1F
     }
 
     /// A small number for each view (for caches keyed by dialect and view).
-    public var bits: UInt8 { (inCurrentRoom ? 1 : 0) | (isAnswer ? 2 : 0) | (isEcho ? 4 : 0) }
+    public var bits: UInt8 { (inCurrentRoom ? 1 : 0) | (isAnswer ? 2 : 0) | (isEcho ? 4 : 0) | extensions << 3 }
 }
 
 /// What a line asks for, in any dialect.

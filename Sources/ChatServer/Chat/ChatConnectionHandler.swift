@@ -59,6 +59,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         self.life = ConnectionLife(
             transport: listener.isWeb ? .webSocket : .tcp, dialect: dialect, limits: settings.limits, now: Hub.monotonicNow)
         member.dialect = life.speaking  // a refusal at connect is said in it
+        member.echoes = life.speaking.dialect.echoesOwnMessages
         self.peer = peer ?? channel.remoteAddress
         address = self.peer.map(SocketAddress.describe) ?? "unknown"
         self.logger = logger
@@ -211,6 +212,10 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             context.write(wrapOutboundOut(ByteBuffer(bytes: bytes)), promise: nil)
         case .speak(let dialect):
             member.dialect = dialect
+            member.echoes = dialect.dialect.echoesOwnMessages
+        case .extend(let extensions, let echoes):
+            member.viewExtensions = extensions
+            member.echoes = echoes
         case .register(let rawNick, let kind, let re):
             switch hub.register(member.id, nick: rawNick, shard: shard.index, address: address, kind: kind, re: re) {
             case .success(let granted):
@@ -286,7 +291,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
     }
 
     private func encode(_ event: Event) -> ByteBuffer {
-        ByteBuffer(bytes: member.dialect.dialect.render(event, View(isAnswer: true), to: member.nick))
+        ByteBuffer(bytes: member.dialect.dialect.render(event, View(isAnswer: true, extensions: member.viewExtensions), to: member.nick))
     }
 }
 

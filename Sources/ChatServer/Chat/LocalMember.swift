@@ -35,8 +35,12 @@ final class LocalMember {
     /// The dialect the connection is sent.
     var dialect = DialectID.text
     /// The kind of listener it came in on (metrics count connections by it). (In the padding
-    /// after `dialect`, like `runMark`.)
+    /// after `dialect`, like `runMark`, `viewExtensions` and `echoes`.)
     let listener: ListenerKind
+    /// What its dialect asked to see beyond the plain form (`View.extensions`).
+    var viewExtensions: UInt8 = 0
+    /// Whether its own room messages come back to it (its dialect's, or IRC's `echo-message`).
+    var echoes = false
     /// Marks a member that sent part of the run of messages being fanned out (`Shard.fanOut`).
     /// (Declared here, it fits in the padding after `dialect`.)
     var runMark: UInt32 = 0

@@ -63,15 +63,16 @@ final class Payload: @unchecked Sendable {
 
     /// What `member`, one of the event's audience, gets (its request's id only if it asked).
     func buffer(for member: LocalMember, inCurrentRoom: Bool) -> ByteBuffer {
-        buffer(member.dialect, View(inCurrentRoom: inCurrentRoom, isAnswer: requester == member.id))
+        buffer(member.dialect, View(inCurrentRoom: inCurrentRoom, isAnswer: requester == member.id, extensions: member.viewExtensions))
     }
 
     /// What the one member it was sent to gets: its request's id included (and, in a dialect
     /// whose answers name their recipient, rendered for it alone).
     func answer(for member: LocalMember) -> ByteBuffer {
         let dialect = member.dialect.dialect
-        guard dialect.addressesRecipient else { return buffer(member.dialect, View(isAnswer: true)) }
-        return ByteBuffer(bytes: dialect.render(event, View(isAnswer: true, isEcho: echo), to: member.nick))
+        let view = View(isAnswer: true, extensions: member.viewExtensions)
+        guard dialect.addressesRecipient else { return buffer(member.dialect, view) }
+        return ByteBuffer(bytes: dialect.render(event, View(isAnswer: true, isEcho: echo, extensions: view.extensions), to: member.nick))
     }
 
     static func key(_ dialect: DialectID, _ canonical: View) -> UInt16 {

@@ -212,19 +212,20 @@ final class Shard: Sendable {
             return buffer
         }
         // Most members share the previous one's dialect and view: that buffer, without a lookup.
-        var last: (dialect: DialectID, inCurrentRoom: Bool, buffer: ByteBuffer)?
+        var last: (dialect: DialectID, inCurrentRoom: Bool, extensions: UInt8, buffer: ByteBuffer)?
         for member in members {
             let inCurrentRoom = member.currentRoom == room
             if member.runMark == mark {
-                let echoes = member.dialect.dialect.echoesOwnMessages
-                for case .room(_, let payload, let sender) in run where echoes || sender != member.id {
+                for case .room(_, let payload, let sender) in run where member.echoes || sender != member.id {
                     member.write(payload.buffer(for: member, inCurrentRoom: inCurrentRoom), tables)
                 }
-            } else if let last, last.dialect == member.dialect, last.inCurrentRoom == inCurrentRoom {
+            } else if let last, last.dialect == member.dialect, last.inCurrentRoom == inCurrentRoom,
+                last.extensions == member.viewExtensions
+            {
                 member.write(last.buffer, lines: run.count, tables)
             } else {
-                let buffer = concatenated(member.dialect, View(inCurrentRoom: inCurrentRoom))
-                last = (member.dialect, inCurrentRoom, buffer)
+                let buffer = concatenated(member.dialect, View(inCurrentRoom: inCurrentRoom, extensions: member.viewExtensions))
+                last = (member.dialect, inCurrentRoom, member.viewExtensions, buffer)
                 member.write(buffer, lines: run.count, tables)
             }
         }

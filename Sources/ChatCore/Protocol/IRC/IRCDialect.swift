@@ -15,6 +15,16 @@ public struct IRCDialect: Dialect {
     /// Numerics begin with the recipient's nick.
     public var addressesRecipient: Bool { true }
 
+    /// The negotiated capabilities that change how lines are rendered.
+    public func viewExtensions(_ state: DialectState) -> UInt8 {
+        UInt8(truncatingIfNeeded: state.irc.capabilities.intersection(.rendered).rawValue)
+    }
+
+    /// With `echo-message`, a client's own messages come back to it.
+    public func echoesOwnMessages(_ state: DialectState) -> Bool {
+        state.irc.capabilities.contains(.echoMessage)
+    }
+
     public func read(_ line: [UInt8], registered: Bool) -> Reading {
         var state = DialectState.irc(IRCState())
         return read(line, registered: registered, state: &state)
@@ -52,8 +62,8 @@ public struct IRCDialect: Dialect {
         case "PING":
             guard let token = params.first else { return .invalid(.usage(command: "PING", usage: "<token>"), re: Self.re("PING")) }
             return .command(.ping(token: Sanitizer.clean(token)), re: Self.re("PING"))
-        case "PONG":
-            return .nothing
+        case "PONG", "TAGMSG":
+            return .nothing  // TAGMSG (message-tags): client-only tags, such as typing, are not relayed
         case "QUIT":
             let reason = params.first.map { Sanitizer.trimmed(Self.clean($0)) } ?? ""
             return .command(.quit(reason: reason.isEmpty ? nil : reason), re: nil)
@@ -171,8 +181,9 @@ public struct IRCDialect: Dialect {
         return .invalid(.refused(.chanOpNeeded, "You're not channel operator"), re: Self.re("MODE", target))
     }
 
-    /// `CAP`: no capability is offered yet, so `LS` lists none and `REQ` is refused whole
-    /// (`NAK`). Registration waits from `LS` or `REQ` until `END`.
+    /// `CAP`: `LS` lists the capabilities chatd offers, `REQ` enables (or, with `-`, disables)
+    /// all those asked for, or none (`NAK`) when any is not offered, and `LIST` says which are
+    /// on. Registration waits from `LS` or `REQ` until `END`.
     private func capability(_ params: [String], registered: Bool, state: inout DialectState) -> Reading {
         let sub = params.first?.uppercased() ?? ""
         var irc = state.irc
@@ -180,12 +191,18 @@ public struct IRCDialect: Dialect {
         switch sub {
         case "LS":
             if !registered { irc.negotiating = true }
-            reading = .reply(.reply(command: "CAP", arguments: ["LS", ""]), re: nil)
+            reading = .reply(.reply(command: "CAP", arguments: ["LS", IRCCapabilities.offered.names]), re: nil)
         case "LIST":
-            reading = .reply(.reply(command: "CAP", arguments: ["LIST", ""]), re: nil)
+            reading = .reply(.reply(command: "CAP", arguments: ["LIST", irc.capabilities.names]), re: nil)
         case "REQ":
             if !registered { irc.negotiating = true }
-            reading = .reply(.reply(command: "CAP", arguments: ["NAK", params.count > 1 ? Sanitizer.clean(params[1]) : ""]), re: nil)
+            let asked = params.count > 1 ? Sanitizer.clean(params[1]) : ""
+            if let changed = irc.capabilities.applying(asked) {
+                irc.capabilities = changed
+                reading = .reply(.reply(command: "CAP", arguments: ["ACK", asked]), re: nil)
+            } else {
+                reading = .reply(.reply(command: "CAP", arguments: ["NAK", asked]), re: nil)
+            }
         case "END":
             guard !registered, irc.negotiating else { return .nothing }
             irc.negotiating = false
@@ -248,11 +265,14 @@ public struct IRCDialect: Dialect {
     }
 
     public func render(_ event: Event, _ view: View, to recipient: String?) -> [UInt8] {
-        Array(IRCFormat(server: IRCServer.current, recipient: recipient).render(event, view).utf8)
+        Array(
+            IRCFormat(server: IRCServer.current, recipient: recipient, capabilities: IRCCapabilities(view: view.extensions)).render(
+                event, view
+            ).utf8)
     }
 
     public func canonical(_ view: View) -> View {
-        View(isEcho: view.isEcho)
+        View(isEcho: view.isEcho, extensions: view.extensions)
     }
 
     /// A refused client reads `ERROR` with the reason.
@@ -267,11 +287,59 @@ public struct IRCState: Equatable, Sendable {
     var nick: String?
     var user: String?
     var negotiating = false
+    var capabilities: IRCCapabilities = []
 
     public init() {}
 
     /// `NICK` and `USER` both sent, and no capability negotiation under way.
     var isReady: Bool { nick != nil && user != nil && !negotiating }
+}
+
+/// The IRCv3 capabilities chatd offers. The first five change how lines are rendered, so they
+/// travel in `View.extensions`.
+public struct IRCCapabilities: OptionSet, Equatable, Sendable {
+    public let rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    /// `@msgid=` on users' messages (and client tags are accepted and dropped).
+    public static let messageTags = IRCCapabilities(rawValue: 1)
+    /// `@time=` on users' messages and events, and on kept lines their own time.
+    public static let serverTime = IRCCapabilities(rawValue: 2)
+    /// `nick!user@host` in NAMES replies.
+    public static let userhostInNames = IRCCapabilities(rawValue: 4)
+    /// The client's own messages come back to it, as everyone else sees them.
+    public static let echoMessage = IRCCapabilities(rawValue: 16)
+    /// All prefixes in NAMES and WHO (chatd has none yet, so nothing changes).
+    public static let multiPrefix = IRCCapabilities(rawValue: 32)
+
+    static let rendered = IRCCapabilities(rawValue: 0x1F)
+    public static let offered: IRCCapabilities = [.messageTags, .serverTime, .userhostInNames, .echoMessage, .multiPrefix]
+
+    static let named: [(String, IRCCapabilities)] = [
+        ("echo-message", .echoMessage), ("message-tags", .messageTags), ("multi-prefix", .multiPrefix),
+        ("server-time", .serverTime), ("userhost-in-names", .userhostInNames),
+    ]
+
+    /// Space-separated, as `CAP LS` and `LIST` give them.
+    var names: String { Self.named.filter { contains($0.1) }.map(\.0).joined(separator: " ") }
+
+    /// These with a `CAP REQ` list applied (`name` enables, `-name` disables), or nil when it
+    /// names anything not offered (the whole request is then refused).
+    func applying(_ request: String) -> IRCCapabilities? {
+        var result = self
+        let words = request.split(separator: " ")
+        guard !words.isEmpty else { return nil }
+        for word in words {
+            let remove = word.hasPrefix("-")
+            let name = remove ? word.dropFirst() : word[...]
+            guard let capability = Self.named.first(where: { $0.0 == name })?.1 else { return nil }
+            if remove { result.remove(capability) } else { result.insert(capability) }
+        }
+        return result
+    }
+
+    /// The rendered ones, from a view's extensions.
+    init(view extensions: UInt8) { self.init(rawValue: UInt16(extensions)) }
 }
 
 extension DialectState {

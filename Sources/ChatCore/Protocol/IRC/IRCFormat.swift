@@ -6,36 +6,41 @@ struct IRCFormat {
     let server: IRCServerInfo
     /// The nick the numerics are addressed to (`*` before registration).
     let target: String
+    /// What the recipient negotiated (tags, echoes, masks in NAMES).
+    let capabilities: IRCCapabilities
 
     /// IRC's limit on a line, CRLF included.
     static let maxLineBytes = 512
 
-    init(server: IRCServerInfo, recipient: String?) {
+    init(server: IRCServerInfo, recipient: String?, capabilities: IRCCapabilities = []) {
         self.server = server
         self.target = recipient ?? "*"
+        self.capabilities = capabilities
     }
 
     func render(_ event: Event, _ view: View) -> String {
         let (command, argument) = Self.request(event.re)
+        let tags = tags(event)
         switch event.kind {
         case .hello, .nickRequired, .current:
             return ""
         case .welcome(let nick, _):
             return welcome(nick)
         case .message(let room, let from, let text):
-            return view.isEcho ? "" : said(from, "PRIVMSG", room, text)
+            return view.isEcho ? "" : said(from, "PRIVMSG", room, text, tags: tags)
         case .action(let room, let from, let text):
-            return view.isEcho ? "" : said(from, "PRIVMSG", room, text, action: true)
+            return view.isEcho ? "" : said(from, "PRIVMSG", room, text, action: true, tags: tags)
         case .privateMessage(let from, let to, let text):
-            return view.isEcho ? "" : said(from, "PRIVMSG", to, text)
+            // The sender's own copy, with echo-message only.
+            return view.isEcho && !capabilities.contains(.echoMessage) ? "" : said(from, "PRIVMSG", to, text, tags: tags)
         case .join(let room, let nick):
-            return ":\(mask(nick)) JOIN \(room)\r\n"
+            return tags + ":\(mask(nick)) JOIN \(room)\r\n"
         case .part(let room, let nick, let reason):
-            return ":\(mask(nick)) PART \(room)" + (reason.map { " :\($0)" } ?? "") + "\r\n"
+            return tags + ":\(mask(nick)) PART \(room)" + (reason.map { " :\($0)" } ?? "") + "\r\n"
         case .quit(let nick, let reason):
-            return ":\(mask(nick)) QUIT :\(reason)\r\n"
+            return tags + ":\(mask(nick)) QUIT :\(reason)\r\n"
         case .nickChange(let old, let new):
-            return ":\(mask(old)) NICK :\(new)\r\n"
+            return tags + ":\(mask(old)) NICK :\(new)\r\n"
         case .notice(let text):
             // A room too big to list on joining says so instead (`Directory.memberListOnJoinLimit`);
             // an IRC client still needs the end of the names to call the join done.
@@ -63,7 +68,7 @@ struct IRCFormat {
         case .away(let nick, let message):
             return command == "NOTICE" ? "" : numeric(301, nick, message)
         case .topic(let room, let topic, let changedBy):
-            if let changedBy { return ":\(mask(changedBy)) TOPIC \(room) :\(topic?.text ?? "")\r\n" }
+            if let changedBy { return tags + ":\(mask(changedBy)) TOPIC \(room) :\(topic?.text ?? "")\r\n" }
             guard let topic else { return numeric(331, room, "No topic is set") }
             return numeric(332, room, topic.text) + numeric(333, "\(room) \(topic.setBy) \(topic.setAt.milliseconds / 1000)", nil)
         case .rooms(let rooms):
@@ -172,7 +177,8 @@ struct IRCFormat {
         let head = ":\(server.serverName) 353 \(target) = \(room) :"
         var out = ""
         var line = ""
-        for member in members {
+        for nick in members {
+            let member = capabilities.contains(.userhostInNames) ? mask(nick) : nick
             if !line.isEmpty && head.utf8.count + line.utf8.count + 1 + member.utf8.count + 2 > Self.maxLineBytes {
                 out += head + line + "\r\n"
                 line = ""
@@ -198,10 +204,14 @@ struct IRCFormat {
 
     /// A room's kept lines, between notices, each from its sender with its time (UTC).
     private func history(_ room: String, _ lines: [HistoryRecord]) -> String {
-        var out = notice(room, "Scrollback of \(room) (\(lines.count) \(lines.count == 1 ? "line" : "lines"), times in UTC):")
+        let timed = capabilities.contains(.serverTime)
+        var out = notice(
+            room, "Scrollback of \(room) (\(lines.count) \(lines.count == 1 ? "line" : "lines")\(timed ? "" : ", times in UTC")):")
         for line in lines {
+            // With server-time, each line carries its own time; without, its text does.
             let clock = String(line.time.iso8601.dropFirst(11).prefix(8))
-            out += said(line.from, "PRIVMSG", room, "[\(clock)] \(line.text)", action: line.isAction)
+            let tags = tags(time: line.time, id: line.id)
+            out += said(line.from, "PRIVMSG", room, timed ? line.text : "[\(clock)] \(line.text)", action: line.isAction, tags: tags)
         }
         return out + notice(room, "End of scrollback.")
     }
@@ -223,11 +233,25 @@ struct IRCFormat {
 
     /// `:sender COMMAND to :text`, split into as many lines as IRC's limit needs (the
     /// server's when `from` is nil). An action is wrapped in CTCP `ACTION` on every line.
-    private func said(_ from: String?, _ command: String, _ to: String, _ text: String, action: Bool = false) -> String {
+    private func said(_ from: String?, _ command: String, _ to: String, _ text: String, action: Bool = false, tags: String = "") -> String {
         let prefix = ":\(from.map(mask) ?? server.serverName) \(command) \(to) :" + (action ? "\u{1}ACTION " : "")
         let suffix = (action ? "\u{1}" : "") + "\r\n"
+        // The 512 bytes are the message's; its tags have a budget of their own (IRCv3).
         let room = max(16, Self.maxLineBytes - prefix.utf8.count - suffix.utf8.count)
-        return Self.split(text, maxBytes: room).map { prefix + $0 + suffix }.joined()
+        return Self.split(text, maxBytes: room).map { tags + prefix + $0 + suffix }.joined()
+    }
+
+    /// The tags an event's lines carry for this recipient: `time` (server-time), `msgid`
+    /// (message-tags), or nothing.
+    private func tags(_ event: Event) -> String {
+        tags(time: event.time, id: event.id)
+    }
+
+    private func tags(time: Timestamp, id: UInt64) -> String {
+        var tags: [String] = []
+        if capabilities.contains(.serverTime) { tags.append("time=\(time.iso8601)") }
+        if capabilities.contains(.messageTags) { tags.append("msgid=\(id)") }
+        return tags.isEmpty ? "" : "@" + tags.joined(separator: ";") + " "
     }
 
     /// `nick!~user@host`: chatd shows no client's address, so every host is the server's name.
