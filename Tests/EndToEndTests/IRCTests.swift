@@ -70,7 +70,7 @@ struct IRCTests {
         let (daemon, port) = try daemon(#"{"irc": {"serverName": "chatd", "network": "TestNet"}, "limits": {"maxNickLength": 20}}"#)
         let irc = try IRCClient(unregisteredPort: port)
         try irc.send("CAP LS 302")
-        try irc.expect(":chatd CAP * LS :echo-message message-tags multi-prefix server-time userhost-in-names")
+        try irc.expect(":chatd CAP * LS :batch echo-message message-tags multi-prefix server-time userhost-in-names")
         try irc.send("PING early")
         try irc.expect(":chatd PONG chatd :early")
         try irc.send("JOIN #dev")
@@ -375,5 +375,35 @@ struct IRCTests {
         try modern.expect(":chatd CAP alice ACK :-server-time -message-tags")
         try text.line("plain again")
         try modern.expect(":carol!~carol@chatd PRIVMSG #lobby :plain again")
+    }
+
+    @Test("scrollback follows the client's own JOIN and the names: a chathistory batch with server-time, or between notices without")
+    func scrollback() throws {
+        let (daemon, port) = try daemon()
+        let text = try daemon.registered("bob")
+        try text.line("first")
+        try text.line("/me second")
+        try text.expectNothingElse()  // both relayed, so both kept
+        let modern = try IRCClient(unregisteredPort: port)
+        try modern.send("CAP REQ :batch server-time")
+        try modern.send("NICK alice")
+        try modern.send("USER alice 0 * :Alice")
+        try modern.send("CAP END")
+        try modern.expect(suffix: ":alice!~alice@chatd JOIN #lobby")
+        try modern.expect(":chatd 366 alice #lobby :End of /NAMES list.")
+        let start = try #require(try modern.tcp.readLine())
+        let reference = try #require(start.split(separator: " ").dropFirst(2).first.map { String($0.dropFirst()) })
+        #expect(start == ":chatd BATCH +\(reference) chathistory #lobby", "\(start)")
+        let first = try #require(try modern.tcp.readLine())
+        #expect(first.hasPrefix("@batch=\(reference);time=") && first.hasSuffix(" :bob!~bob@chatd PRIVMSG #lobby :first"), "\(first)")
+        let second = try #require(try modern.tcp.readLine())
+        #expect(second.hasSuffix(" :bob!~bob@chatd PRIVMSG #lobby :\u{1}ACTION second\u{1}"), "\(second)")
+        #expect(try modern.tcp.readLine() == ":chatd BATCH -\(reference)")
+
+        let classic = try IRCClient(port: port, nick: "carol")
+        try classic.expect(prefix: ":chatd NOTICE #lobby :Scrollback of #lobby (2 lines, times in UTC):")
+        let line = try #require(try classic.tcp.readLine())
+        #expect(
+            line.range(of: #"^:bob!~bob@chatd PRIVMSG #lobby :\[\d\d:\d\d:\d\d\] first$"#, options: .regularExpression) != nil, "\(line)")
     }
 }

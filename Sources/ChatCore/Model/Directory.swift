@@ -336,9 +336,15 @@ public struct Directory: Sendable {
         clients[id] = client
         out.append(.added(id, room: room.name.key, shard: client.shard))
         out.append(.current(id, room: room.name.key, shard: client.shard))
+        // Scrollback comes before the join notice, except for IRC, where a channel's lines may
+        // only follow the client's own JOIN and the names (as IRC servers replay history).
+        var history: Delivery?
         if let lines = scrollback[room.name.key]?.lines, !lines.isEmpty {
-            out.append(.event(event(.history(room: room.name.display, lines: lines), at: now, re: re), to: .session(id)))
+            history = .event(event(.history(room: room.name.display, lines: lines), at: now, re: re), to: .session(id))
         }
+        let historyLast = client.kind == .irc
+        if let history, !historyLast { out.append(history) }
+        defer { if let history, historyLast { out.append(history) } }
         let announced = announces(room)
         out.append(
             .event(

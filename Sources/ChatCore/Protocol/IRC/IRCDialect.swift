@@ -307,16 +307,18 @@ public struct IRCCapabilities: OptionSet, Equatable, Sendable {
     public static let serverTime = IRCCapabilities(rawValue: 2)
     /// `nick!user@host` in NAMES replies.
     public static let userhostInNames = IRCCapabilities(rawValue: 4)
+    /// Scrollback comes as a `chathistory` batch.
+    public static let batch = IRCCapabilities(rawValue: 8)
     /// The client's own messages come back to it, as everyone else sees them.
     public static let echoMessage = IRCCapabilities(rawValue: 16)
     /// All prefixes in NAMES and WHO (chatd has none yet, so nothing changes).
     public static let multiPrefix = IRCCapabilities(rawValue: 32)
 
     static let rendered = IRCCapabilities(rawValue: 0x1F)
-    public static let offered: IRCCapabilities = [.messageTags, .serverTime, .userhostInNames, .echoMessage, .multiPrefix]
+    public static let offered: IRCCapabilities = [.messageTags, .serverTime, .userhostInNames, .batch, .echoMessage, .multiPrefix]
 
     static let named: [(String, IRCCapabilities)] = [
-        ("echo-message", .echoMessage), ("message-tags", .messageTags), ("multi-prefix", .multiPrefix),
+        ("batch", .batch), ("echo-message", .echoMessage), ("message-tags", .messageTags), ("multi-prefix", .multiPrefix),
         ("server-time", .serverTime), ("userhost-in-names", .userhostInNames),
     ]
 

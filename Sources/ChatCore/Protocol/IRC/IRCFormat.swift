@@ -205,15 +205,19 @@ struct IRCFormat {
     /// A room's kept lines, between notices, each from its sender with its time (UTC).
     private func history(_ room: String, _ lines: [HistoryRecord]) -> String {
         let timed = capabilities.contains(.serverTime)
-        var out = notice(
-            room, "Scrollback of \(room) (\(lines.count) \(lines.count == 1 ? "line" : "lines")\(timed ? "" : ", times in UTC")):")
+        // With batch, the lines are a `chathistory` batch; without, between two notices.
+        let batch = capabilities.contains(.batch) ? "h\(lines.last?.id ?? 0)" : nil
+        let count = "\(lines.count) \(lines.count == 1 ? "line" : "lines")\(timed ? "" : ", times in UTC")"
+        var out =
+            batch.map { ":\(server.serverName) BATCH +\($0) chathistory \(room)\r\n" }
+            ?? notice(room, "Scrollback of \(room) (\(count)):")
         for line in lines {
             // With server-time, each line carries its own time; without, its text does.
             let clock = String(line.time.iso8601.dropFirst(11).prefix(8))
-            let tags = tags(time: line.time, id: line.id)
+            let tags = tags(time: line.time, id: line.id, batch: batch)
             out += said(line.from, "PRIVMSG", room, timed ? line.text : "[\(clock)] \(line.text)", action: line.isAction, tags: tags)
         }
-        return out + notice(room, "End of scrollback.")
+        return out + (batch.map { ":\(server.serverName) BATCH -\($0)\r\n" } ?? notice(room, "End of scrollback."))
     }
 
     // MARK: Lines
@@ -247,8 +251,8 @@ struct IRCFormat {
         tags(time: event.time, id: event.id)
     }
 
-    private func tags(time: Timestamp, id: UInt64) -> String {
-        var tags: [String] = []
+    private func tags(time: Timestamp, id: UInt64, batch: String? = nil) -> String {
+        var tags: [String] = batch.map { ["batch=\($0)"] } ?? []
         if capabilities.contains(.serverTime) { tags.append("time=\(time.iso8601)") }
         if capabilities.contains(.messageTags) { tags.append("msgid=\(id)") }
         return tags.isEmpty ? "" : "@" + tags.joined(separator: ";") + " "
