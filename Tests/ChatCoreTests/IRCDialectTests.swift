@@ -71,6 +71,11 @@ struct IRCDialectTests {
         #expect(read("WHO bob") == .command(.whois(nick: "bob"), re: "WHO bob"))
         #expect(read("WHOIS irc.example.org bob") == .command(.whois(nick: "bob"), re: "WHOIS bob"))
         #expect(read("SUMMON bob") == .invalid(.unknownCommand("SUMMON"), re: "SUMMON"))
+        // Targets: none is a usage error (never a crash), more than TARGMAX a refusal.
+        #expect(read("PRIVMSG , :x") == .invalid(.usage(command: "PRIVMSG", usage: "<target> <text>"), re: "PRIVMSG"))
+        #expect(read("PRIVMSG a,b,c,d,e :x") == .invalid(.refused(.tooManyTargets, "Too many targets"), re: "PRIVMSG e"))
+        #expect(read("PART ,") == .invalid(.usage(command: "PART", usage: "<channel>"), re: "PART"))
+        #expect(read("NOTICE ,") == .invalid(.usage(command: "NOTICE", usage: "<target> <text>"), re: "NOTICE"))
     }
 
     @Test("formatting codes go with their arguments; other control bytes are sanitized away")

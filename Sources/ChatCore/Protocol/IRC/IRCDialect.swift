@@ -78,29 +78,34 @@ public struct IRCDialect: Dialect {
     private func readRegistered(_ command: String, _ params: [String]) -> Reading {
         switch command {
         case "JOIN":
-            guard let list = params.first, !list.isEmpty else {
-                return .invalid(.usage(command: "JOIN", usage: "<channel>"), re: Self.re("JOIN"))
+            let rooms: [String]
+            switch Self.targets(command, params) {
+            case .success(let list): rooms = list
+            case .failure(let refusal): return refusal.reading
             }
             return .several(
-                Self.targets(list).map { room in
+                rooms.map { room in
                     room.hasPrefix("#")
                         ? .command(.join(room), re: Self.re("JOIN", room))
                         : .invalid(.refused(.noSuchRoom, "No such channel"), re: Self.re("JOIN", room))
                 })
         case "PART":
-            guard let list = params.first, !list.isEmpty else {
-                return .invalid(.usage(command: "PART", usage: "<channel>"), re: Self.re("PART"))
+            let rooms: [String]
+            switch Self.targets(command, params) {
+            case .success(let list): rooms = list
+            case .failure(let refusal): return refusal.reading
             }
             let reason = params.count > 1 ? Sanitizer.trimmed(Self.clean(params[1])) : ""
             return .several(
-                Self.targets(list).map { room in
+                rooms.map { room in
                     .command(.part(room: room, reason: reason.isEmpty ? nil : reason), re: Self.re("PART", room))
                 })
         case "PRIVMSG", "NOTICE":
-            guard let list = params.first, !list.isEmpty else {
-                return .invalid(.usage(command: command, usage: "<target> <text>"), re: Self.re(command))
+            let targets: [String]
+            switch Self.targets(command, params) {
+            case .success(let list): targets = list
+            case .failure(let refusal): return refusal.reading
             }
-            let targets = Self.targets(list)
             guard params.count > 1, !params[1].isEmpty else {
                 return .invalid(.usage(command: command, usage: "<target> <text>"), re: Self.re(command, targets[0]))
             }
@@ -112,7 +117,10 @@ public struct IRCDialect: Dialect {
             return .command(.topic(room: room, text: params.count > 1 ? Self.clean(params[1]) : nil), re: Self.re("TOPIC", room))
         case "NAMES":
             guard let list = params.first, !list.isEmpty else { return .reply(.reply(command: "NAMES", arguments: ["*"]), re: nil) }
-            return .several(Self.targets(list).map { .command(.who(room: $0), re: Self.re("NAMES", $0)) })
+            switch Self.targets(command, params) {
+            case .success(let rooms): return .several(rooms.map { .command(.who(room: $0), re: Self.re("NAMES", $0)) })
+            case .failure(let refusal): return refusal.reading
+            }
         case "WHO":
             guard let mask = params.first, !mask.isEmpty, mask != "*", mask != "0" else {
                 return .reply(.reply(command: "WHO", arguments: [params.first ?? "*"]), re: nil)
@@ -249,9 +257,29 @@ public struct IRCDialect: Dialect {
         return Sanitizer.clean(String(out))
     }
 
-    /// The comma-separated targets of `JOIN`, `PART`, `PRIVMSG`, … (empty ones dropped).
-    static func targets(_ list: String) -> [String] {
-        list.split(separator: ",").map { Sanitizer.cleanArgument(String($0)) }.filter { !$0.isEmpty }
+    /// The most targets one line may name, by command (ISUPPORT's `TARGMAX`): one line costs
+    /// one flood token, so it may not fan out into unbounded work.
+    static let maxTargets: [String: Int] = ["JOIN": 10, "PART": 10, "NAMES": 10, "PRIVMSG": 4, "NOTICE": 4]
+
+    /// The comma-separated targets of `JOIN`, `PART`, `PRIVMSG`, … in the first parameter
+    /// (empty ones dropped), or the refusal: none (461, or 411 for messages), or more than
+    /// `maxTargets` (407).
+    static func targets(_ command: String, _ params: [String]) -> Result<[String], Failure> {
+        let list = (params.first ?? "").split(separator: ",").map { Sanitizer.cleanArgument(String($0)) }.filter { !$0.isEmpty }
+        guard !list.isEmpty else {
+            let usage = command == "PRIVMSG" || command == "NOTICE" ? "<target> <text>" : "<channel>"
+            return .failure(Failure(.invalid(.usage(command: command, usage: usage), re: re(command))))
+        }
+        if let most = maxTargets[command], list.count > most {
+            return .failure(Failure(.invalid(.refused(.tooManyTargets, "Too many targets"), re: re(command, list[most]))))
+        }
+        return .success(list)
+    }
+
+    /// A reading that refuses, as an `Error` for `Result`.
+    struct Failure: Error {
+        let reading: Reading
+        init(_ reading: Reading) { self.reading = reading }
     }
 
     /// The request id an IRC request's answer carries: its command and target, which the
@@ -355,6 +383,8 @@ extension DialectState {
 extension ErrorCode {
     /// A channel operator's command from someone who is not one (IRC's `482`).
     public static let chanOpNeeded = ErrorCode(rawValue: "chanop_needed")
+    /// A line naming more targets than `TARGMAX` allows (IRC's `407`).
+    public static let tooManyTargets = ErrorCode(rawValue: "too_many_targets")
 }
 
 /// One IRC message, as a client sends it: `[@tags] [:prefix] COMMAND [params] [:trailing]`.

@@ -94,7 +94,7 @@ struct IRCFormat {
         let tokens = [
             "CASEMAPPING=rfc8265", "CHANLIMIT=#:\(server.maxRooms)", "CHANMODES=,,,", "CHANNELLEN=\(server.roomNameLength + 1)",
             "CHANTYPES=#", "NETWORK=\(server.network)", "NICKLEN=\(server.nickLength)", "PREFIX=",
-            "TARGMAX=JOIN:,NAMES:,PART:,PRIVMSG:4,NOTICE:4,WHOIS:1", "TOPICLEN=\(Command.maxTopicLength)", "UTF8ONLY",
+            "TARGMAX=JOIN:10,NAMES:10,PART:10,PRIVMSG:4,NOTICE:4,WHOIS:1", "TOPICLEN=\(Command.maxTopicLength)", "UTF8ONLY",
         ]
         return me.numeric(1, nil, "Welcome to the \(server.network) IRC Network, \(nick)")
             + me.numeric(2, nil, "Your host is \(server.serverName), running version \(version)")
@@ -161,6 +161,7 @@ struct IRCFormat {
         case .notInRoom: return numeric(442, subject, "You're not on that channel")
         case .tooManyRooms: return numeric(405, subject, "You have joined too many channels")
         case .chanOpNeeded: return numeric(482, subject, "You're not channel operator")
+        case .tooManyTargets: return numeric(407, subject, "Too many targets. The most is given in TARGMAX (005)")
         case .lineTooLong: return numeric(417, nil, "Input line was too long")
         case .noSuchNick:
             let missing = numeric(401, subject, "No such nick/channel")
