@@ -71,6 +71,8 @@ struct IRCDialectTests {
         #expect(read("WHO bob") == .command(.whois(nick: "bob"), re: "WHO bob"))
         #expect(read("WHOIS irc.example.org bob") == .command(.whois(nick: "bob"), re: "WHOIS bob"))
         #expect(read("SUMMON bob") == .invalid(.unknownCommand("SUMMON"), re: "SUMMON"))
+        // An unknown command is said back (421) without its control bytes.
+        #expect(read("\u{11}PRIV\u{1b}[2JMSG x") == .invalid(.unknownCommand("PRIVMSG"), re: "PRIVMSG"))
         // Targets: none is a usage error (never a crash), more than TARGMAX a refusal.
         #expect(read("PRIVMSG , :x") == .invalid(.usage(command: "PRIVMSG", usage: "<target> <text>"), re: "PRIVMSG"))
         #expect(read("PRIVMSG a,b,c,d,e :x") == .invalid(.refused(.tooManyTargets, "Too many targets"), re: "PRIVMSG e"))

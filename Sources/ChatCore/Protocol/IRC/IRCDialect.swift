@@ -123,7 +123,7 @@ public struct IRCDialect: Dialect {
             }
         case "WHO":
             guard let mask = params.first, !mask.isEmpty, mask != "*", mask != "0" else {
-                return .reply(.reply(command: "WHO", arguments: [params.first ?? "*"]), re: nil)
+                return .reply(.reply(command: "WHO", arguments: [Self.shown(params.first ?? "*")]), re: nil)
             }
             return mask.hasPrefix("#")
                 ? .command(.who(room: mask), re: Self.re("WHO", mask)) : .command(.whois(nick: mask), re: Self.re("WHO", mask))
@@ -148,7 +148,9 @@ public struct IRCDialect: Dialect {
             guard params.count >= 2 else { return .invalid(.usage(command: "KICK", usage: "<channel> <nick>"), re: Self.re("KICK")) }
             return .invalid(.refused(.chanOpNeeded, "You're not channel operator"), re: Self.re("KICK", params[0]))
         default:
-            return .invalid(.unknownCommand(command), re: Self.re(command))
+            // Said back in 421: only what a command name may hold.
+            let shown = String(Sanitizer.cleanArgument(command).prefix(32))
+            return .invalid(.unknownCommand(shown), re: Self.re(shown.isEmpty ? "?" : shown))
         }
     }
 
@@ -180,12 +182,12 @@ public struct IRCDialect: Dialect {
             return .invalid(.usage(command: "MODE", usage: "<target>"), re: Self.re("MODE"))
         }
         guard target.hasPrefix("#") else {
-            guard params.count > 1 else { return .reply(.reply(command: "UMODE", arguments: [target]), re: nil) }
+            guard params.count > 1 else { return .reply(.reply(command: "UMODE", arguments: [Self.shown(target)]), re: nil) }
             let flags = params[1].filter { $0 != "+" && $0 != "-" }
             return flags.allSatisfy({ $0 == "i" }) ? .nothing : .reply(.reply(command: "UMODEUNKNOWN", arguments: []), re: nil)
         }
-        guard params.count > 1 else { return .reply(.reply(command: "MODE", arguments: [target]), re: nil) }
-        if params[1] == "b" || params[1] == "+b" { return .reply(.reply(command: "BANLIST", arguments: [target]), re: nil) }
+        guard params.count > 1 else { return .reply(.reply(command: "MODE", arguments: [Self.shown(target)]), re: nil) }
+        if params[1] == "b" || params[1] == "+b" { return .reply(.reply(command: "BANLIST", arguments: [Self.shown(target)]), re: nil) }
         return .invalid(.refused(.chanOpNeeded, "You're not channel operator"), re: Self.re("MODE", target))
     }
 
@@ -285,7 +287,14 @@ public struct IRCDialect: Dialect {
     /// The request id an IRC request's answer carries: its command and target, which the
     /// numerics name (`433 * alice :Nickname is already in use`).
     static func re(_ command: String, _ target: String? = nil) -> RequestID {
-        .string(target.map { "\(command) \($0)" } ?? command)
+        .string(target.map { "\(command) \(shown($0))" } ?? command)
+    }
+
+    /// A client's word as a numeric may say it back: sanitized, without spaces (which would
+    /// end the parameter), and at most 64 characters.
+    static func shown(_ word: String) -> String {
+        let cleaned = String(Sanitizer.cleanArgument(word).filter { $0 != " " }.prefix(64))
+        return cleaned.isEmpty ? "*" : cleaned
     }
 
     public func render(_ event: Event, _ view: View) -> [UInt8] {

@@ -7,12 +7,13 @@ import ChatCore
 public func fuzz(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     guard count > 0 else { return 0 }
     let bytes = Array(UnsafeBufferPointer(start: start + 1, count: count - 1))
-    switch start[0] % 6 {
+    switch start[0] % 7 {
     case 0: framer(bytes)
     case 1: commands(bytes)
     case 2: json(bytes)
     case 3: config(bytes)
     case 4: admin(bytes)
+    case 5: irc(bytes)
     default: names(bytes)
     }
     return 0
@@ -32,6 +33,31 @@ func framer(_ bytes: [UInt8]) {
             }
         }
         precondition(framer.bufferedBytes <= max + 1, "the framer holds more than the limit")
+    }
+}
+
+/// IRC: lines (split at CR/LF) through an IRC session, before and after registration, and
+/// every answer it gives rendered for IRC: nothing traps, and every rendered line fits IRC's
+/// 512 bytes (plus tags) with no control byte but CTCP's.
+func irc(_ bytes: [UInt8]) {
+    var session = Session(limits: Limits(), dialect: .irc, sniffing: false)
+    let dialect = DialectID.irc.dialect
+    for line in bytes.split(whereSeparator: { $0 == 0x0A || $0 == 0x0D }) {
+        var actions = [session.receive(line: Array(line))]
+        while let action = actions.popLast() {
+            switch action {
+            case .several(let more): actions += more
+            case .register: session.registered()
+            case .reply(let kind, let re):
+                let rendered = dialect.render(Event(id: 1, time: Timestamp(milliseconds: 0), re: re, kind), View(isAnswer: true), to: "me")
+                for out in rendered.split(separator: 0x0A) {
+                    let body = out.first == UInt8(ascii: "@") ? Array(out.drop { $0 != 0x20 }) : Array(out)
+                    precondition(body.count <= 512, "an IRC line longer than 512 bytes")
+                    precondition(!body.dropLast().contains { $0 < 0x20 && $0 != 0x01 }, "a control byte in an IRC line")
+                }
+            default: break
+            }
+        }
     }
 }
 
