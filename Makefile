@@ -33,7 +33,7 @@ NIO_VERSION := 2.101.3
 NIO_CHAT_SERVER := .build/bench/swift-nio/.build/release/NIOChatServer
 SELENIUM   := 4.51.0
 
-.PHONY: testssl all build run test lint format deps browser-deps bench clean release man install deb check-install fuzz
+.PHONY: irctest testssl all build run test lint format deps browser-deps bench clean release man install deb check-install fuzz
 
 all: build
 
@@ -156,6 +156,14 @@ deb: deps
 		packaging/deb/control.in > .build/deb/DEBIAN/control
 	dpkg-deb --root-owner-group --build .build/deb $(DEB)
 	@echo "built $(DEB)"
+
+## irctest: irctest, an independent IRC server conformance suite (from PyPI), against chatd's IRC
+## listener and against ngIRCd for comparison (docs/IRC.md, "Conformance"). Not part of make test.
+irctest: deps
+	$(call apt_install,ngircd)
+	-@if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now ngircd >/dev/null 2>&1; fi
+	$(SWIFT) build --product chatd
+	Tests/IRC/run-irctest.sh
 
 ## fuzz: libFuzzer over ChatCore's parsers for FUZZ_SECONDS (default 300), seeded from Tests/Fuzz/Corpus
 ## testssl: testssl.sh against the TLS chat port and the HTTPS web port (docs/SECURITY.md); exits 1 on a HIGH finding

@@ -55,7 +55,7 @@ struct DirectoryTests {
         #expect(d.rooms["#lobby"]?.messages == 3)
         #expect(
             events(d.say(a, text: "hi", room: "#elsewhere", at: t0)).map(\.0) == [
-                .error(code: .notInRoom, message: "You are not in #elsewhere.")
+                .error(code: .noSuchRoom, message: "There is no room #elsewhere.")
             ])
     }
 

@@ -115,7 +115,8 @@ struct JSONModeTests {
         try bot.send(#"{"type":"launch"}"# + "\n")
         let unknown = try bot.expectJSON(type: "error")
         #expect(
-            unknown["message"]?.stringValue?.hasPrefix(#"Unknown request type "launch". The types are action, hello"#) == true, "\(unknown)"
+            unknown["message"]?.stringValue?.hasPrefix(#"Unknown request type "launch". The types are action, away, hello"#) == true,
+            "\(unknown)"
         )
         try bot.send(#"{"type":"nick","nick":"bot"}"# + "\n")
         try bot.expectJSON(type: "welcome")
@@ -126,7 +127,7 @@ struct JSONModeTests {
             (#"{"type":"launch"}"#, "unknown_command"),
             (#"["type","message"]"#, "bad_request"),
             (##"{"type":"join","room":"#bad room!"}"##, "room_invalid"),
-            (##"{"type":"part","room":"#nowhere"}"##, "not_in_room"),
+            (##"{"type":"part","room":"#nowhere"}"##, "no_such_room"),
         ] {
             try bot.send(request + "\n")
             let error = try bot.expectJSON(type: "error")

@@ -57,7 +57,12 @@ extension Directory {
             let name: RoomName
             if let rawRoom {
                 switch RoomName.validate(rawRoom, maxLength: limits.maxRoomNameLength) {
-                case .success(let r): name = rooms[r.key]?.name ?? r
+                case .success(let r):
+                    // A room that is gone may keep its topic; one that never was has none to show.
+                    guard rooms[r.key] != nil || topics[r.key] != nil else {
+                        return [refusal(.noSuchRoom, "There is no room \(r.display).", id, now, re)]
+                    }
+                    name = rooms[r.key]?.name ?? r
                 case .failure(let e): return [refusal(.roomInvalid, e.description, id, now, re)]
                 }
             } else if let current = client.currentRoom {

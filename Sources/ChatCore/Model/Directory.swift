@@ -438,6 +438,9 @@ public struct Directory: Sendable {
         case .failure(let e): return .failure(Failure(code: .roomInvalid, message: e.description))
         case .success(let room):
             guard let name = client.rooms.first(where: { $0 == room }) else {
+                guard rooms[room.key] != nil else {
+                    return .failure(Failure(code: .noSuchRoom, message: "There is no room \(room.display)."))
+                }
                 return .failure(Failure(code: .notInRoom, message: "You are not in \(room.display)."))
             }
             return .success(name)

@@ -348,7 +348,9 @@ public struct IRCCapabilities: OptionSet, Equatable, Sendable {
     public static let batch = IRCCapabilities(rawValue: 8)
     /// The client's own messages come back to it, as everyone else sees them.
     public static let echoMessage = IRCCapabilities(rawValue: 16)
-    /// All prefixes in NAMES and WHO (chatd has none yet, so nothing changes).
+    /// All of a member's prefixes in NAMES and WHO. chatd has none yet, so it changes nothing,
+    /// but it is offered: clients ask for it in the same `CAP REQ` as the rest, and a request is
+    /// granted whole or not at all.
     public static let multiPrefix = IRCCapabilities(rawValue: 32)
 
     static let rendered = IRCCapabilities(rawValue: 0x1F)

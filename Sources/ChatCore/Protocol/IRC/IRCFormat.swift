@@ -158,7 +158,9 @@ struct IRCFormat {
         case .nickInUse: return numeric(433, subject, "Nickname is already in use")
         case .nickBanned: return numeric(432, subject, message)
         case .roomInvalid, .noSuchRoom: return numeric(403, subject, "No such channel")
-        case .notInRoom: return numeric(442, subject, "You're not on that channel")
+        case .notInRoom:
+            if command == "PRIVMSG" { return numeric(404, subject, "Cannot send to channel") }
+            return numeric(442, subject, "You're not on that channel")
         case .tooManyRooms: return numeric(405, subject, "You have joined too many channels")
         case .chanOpNeeded: return numeric(482, subject, "You're not channel operator")
         case .tooManyTargets: return numeric(407, subject, "Too many targets. The most is given in TARGMAX (005)")
