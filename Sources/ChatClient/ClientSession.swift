@@ -366,6 +366,10 @@ public struct ClientSession: Sendable {
         case .privateMessage(let from, let to, let text):
             if event.re != nil { return [show(.ownPrivateMessage(to: to, text: text))] }
             return [show(.privateMessage(from: from, text: text))]
+        case .userNotice(let from, let to, let text):
+            let place = to.hasPrefix("#") ? elsewhere(to).map { "[\($0)] " } ?? "" : ""
+            if event.re != nil && from == nick { return [show(.notice("-> -\(to)- \(text)"))] }
+            return [show(.notice(place + "-\(from)- \(text)"))]
         case .join(let room, let who):
             var effects: [Effect] = []
             if who == nick {

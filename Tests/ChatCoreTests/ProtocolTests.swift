@@ -183,7 +183,8 @@ struct ClientWireTests {
             .history(room: "#dev", before: 30, after: 7, limit: 1_000), .topic(room: nil, text: nil), .topic(room: "#dev", text: "x \"y\""),
             .topic(room: "#dev", text: ""),
             .quit(reason: "gone"),
-            .ping(token: "t1"), .away(message: "lunch"), .away(message: nil),
+            .ping(token: "t1"), .away(message: "lunch"), .away(message: nil), .notice(to: "#dev", text: "n"),
+            .notice(to: "bob", text: "n"),
         ]
         var requests = commands.map { JSONRequest(.command($0), correlation: "c1") }
         requests += [
@@ -211,6 +212,7 @@ struct ClientWireTests {
             .whois(Whois(nick: "b", rooms: [], connectedAt: Timestamp(milliseconds: 0), idleSeconds: 0, client: "line")),
             .whois(Whois(nick: "c", rooms: [], connectedAt: Timestamp(milliseconds: 0), idleSeconds: 0, client: "irc", away: "lunch")),
             .awaySet(message: "lunch"), .awaySet(message: nil), .away(nick: "c", message: "lunch"),
+            .userNotice(from: "a", to: "#r", text: "n"), .userNotice(from: "a", to: "b", text: "n"),
             .history(
                 room: "#r",
                 lines: [

@@ -339,7 +339,7 @@ struct IRCTests {
         try irc.expect(":chatd 305 alice :You are no longer marked as being away")
         try text.line("/msg alice back?")
         try irc.expect(":bob!~bob@chatd PRIVMSG alice :back?")
-        try text.expect("*alice* quiet")
+        try text.expect("-alice- quiet")
         try text.expect("-> *alice* back?")
         try text.expectNothingElse()
     }
@@ -422,5 +422,36 @@ struct IRCTests {
         let line = try #require(try classic.tcp.readLine())
         #expect(
             line.range(of: #"^:bob!~bob@chatd PRIVMSG #lobby :\[\d\d:\d\d:\d\d\] first$"#, options: .regularExpression) != nil, "\(line)")
+    }
+
+    @Test(
+        "NOTICE stays a notice: to a channel and to a nick, for IRC and text users; /notice from text reaches IRC as NOTICE; never answered"
+    )
+    func notices() throws {
+        let (daemon, port) = try daemon()
+        let alice = try IRCClient(port: port, nick: "alice")
+        let bot = try IRCClient(port: port, nick: "bot")
+        try alice.expect(":bot!~bot@chatd JOIN #lobby")
+        let text = try daemon.registered("bob")
+        try bot.expect(":bob!~bob@chatd JOIN #lobby")
+        try bot.send("NOTICE #lobby :build 42 passed")
+        try alice.expect(":bot!~bot@chatd NOTICE #lobby :build 42 passed")
+        try text.expect("-bot- build 42 passed")
+        try bot.send("NOTICE alice :your build passed")
+        try alice.expect(":bot!~bot@chatd NOTICE alice :your build passed")
+        try text.line("/notice alice psst")
+        try alice.expect(":bob!~bob@chatd NOTICE alice :psst")
+        try text.expect("-> -alice- psst")
+        try text.line("/notice #lobby to all")
+        try alice.expect(":bob!~bob@chatd NOTICE #lobby :to all")
+        try bot.expect(":bob!~bob@chatd NOTICE #lobby :to all")
+        // Never answered, not even when it goes nowhere or to someone away.
+        try alice.send("AWAY :out")
+        try alice.expect(":chatd 306 alice :You have been marked as being away")
+        try bot.send("NOTICE alice :are you there")
+        try bot.send("NOTICE nobody :hello")
+        try bot.send("NOTICE #nowhere :hello")
+        try bot.expectNothingElse()
+        _ = text
     }
 }

@@ -10,6 +10,8 @@ extension Directory {
             say(id, text: text, room: room, action: true, at: now, re: re)
         case .privateMessage(let to, let text):
             privateMessage(id, to: to, text: text, at: now, re: re)
+        case .notice(let to, let text):
+            notice(id, to: to, text: text, at: now, re: re)
         case .nick(let nick):
             changeNick(id, to: nick, at: now, re: re)
         case .join(let room):

@@ -501,6 +501,33 @@ public struct Directory: Sendable {
         return [.event(event(.awaySet(message: message), at: now, re: re), to: .session(id))]
     }
 
+    /// A notice to a room the client is in (`to` starts with `#`) or to someone: delivered as a
+    /// message is, but neither kept in history nor answered with an away message.
+    public mutating func notice(_ id: SessionID, to target: String, text: String, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
+        guard let client = clients[id] else { return [] }
+        if target.hasPrefix("#") {
+            switch resolve(target, for: client) {
+            case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
+            case .success(let room):
+                messagesRelayed += 1
+                clients[id]?.lastMessageAt = now
+                let notice = event(.userNotice(from: client.nick.display, to: room.display, text: text), at: now, re: re)
+                return [.event(notice, to: roomAudience(room.key, sender: id))]
+            }
+        }
+        guard case .success(let nick) = Nickname.validate(target, maxLength: 1000), let targetID = holder(of: nick),
+            let recipient = clients[targetID]
+        else {
+            return [refusal(.noSuchNick, "There is nobody called \(Sanitizer.cleanArgument(target)) here.", id, now, re)]
+        }
+        messagesRelayed += 1
+        clients[id]?.lastMessageAt = now
+        let notice = event(.userNotice(from: client.nick.display, to: recipient.nick.display, text: text), at: now, re: re)
+        var recipientCopy = notice
+        recipientCopy.re = nil
+        return [.event(recipientCopy, to: .session(targetID)), .event(notice, to: .echo(id))]
+    }
+
     // MARK: Queries
 
     public mutating func who(_ id: SessionID, room rawRoom: String?, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {

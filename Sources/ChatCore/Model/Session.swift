@@ -132,7 +132,7 @@ public struct Session: Sendable {
         case .ping(let token): return .reply(.pong(token: token), re: re)
         case .quit(let reason): return .quit(reason: reason.map { "Quit: \($0)" } ?? "Quit")
         case .nick(let nick) where phase == .unregistered: return .register(nick: nick, re: re)
-        case .say(let text, _), .action(let text, _):
+        case .say(let text, _), .action(let text, _), .notice(_, let text):
             if text.unicodeScalars.allSatisfy(\.properties.isWhitespace) { return .none }
         default: break
         }

@@ -9,6 +9,9 @@ public enum Command: Equatable, Sendable {
     /// A `/me` action.
     case action(text: String, room: String?)
     case privateMessage(to: String, text: String)
+    /// A notice to a room (`#…`) or to someone: delivered like a message, but marked so that
+    /// no program answers it (IRC's `NOTICE`).
+    case notice(to: String, text: String)
     case nick(String)
     case join(String)
     case part(room: String?, reason: String?)
@@ -101,6 +104,9 @@ extension Command {
             name: "topic", aliases: ["t"], arguments: "[-delete] [#room] [text]",
             summary: "Show a room's topic, set it to text, or clear it with -delete (the current room by default)."),
         CommandInfo(name: "msg", aliases: ["query", "m"], arguments: "<nick> <text>", summary: "Send a private message."),
+        CommandInfo(
+            name: "notice", aliases: [], arguments: "<#room|nick> <text>",
+            summary: "Send a notice to a room you are in or to someone: a message no program answers."),
         CommandInfo(name: "me", aliases: [], arguments: "<action>", summary: "Describe an action: /me waves → * alice waves"),
         CommandInfo(
             name: "away", aliases: [], arguments: "[message]",
@@ -188,6 +194,9 @@ extension Command {
         case "msg":
             guard let first, let remainder else { return .failure(usage) }
             return .success(.privateMessage(to: first, text: remainder))
+        case "notice":
+            guard let first, let remainder else { return .failure(usage) }
+            return .success(.notice(to: first, text: remainder))
         case "me":
             guard !rest.isEmpty else { return .failure(usage) }
             return .success(.action(text: rest, room: nil))
@@ -234,6 +243,7 @@ public struct JSONRequest: Equatable, Sendable {
         "message": (["text"], ["room"]),
         "action": (["text"], ["room"]),
         "private": (["to", "text"], []),
+        "notice": (["to", "text"], []),
         "nick": (["nick"], []),
         "join": (["room"], []),
         "part": ([], ["room", "reason"]),
@@ -316,6 +326,7 @@ public struct JSONRequest: Equatable, Sendable {
         case "message": command = .say(text: text("text"), room: arg("room"))
         case "action": command = .action(text: text("text"), room: arg("room"))
         case "private": command = .privateMessage(to: arg("to")!, text: text("text"))
+        case "notice": command = .notice(to: arg("to")!, text: text("text"))
         case "nick": command = .nick(arg("nick")!)
         case "join": command = .join(arg("room")!)
         case "part": command = .part(room: arg("room"), reason: arg("reason"))
@@ -376,6 +387,7 @@ extension JSONRequest {
             case .say(let text, let room): ("message", [("room", room), ("text", text)])
             case .action(let text, let room): ("action", [("room", room), ("text", text)])
             case .privateMessage(let to, let text): ("private", [("to", to), ("text", text)])
+            case .notice(let to, let text): ("notice", [("to", to), ("text", text)])
             case .nick(let nick): ("nick", [("nick", nick)])
             case .join(let room): ("join", [("room", room)])
             case .part(let room, let reason): ("part", [("room", room), ("reason", reason)])

@@ -175,6 +175,9 @@ public struct TextDialect: Dialect {
         if view.isEcho, case .privateMessage(_, let to, let text) = event.kind {
             return Array(TextFormat.ownPrivateMessage(to: to, text: text).utf8)
         }
+        if view.isEcho, case .userNotice(_, let to, let text) = event.kind {
+            return Array("-> -\(to)- \(text)\r\n".utf8)
+        }
         return Array(TextFormat.render(event, inCurrentRoom: view.inCurrentRoom).utf8)
     }
 

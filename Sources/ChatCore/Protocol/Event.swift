@@ -25,6 +25,9 @@ public struct Event: Equatable, Sendable {
         case message(room: String, from: String, text: String)
         case action(room: String, from: String, text: String)
         case privateMessage(from: String, to: String, text: String)
+        /// A notice from a user to a room (`to` starts with `#`) or to one person: shown like a
+        /// message, and never answered by a program (IRC's `NOTICE`).
+        case userNotice(from: String, to: String, text: String)
         case join(room: String, nick: String)
         case part(room: String, nick: String, reason: String?)
         case quit(nick: String, reason: String)

@@ -67,6 +67,7 @@ extension JSONFormat {
         case "message": kind = .message(room: try string("room"), from: try string("from"), text: try string("text"))
         case "action": kind = .action(room: try string("room"), from: try string("from"), text: try string("text"))
         case "private": kind = .privateMessage(from: try string("from"), to: try string("to"), text: try string("text"))
+        case "user_notice": kind = .userNotice(from: try string("from"), to: try string("to"), text: try string("text"))
         case "join": kind = .join(room: try string("room"), nick: try string("nick"))
         case "part": kind = .part(room: try string("room"), nick: try string("nick"), reason: try optionalString("reason"))
         case "quit": kind = .quit(nick: try string("nick"), reason: try string("reason"))

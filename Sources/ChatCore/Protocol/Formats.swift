@@ -22,6 +22,8 @@ public enum TextFormat {
             // Rendered for the recipient; the sender's copy is `ownPrivateMessage`.
             _ = to
             return "*\(from)* \(text)\r\n"
+        case .userNotice(let from, let to, let text):
+            return (to.hasPrefix("#") ? roomPrefix(to, inCurrentRoom) : "") + "-\(from)- \(text)\r\n"
         case .join(let room, let nick): return "*** \(nick) has joined \(room)\r\n"
         case .part(let room, let nick, let reason):
             return "*** \(nick) has left \(room)\(reason.map { " (\($0))" } ?? "")\r\n"
@@ -133,7 +135,7 @@ public enum JSONFormat {
             w.string(from)
             w.key("text")
             w.string(text)
-        case .privateMessage(let from, let to, let text):
+        case .privateMessage(let from, let to, let text), .userNotice(let from, let to, let text):
             w.key("from")
             w.string(from)
             w.key("to")
@@ -309,6 +311,7 @@ public enum JSONFormat {
         case .message: "message"
         case .action: "action"
         case .privateMessage: "private"
+        case .userNotice: "user_notice"
         case .join: "join"
         case .part: "part"
         case .quit: "quit"

@@ -169,6 +169,9 @@ public struct IRCDialect: Dialect {
         }
         let cleaned = Self.clean(text)
         let re = Self.re(command, target)
+        if command == "NOTICE" {
+            return .command(.notice(to: target, text: isAction ? "* \(cleaned)" : cleaned), re: re)
+        }
         if target.hasPrefix("#") {
             return .command(isAction ? .action(text: cleaned, room: target) : .say(text: cleaned, room: target), re: re)
         }

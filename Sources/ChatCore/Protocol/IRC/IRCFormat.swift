@@ -33,6 +33,8 @@ struct IRCFormat {
         case .privateMessage(let from, let to, let text):
             // The sender's own copy, with echo-message only.
             return view.isEcho && !capabilities.contains(.echoMessage) ? "" : said(from, "PRIVMSG", to, text, tags: tags)
+        case .userNotice(let from, let to, let text):
+            return view.isEcho && !capabilities.contains(.echoMessage) ? "" : said(from, "NOTICE", to, text, tags: tags)
         case .join(let room, let nick):
             return tags + ":\(mask(nick)) JOIN \(room)\r\n"
         case .part(let room, let nick, let reason):

@@ -281,6 +281,10 @@
         line(event, [["status", `${event.nick}: ${rooms}; connected since ${since}; idle ${shortDuration(event.idleSeconds)}; client ${event.client}${away}`]]);
         break;
       }
+      case "user_notice":
+        if (event.to.startsWith("#")) roomLine(event.to, event, [["notice", `-${event.from}- ${event.text}`]]);
+        else line(event, [["notice", event.from === state.nick ? `-> -${event.to}- ${event.text}` : `-${event.from}- ${event.text}`]]);
+        break;
       case "away_set":
         line(event, [["status", event.text ? `You are marked as away: ${event.text}` : "You are no longer marked as away."]]);
         break;
