@@ -475,6 +475,20 @@ public struct Directory: Sendable {
     public mutating func privateMessage(
         _ id: SessionID, to rawNick: String, text: String, at now: Timestamp, re: RequestID? = nil
     ) -> [Delivery] {
+        var away: (nick: String, message: String)?
+        var out = direct(id, to: rawNick, at: now, re: re) { from, to, recipient in
+            away = recipient.away.map { (recipient.nick.display, $0) }
+            return .privateMessage(from: from, to: to, text: text)
+        }
+        if let away { out.append(.event(event(.away(nick: away.nick, message: away.message), at: now, re: re), to: .session(id))) }
+        return out
+    }
+
+    /// What `id` says to one person (`kind` of the sender's and the recipient's nicks): the
+    /// recipient's copy, and the sender's own (with the request's id); or the refusal.
+    private mutating func direct(
+        _ id: SessionID, to rawNick: String, at now: Timestamp, re: RequestID?, _ kind: (String, String, Client) -> Event.Kind
+    ) -> [Delivery] {
         guard let client = clients[id] else { return [] }
         guard case .success(let target) = Nickname.validate(rawNick, maxLength: 1000), let targetID = holder(of: target),
             let recipient = clients[targetID]
@@ -483,14 +497,10 @@ public struct Directory: Sendable {
         }
         messagesRelayed += 1
         clients[id]?.lastMessageAt = now
-        let message = event(.privateMessage(from: client.nick.display, to: recipient.nick.display, text: text), at: now, re: re)
-        var recipientCopy = message
+        let said = event(kind(client.nick.display, recipient.nick.display, recipient), at: now, re: re)
+        var recipientCopy = said
         recipientCopy.re = nil
-        var out: [Delivery] = [.event(recipientCopy, to: .session(targetID)), .event(message, to: .echo(id))]
-        if let away = recipient.away {
-            out.append(.event(event(.away(nick: recipient.nick.display, message: away), at: now, re: re), to: .session(id)))
-        }
-        return out
+        return [.event(recipientCopy, to: .session(targetID)), .event(said, to: .echo(id))]
     }
 
     /// `/away`: marks the client away with `message` (told to whoever messages it, and in
@@ -515,17 +525,7 @@ public struct Directory: Sendable {
                 return [.event(notice, to: roomAudience(room.key, sender: id))]
             }
         }
-        guard case .success(let nick) = Nickname.validate(target, maxLength: 1000), let targetID = holder(of: nick),
-            let recipient = clients[targetID]
-        else {
-            return [refusal(.noSuchNick, "There is nobody called \(Sanitizer.cleanArgument(target)) here.", id, now, re)]
-        }
-        messagesRelayed += 1
-        clients[id]?.lastMessageAt = now
-        let notice = event(.userNotice(from: client.nick.display, to: recipient.nick.display, text: text), at: now, re: re)
-        var recipientCopy = notice
-        recipientCopy.re = nil
-        return [.event(recipientCopy, to: .session(targetID)), .event(notice, to: .echo(id))]
+        return direct(id, to: target, at: now, re: re) { from, to, _ in .userNotice(from: from, to: to, text: text) }
     }
 
     // MARK: Queries
