@@ -1,3 +1,4 @@
+import ChatCore
 import Foundation
 import Testing
 
@@ -28,6 +29,18 @@ final class ConfigTests {
         let (status, output) = try Daemon.runToCompletion(["--config", example, "--check-config"])
         #expect(status == 0, "\(output)")
         #expect(output.contains("is valid"))
+    }
+
+    @Test("the example config names every key, so an operator sees each one and its default")
+    func exampleConfigIsComplete() throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("config/chatd.json").path
+        func paths(_ value: JSONValue, _ prefix: String) -> [String] {
+            guard case .object(let object) = value else { return [prefix] }
+            return object.members.flatMap { paths($0.value, prefix.isEmpty ? $0.key : prefix + "." + $0.key) }
+        }
+        let named = Set(paths(try JSONValue.parse(try String(contentsOfFile: example, encoding: .utf8)), ""))
+        #expect(Set(Config().flattened.keys).subtracting(named).sorted() == [], "keys the example config leaves out")
     }
 
     @Test("--check-config reports every problem with its key path and exits 78")
