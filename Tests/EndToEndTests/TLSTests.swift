@@ -10,6 +10,14 @@ private final class SClient: PipedProcess {
     }
 
     func line(_ text: String) { write(text + "\n") }
+
+    /// A client that verifies chatd's certificate against `pki`'s CA for localhost, once the
+    /// handshake has said so.
+    static func verified(port: Int, _ pki: TestPKI) throws -> SClient {
+        let client = try SClient(port: port, ["-CAfile", pki.caCertificate, "-verify_return_error", "-verify_hostname", "localhost"])
+        try client.waitFor("Verify return code: 0 (ok)")
+        return client
+    }
 }
 
 /// TLS chat listeners, end to end: the built chatd with a certificate from a private CA, and
@@ -33,8 +41,7 @@ struct TLSTests {
         defer { pki.remove() }
         let (daemon, port, _, _) = try daemon(pki)
         try daemon.waitForLog("listening for chat clients over TLS on 127.0.0.1:\(port)")
-        let tls = try SClient(port: port, ["-CAfile", pki.caCertificate, "-verify_return_error", "-verify_hostname", "localhost"])
-        try tls.waitFor("Verify return code: 0 (ok)")
+        let tls = try SClient.verified(port: port, pki)
         try tls.waitFor("Please choose a nickname:")
         tls.line("alice")
         try tls.waitFor("You are now known as alice")
@@ -55,8 +62,7 @@ struct TLSTests {
         defer { pki.remove() }
         let (daemon, port, _, _) = try daemon(pki, flag: "--irc-tls-listen")
         try daemon.waitForLog("listening for IRC clients over TLS on 127.0.0.1:\(port)")
-        let tls = try SClient(port: port, ["-CAfile", pki.caCertificate, "-verify_return_error", "-verify_hostname", "localhost"])
-        try tls.waitFor("Verify return code: 0 (ok)")
+        let tls = try SClient.verified(port: port, pki)
         tls.line("NICK alice")
         tls.line("USER alice 0 * :Alice")
         try tls.waitFor(":chatd 001 alice :Welcome to the chatd IRC Network, alice")

@@ -344,7 +344,6 @@ public struct Directory: Sendable {
         }
         let historyLast = client.kind == .irc
         if let history, !historyLast { out.append(history) }
-        defer { if let history, historyLast { out.append(history) } }
         let announced = announces(room)
         out.append(
             .event(
@@ -360,6 +359,7 @@ public struct Directory: Sendable {
             if !announced { text += " Joins and departures are not announced in a room this size." }
             out.append(.event(event(.notice(text: text), at: now, re: re), to: .session(id)))
         }
+        if let history, historyLast { out.append(history) }
     }
 
     /// Whether joins, parts and quits in `room` (counting the member coming or going) are told

@@ -40,6 +40,12 @@ final class Tmux {
     /// Types text literally.
     func type(_ text: String) throws { try tmux(["send-keys", "-l", "--", text]) }
 
+    /// Types a line and presses Enter.
+    func submit(_ text: String) throws {
+        try type(text)
+        try press("Enter")
+    }
+
     /// Presses named keys: Enter, Left, Home, C-a, BSpace, Tab, Up...
     func press(_ keys: String...) throws { try tmux(["send-keys"] + keys) }
 

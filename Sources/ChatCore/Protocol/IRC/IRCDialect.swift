@@ -44,7 +44,7 @@ public struct IRCDialect: Dialect {
             var irc = state.irc
             irc.nick = wanted
             state = .irc(irc)
-            return irc.isReady ? .hello(nick: wanted, client: nil, re: Self.re("NICK", wanted)) : .nothing
+            return irc.registration
         case "USER":
             var irc = state.irc
             if registered || irc.user != nil {
@@ -55,7 +55,7 @@ public struct IRCDialect: Dialect {
             }
             irc.user = Sanitizer.cleanArgument(params[0])
             state = .irc(irc)
-            return irc.isReady ? .hello(nick: irc.nick ?? "", client: nil, re: Self.re("NICK", irc.nick)) : .nothing
+            return irc.registration
         case "PASS":
             if registered { return .invalid(.refused(.alreadyRegistered, "You may not reregister"), re: Self.re("PASS")) }
             return params.isEmpty ? .invalid(.usage(command: "PASS", usage: "<password>"), re: Self.re("PASS")) : .nothing
@@ -78,38 +78,26 @@ public struct IRCDialect: Dialect {
     private func readRegistered(_ command: String, _ params: [String]) -> Reading {
         switch command {
         case "JOIN":
-            let rooms: [String]
-            switch Self.targets(command, params) {
-            case .success(let list): rooms = list
-            case .failure(let refusal): return refusal.reading
+            return Self.targets(command, params) { rooms in
+                .several(
+                    rooms.map { room in
+                        room.hasPrefix("#")
+                            ? .command(.join(room), re: Self.re("JOIN", room))
+                            : .invalid(.refused(.noSuchRoom, "No such channel"), re: Self.re("JOIN", room))
+                    })
             }
-            return .several(
-                rooms.map { room in
-                    room.hasPrefix("#")
-                        ? .command(.join(room), re: Self.re("JOIN", room))
-                        : .invalid(.refused(.noSuchRoom, "No such channel"), re: Self.re("JOIN", room))
-                })
         case "PART":
-            let rooms: [String]
-            switch Self.targets(command, params) {
-            case .success(let list): rooms = list
-            case .failure(let refusal): return refusal.reading
-            }
             let reason = params.count > 1 ? Sanitizer.trimmed(Self.clean(params[1])) : ""
-            return .several(
-                rooms.map { room in
-                    .command(.part(room: room, reason: reason.isEmpty ? nil : reason), re: Self.re("PART", room))
-                })
+            return Self.targets(command, params) { rooms in
+                .several(rooms.map { .command(.part(room: $0, reason: reason.isEmpty ? nil : reason), re: Self.re("PART", $0)) })
+            }
         case "PRIVMSG", "NOTICE":
-            let targets: [String]
-            switch Self.targets(command, params) {
-            case .success(let list): targets = list
-            case .failure(let refusal): return refusal.reading
+            return Self.targets(command, params) { targets in
+                guard params.count > 1, !params[1].isEmpty else {
+                    return .invalid(.usage(command: command, usage: "<target> <text>"), re: Self.re(command, targets[0]))
+                }
+                return .several(targets.map { message(command, to: $0, params[1]) })
             }
-            guard params.count > 1, !params[1].isEmpty else {
-                return .invalid(.usage(command: command, usage: "<target> <text>"), re: Self.re(command, targets[0]))
-            }
-            return .several(targets.map { message(command, to: $0, params[1]) })
         case "TOPIC":
             guard let room = params.first, !room.isEmpty else {
                 return .invalid(.usage(command: "TOPIC", usage: "<channel>"), re: Self.re("TOPIC"))
@@ -117,10 +105,7 @@ public struct IRCDialect: Dialect {
             return .command(.topic(room: room, text: params.count > 1 ? Self.clean(params[1]) : nil), re: Self.re("TOPIC", room))
         case "NAMES":
             guard let list = params.first, !list.isEmpty else { return .reply(.reply(command: "NAMES", arguments: ["*"]), re: nil) }
-            switch Self.targets(command, params) {
-            case .success(let rooms): return .several(rooms.map { .command(.who(room: $0), re: Self.re("NAMES", $0)) })
-            case .failure(let refusal): return refusal.reading
-            }
+            return Self.targets(command, params) { rooms in .several(rooms.map { .command(.who(room: $0), re: Self.re("NAMES", $0)) }) }
         case "WHO":
             guard let mask = params.first, !mask.isEmpty, mask != "*", mask != "0" else {
                 return .reply(.reply(command: "WHO", arguments: [Self.shown(params.first ?? "*")]), re: nil)
@@ -220,7 +205,7 @@ public struct IRCDialect: Dialect {
             guard !registered, irc.negotiating else { return .nothing }
             irc.negotiating = false
             state = .irc(irc)
-            return irc.isReady ? .hello(nick: irc.nick ?? "", client: nil, re: Self.re("NICK", irc.nick)) : .nothing
+            return irc.registration
         default:
             return .reply(.reply(command: "CAPINVALID", arguments: [sub.isEmpty ? "*" : Sanitizer.cleanArgument(sub)]), re: nil)
         }
@@ -266,25 +251,19 @@ public struct IRCDialect: Dialect {
     /// one flood token, so it may not fan out into unbounded work.
     static let maxTargets: [String: Int] = ["JOIN": 10, "PART": 10, "NAMES": 10, "PRIVMSG": 4, "NOTICE": 4]
 
-    /// The comma-separated targets of `JOIN`, `PART`, `PRIVMSG`, … in the first parameter
-    /// (empty ones dropped), or the refusal: none (461, or 411 for messages), or more than
-    /// `maxTargets` (407).
-    static func targets(_ command: String, _ params: [String]) -> Result<[String], Failure> {
+    /// What `read` makes of the comma-separated targets of `JOIN`, `PART`, `PRIVMSG`, … in the
+    /// first parameter (empty ones dropped, so `read` gets at least one); or the refusal: none
+    /// (461, or 411 for messages), or more than `maxTargets` (407).
+    static func targets(_ command: String, _ params: [String], _ read: ([String]) -> Reading) -> Reading {
         let list = (params.first ?? "").split(separator: ",").map { Sanitizer.cleanArgument(String($0)) }.filter { !$0.isEmpty }
         guard !list.isEmpty else {
             let usage = command == "PRIVMSG" || command == "NOTICE" ? "<target> <text>" : "<channel>"
-            return .failure(Failure(.invalid(.usage(command: command, usage: usage), re: re(command))))
+            return .invalid(.usage(command: command, usage: usage), re: re(command))
         }
         if let most = maxTargets[command], list.count > most {
-            return .failure(Failure(.invalid(.refused(.tooManyTargets, "Too many targets"), re: re(command, list[most]))))
+            return .invalid(.refused(.tooManyTargets, "Too many targets"), re: re(command, list[most]))
         }
-        return .success(list)
-    }
-
-    /// A reading that refuses, as an `Error` for `Result`.
-    struct Failure: Error {
-        let reading: Reading
-        init(_ reading: Reading) { self.reading = reading }
+        return read(list)
     }
 
     /// The request id an IRC request's answer carries: its command and target, which the
@@ -331,8 +310,12 @@ public struct IRCState: Equatable, Sendable {
 
     public init() {}
 
-    /// `NICK` and `USER` both sent, and no capability negotiation under way.
-    var isReady: Bool { nick != nil && user != nil && !negotiating }
+    /// The registration, once `NICK` and `USER` are both sent and no capability negotiation is
+    /// under way; nothing before.
+    var registration: Reading {
+        guard let nick, user != nil, !negotiating else { return .nothing }
+        return .hello(nick: nick, client: nil, re: IRCDialect.re("NICK", nick))
+    }
 }
 
 /// The IRCv3 capabilities chatd offers. The first five change how lines are rendered, so they

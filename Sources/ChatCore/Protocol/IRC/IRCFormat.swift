@@ -96,7 +96,9 @@ struct IRCFormat {
         let tokens = [
             "CASEMAPPING=rfc8265", "CHANLIMIT=#:\(server.maxRooms)", "CHANMODES=,,,", "CHANNELLEN=\(server.roomNameLength + 1)",
             "CHANTYPES=#", "NETWORK=\(server.network)", "NICKLEN=\(server.nickLength)", "PREFIX=",
-            "TARGMAX=JOIN:10,NAMES:10,PART:10,PRIVMSG:4,NOTICE:4,WHOIS:1", "TOPICLEN=\(Command.maxTopicLength)", "UTF8ONLY",
+            "TARGMAX="
+                + (IRCDialect.maxTargets.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" } + ["WHOIS:1"]).joined(separator: ","),
+            "TOPICLEN=\(Command.maxTopicLength)", "UTF8ONLY",
         ]
         return me.numeric(1, nil, "Welcome to the \(server.network) IRC Network, \(nick)")
             + me.numeric(2, nil, "Your host is \(server.serverName), running version \(version)")
