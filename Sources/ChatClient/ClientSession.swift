@@ -198,17 +198,17 @@ public struct ClientSession: Sendable {
             return request(.command(.say(text: text, room: currentRoom)))
         case .success(.action(let text, nil)):
             return request(.command(.action(text: text, room: currentRoom)))
-        case .success(.join(let room)):
-            return join(room)
+        case .success(.join(let room, let key)):
+            return join(room, key: key)
         case .success(let command):
             return request(.command(command))
         }
     }
 
     /// Asks to join `room`; lines typed until the answer wait for it (see `joining`).
-    private mutating func join(_ room: String) -> [Effect] {
+    private mutating func join(_ room: String, key: String? = nil) -> [Effect] {
         joining = nextRequestID
-        return request(.command(.join(room)))
+        return request(.command(.join(room, key: key)))
     }
 
     /// The pending join was answered (joined, made current, or refused): the lines typed
@@ -381,7 +381,15 @@ public struct ClientSession: Sendable {
             }
             if !(members[room.lowercased()]?.contains(who) ?? false) { members[room.lowercased(), default: []].append(who) }
             return effects + status()
-        case .part(let room, let who, _):
+        case .part(let room, let who, _), .kick(let room, let who, _, _):
+            var effects: [Effect] = []
+            if case .kick = event.kind {
+                // Shown, and not undone: a room one was kicked from is not joined again by
+                // itself (it is no longer among the rooms a reconnection rejoins).
+                effects = TextFormat.render(event).split(separator: "\r\n").map {
+                    show(who == nick ? .error(String($0)) : .status(String($0)))
+                }
+            }
             if who == nick {
                 rooms.removeAll { $0 == room }
                 members[room.lowercased()] = nil
@@ -389,12 +397,12 @@ public struct ClientSession: Sendable {
                 // The server says which room is current next; after the last, none is.
                 if currentRoom?.lowercased() == room.lowercased() {
                     currentRoom = nil
-                    return [.promptChanged] + status()
+                    return effects + [.promptChanged] + (effects.isEmpty ? status() : [])
                 }
             } else {
                 members[room.lowercased()]?.removeAll { $0 == who }
             }
-            return status()
+            return effects.isEmpty ? status() : effects
         case .quit(let who, _):
             for key in members.keys { members[key]?.removeAll { $0 == who } }
             return status()
@@ -410,13 +418,16 @@ public struct ClientSession: Sendable {
         case .current(let room):
             currentRoom = room
             return [.promptChanged] + status()
-        case .who(let room, let list):
+        case .who(let room, let list, _):
             if rooms.contains(where: { $0.lowercased() == room.lowercased() }) { members[room.lowercased()] = list }
             return status()
         case .rooms(let list):
             knownRooms.formUnion(list.map(\.name))
             return status()
-        case .whois, .topic, .awaySet, .away:
+        case .whois, .topic, .awaySet, .away, .awayChanged, .modeChange, .modes, .online, .counts:
+            return status()
+        case .invite(let room, let from, let to):
+            if event.re != nil && from == nick { return [show(.status("*** You invited \(to) to \(room)."))] }
             return status()
         case .history(let room, let lines):
             return block("*** Scrollback of \(room)", room: room, lines: lines, at: time)

@@ -24,7 +24,8 @@ public struct Chatctl: ParsableCommand {
             """,
         version: ChatdVersion.current,
         subcommands: [
-            Who.self, Kick.self, Say.self, Rooms.self, Stats.self, Reload.self, BanCommand.self, Unban.self, Bans.self, Drain.self,
+            Who.self, Kick.self, Say.self, Mode.self, Rooms.self, Stats.self, Reload.self, BanCommand.self, Unban.self, Bans.self,
+            Drain.self,
             Undrain.self, History.self, Purge.self, Backup.self,
         ]
     )
@@ -239,6 +240,31 @@ struct Say: AdminSubcommand {
     func run() throws {
         _ = try connection.run(.say(text: text.joined(separator: " "), room: room))
         if !connection.json { print("announced to \(room ?? "everyone")") }
+    }
+}
+
+struct Mode: AdminSubcommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Change a room's modes and roles as its operator would: +o/-o, +v/-v NICK, +t, +m, +i, +k KEY, -k.",
+        discussion: "The changes apply in order; the room is told the server's operator made them. Example: chatctl mode '#lobby' +o alice")
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+    @Argument(help: ArgumentHelp("The room.", valueName: "#room")) var room: String
+    @Argument(
+        parsing: .captureForPassthrough,
+        help: ArgumentHelp("The changes, as in /mode (+o, -v, +mt, +k), then the nicks and key they name, in order.", valueName: "changes"))
+    var changes: [String] = []
+
+    public func validate() throws {
+        if changes.isEmpty { throw ValidationError("Which changes? As in /mode: chatctl mode '#lobby' +o alice") }
+    }
+
+    func run() throws {
+        let args = changes.dropFirst()
+        let result = try connection.run(.mode(room: room, modes: changes[0], args: args.isEmpty ? nil : args.joined(separator: " ")))
+        guard !connection.json else { return }
+        let made = result["changes"]?.stringValue ?? ""
+        print(made.isEmpty ? "\(room): nothing changed" : "\(room): \(made)")
     }
 }
 

@@ -309,6 +309,23 @@ def main():
         assert sum("hello from the browser" in t for t in texts) == 1, f"a kept line shown twice: {texts}"
         print(f"ok: older lines load above the scrollback ({len(texts)} kept lines shown, the first one included)")
         box = driver.find_element(By.ID, "message-input")
+
+        # Whoever creates a room is its operator: a badge in the member list; /voice and /kick work.
+        box.send_keys("/join #crew", Keys.ENTER)
+        wait.until(EC.text_to_be_present_in_element((By.ID, "room-title"), "#crew"))
+        telnet.line("/join #crew")
+        telnet.expect("*** #crew (2 users): @browser, telnetter")
+        wait.until(EC.text_to_be_present_in_element((By.ID, "member-list"), "@browser"))
+        box.send_keys("/voice telnetter", Keys.ENTER)
+        telnet.expect("*** browser sets mode +v telnetter on #crew")
+        wait.until(EC.text_to_be_present_in_element((By.ID, "member-list"), "+telnetter"))
+        box.send_keys("/kick telnetter enough for today", Keys.ENTER)
+        telnet.expect("*** telnetter was kicked from #crew by browser (enough for today)")
+        wait.until(EC.text_to_be_present_in_element((By.ID, "messages"), "telnetter was kicked from #crew by browser (enough for today)"))
+        members = driver.find_element(By.ID, "member-list").text.split("\n")
+        assert members == ["@browser"], f"member list after the kick: {members}"
+        print("ok: the room's creator has the operator's badge; /voice gives telnetter its +, /kick takes it out")
+
         box.send_keys("/quit see you", Keys.ENTER)
         telnet.expect("*** browser has quit (Quit: see you)")
         print("ok: /quit leaves with its reason")

@@ -34,7 +34,8 @@ struct IRCDialectTests {
             read("CAP LS 302", registered: false, state: &state)
                 == .reply(
                     .reply(
-                        command: "CAP", arguments: ["LS", "batch echo-message message-tags multi-prefix server-time userhost-in-names"]),
+                        command: "CAP",
+                        arguments: ["LS", "away-notify batch echo-message message-tags multi-prefix server-time userhost-in-names"]),
                     re: nil))
         #expect(read("NICK alice", registered: false, state: &state) == .nothing)
         #expect(read("USER a 0 * :A", registered: false, state: &state) == .nothing)

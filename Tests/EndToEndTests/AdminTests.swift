@@ -17,7 +17,7 @@ struct AdminTests {
         let alice = try daemon.connect()
         try alice.register("alice")
         try alice.line("/join #dev")
-        try alice.expect("*** #dev (1 user): alice")
+        try alice.expect("*** #dev (1 user): @alice")
         let bot = try daemon.connect()
         try bot.send(#"{"type":"hello","nick":"bot"}"# + "\n")
         try bot.expectJSON(type: "welcome")
@@ -104,7 +104,7 @@ struct AdminTests {
         #expect(announcement["room"] == nil)
 
         try alice.line("/join #dev")
-        try alice.expect("*** #dev (1 user): alice")
+        try alice.expect("*** #dev (1 user): @alice")
         #expect(try daemon.chatctl(["say", "--room", "#dev", "deploying"]).status == 0)
         try alice.expect("*** Announcement to #dev: deploying")
         try bot.expectNothingElse(json: true)

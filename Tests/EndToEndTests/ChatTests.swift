@@ -77,7 +77,7 @@ struct ChatTests {
 
         try alice.line("/join #dev")
         try alice.expect("*** alice has joined #dev")
-        try alice.expect("*** #dev (1 user): alice")
+        try alice.expect("*** #dev (1 user): @alice")
         try bob.line("/join dev")  // the # is optional
         try bob.expect("*** bob has joined #dev")
         try alice.expect("*** bob has joined #dev")
@@ -93,7 +93,7 @@ struct ChatTests {
         try carol.line("/rooms")
         try carol.expect("*** Rooms (2): #dev (2), #lobby (3)")
         try carol.line("/who #dev")
-        try carol.expect("*** #dev (2 users): alice, bob")
+        try carol.expect("*** #dev (2 users): @alice, bob")
 
         try alice.line("/part #dev see you")
         try bob.expect("*** alice has left #dev (see you)")
@@ -115,7 +115,7 @@ struct ChatTests {
         try alice.expect("*** bob has joined #lobby")
         let carol = try daemon.registered("carol")
         try bob.line("/join #dev")
-        try bob.expect("*** #dev (1 user): bob")
+        try bob.expect("*** #dev (1 user): @bob")
         try carol.line("/join #dev")
         try bob.expect("*** carol has joined #dev")
         try alice.expectNothingElse()  // nor of carol joining the lobby
@@ -167,7 +167,7 @@ struct ChatTests {
         try alice.expect("*** Commands:")
         try alice.expect(containing: "/msg <nick> <text>")
         try alice.line("/join")
-        try alice.expect("*** Error: Usage: /join <#room>")
+        try alice.expect("*** Error: Usage: /join <#room> [key]")
         try alice.line("visible")
         try bob.expect("<alice> visible")  // the first thing bob sees from alice
         #expect(!bob.received.contains { $0.contains("frobnicate") })

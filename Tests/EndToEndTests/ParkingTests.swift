@@ -14,7 +14,7 @@ struct ParkingTests {
         let bob = try daemon.registered("bob")
         try alice.expect("*** bob has joined #lobby")
         try bob.line("/join #dev")
-        try bob.expect("*** #dev (1 user): bob")
+        try bob.expect("*** #dev (1 user): @bob")
         try daemon.waitForParked("alice")
         try daemon.waitForParked("bob")
         #expect(try daemon.chatctl(["--json", "stats"]).out.contains(#""parked":2"#))
@@ -27,7 +27,7 @@ struct ParkingTests {
 
         // bob speaks: the same session, in the same rooms, #dev still its current room.
         try bob.line("/who")
-        try bob.expect("*** #dev (1 user): bob")
+        try bob.expect("*** #dev (1 user): @bob")
         // The log comes through a pipe, so it can trail the reply: wait for the line.
         try daemon.waitForLog { _ in daemon.count(of: "resumed from the parking lot", nick: "bob") >= 1 }
         #expect(daemon.count(of: "resumed from the parking lot", nick: "bob") == 1)

@@ -16,6 +16,9 @@ public enum AdminCommand: Equatable, Sendable {
     case kick(nick: String, reason: String?, ban: Int? = nil)
     /// An announcement from the server to everyone, or to one room.
     case say(text: String, room: String?)
+    /// Changes a room's modes and roles as its operator would (`+o bob`, `+m`); `args` are the
+    /// nicks and key, space-separated.
+    case mode(room: String, modes: String, args: String?)
     case rooms
     case stats
     case reload
@@ -39,6 +42,7 @@ public enum AdminCommand: Equatable, Sendable {
         case .who: "who"
         case .kick: "kick"
         case .say: "say"
+        case .mode: "mode"
         case .rooms: "rooms"
         case .stats: "stats"
         case .reload: "reload"
@@ -79,6 +83,10 @@ public struct AdminRequest: Equatable, Sendable {
         case .say(let text, let room):
             add("text", text)
             add("room", room)
+        case .mode(let room, let modes, let args):
+            add("room", room)
+            add("modes", modes)
+            add("args", args)
         case .ban(let target, let duration, let reason):
             add("target", target)
             add("duration", duration)
@@ -107,6 +115,7 @@ public struct AdminRequest: Equatable, Sendable {
         "who": [], "rooms": [], "stats": [], "reload": [], "bans": [], "undrain": [],
         "kick": [("nick", false, true), ("reason", false, false), ("ban", true, false)],
         "say": [("text", false, true), ("room", false, false)],
+        "mode": [("room", false, true), ("modes", false, true), ("args", false, false)],
         "ban": [("target", false, true), ("duration", true, false), ("reason", false, false)],
         "unban": [("target", false, true)],
         "drain": [("message", false, false), ("shutdownAfter", true, false)],
@@ -175,6 +184,7 @@ public struct AdminRequest: Equatable, Sendable {
         case "undrain": command = .undrain
         case "kick": command = .kick(nick: strings["nick"]!, reason: strings["reason"], ban: integers["ban"])
         case "say": command = .say(text: strings["text"]!, room: strings["room"])
+        case "mode": command = .mode(room: strings["room"]!, modes: strings["modes"]!, args: strings["args"])
         case "ban": command = .ban(target: strings["target"]!, duration: integers["duration"], reason: strings["reason"])
         case "unban": command = .unban(target: strings["target"]!)
         case "history": command = .history(room: strings["room"]!, limit: integers["limit"])

@@ -87,6 +87,11 @@ public struct Config: Equatable, Sendable {
         public var serverName = "chatd"
         /// The network's name (`NETWORK` in ISUPPORT; the welcome says it).
         public var network = "chatd"
+        /// Seconds of silence from an IRC client before the server sends it `PING` (0: never).
+        public var pingIntervalSeconds = 120
+        /// Seconds after that `PING` without a word from the client before it is disconnected
+        /// ("Ping timeout").
+        public var pingTimeoutSeconds = 60
 
         /// Whether `name` may be a server or network name on IRC (it goes into every line, so
         /// it may not contain spaces, and nothing IRC reads specially).

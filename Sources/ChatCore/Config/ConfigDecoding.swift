@@ -59,6 +59,8 @@ extension Config {
                 }
                 r.string(&o, "irc.serverName", into: &config.irc.serverName, check: hostLike)
                 r.string(&o, "irc.network", into: &config.irc.network, check: hostLike)
+                r.integer(&o, "irc.pingIntervalSeconds", into: &config.irc.pingIntervalSeconds, in: 0...86_400)
+                r.integer(&o, "irc.pingTimeoutSeconds", into: &config.irc.pingTimeoutSeconds, in: 1...86_400)
             }
             r.section(&o, "proxy") { r, o in
                 r.stringArray(&o, "proxy.trusted", into: &config.proxy.trusted) { entry in

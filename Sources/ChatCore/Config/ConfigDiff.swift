@@ -30,6 +30,7 @@ extension Config {
             "proxy.trusted": list(proxy.trusted), "metrics.listen": list(metrics.listen.map(\.description)),
             "irc.listen": list(irc.listen.map(\.description)), "irc.tlsListen": list(irc.tlsListen.map(\.description)),
             "irc.serverName": irc.serverName, "irc.network": irc.network,
+            "irc.pingIntervalSeconds": String(irc.pingIntervalSeconds), "irc.pingTimeoutSeconds": String(irc.pingTimeoutSeconds),
             "tls.listen": list(tls.listen.map(\.description)), "tls.certificate": tls.certificate,
             "tls.key": tls.key,
             "web.enabled": String(web.enabled),

@@ -14,8 +14,8 @@ extension Directory {
             notice(id, to: to, text: text, at: now, re: re)
         case .nick(let nick):
             changeNick(id, to: nick, at: now, re: re)
-        case .join(let room):
-            join(id, room: room, at: now, re: re)
+        case .join(let room, let key):
+            join(id, room: room, key: key, at: now, re: re)
         case .part(let room, let reason):
             part(id, room: room, reason: reason, at: now, re: re)
         case .rooms:
@@ -30,9 +30,35 @@ extension Directory {
             topic(id, room: room, text: text, at: now, re: re)
         case .away(let message):
             away(id, message: message, at: now, re: re)
+        case .kick(let room, let nick, let reason):
+            kick(id, room: room, nick: nick, reason: reason, at: now, re: re)
+        case .invite(let nick, let room):
+            invite(id, nick: nick, room: room, at: now, re: re)
+        case .mode(let room, let modes, let arguments):
+            mode(id, room: room, modes: modes, arguments: arguments, at: now, re: re)
+        case .online(let nicks):
+            online(id, nicks: nicks, at: now, re: re)
+        case .counts:
+            [.event(event(.counts(users: clients.count, rooms: rooms.count, peak: peakClients), at: now, re: re), to: .session(id))]
         case .help, .ping, .quit:
             []
         }
+    }
+
+    /// Which of `nicks` (at most `Command.maxOnlineNicks`) are connected, as they are called, in
+    /// the order asked, each once; and which of those are away.
+    public mutating func online(_ id: SessionID, nicks: [String], at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
+        guard clients[id] != nil else { return [] }
+        var found: [String] = []
+        var away: [String] = []
+        for raw in nicks.prefix(Command.maxOnlineNicks) {
+            guard case .success(let nick) = Nickname.validate(raw, maxLength: 1000), let holder = holder(of: nick),
+                let client = clients[holder], !found.contains(client.nick.display)
+            else { continue }
+            found.append(client.nick.display)
+            if client.away != nil { away.append(client.nick.display) }
+        }
+        return [.event(event(.online(nicks: found, away: away), at: now, re: re), to: .session(id))]
     }
 
     /// `/whois NICK`: the client's rooms, connected-since, idle time and kind, to the asker.
@@ -50,27 +76,21 @@ extension Directory {
     }
 
     /// `/topic`: shows a room's topic (any room, `text` nil), or sets or clears it (`text`
-    /// empty) in a room the client is in, telling the whole room. Anyone in the room may change
-    /// it for now (room operators come with accounts).
+    /// empty) in a room the client is in, telling the whole room. Any member may change it,
+    /// unless the room's topic is locked (`+t`): then only its operators.
     public mutating func topic(_ id: SessionID, room rawRoom: String?, text: String?, at now: Timestamp, re: RequestID? = nil) -> [Delivery]
     {
         guard let client = clients[id] else { return [] }
         guard let text else {
             let name: RoomName
-            if let rawRoom {
-                switch RoomName.validate(rawRoom, maxLength: limits.maxRoomNameLength) {
-                case .success(let r):
-                    // A room that is gone may keep its topic; one that never was has none to show.
-                    guard rooms[r.key] != nil || topics[r.key] != nil else {
-                        return [refusal(.noSuchRoom, "There is no room \(r.display).", id, now, re)]
-                    }
-                    name = rooms[r.key]?.name ?? r
-                case .failure(let e): return [refusal(.roomInvalid, e.description, id, now, re)]
+            switch shown(rawRoom, for: client, asIn: "/topic") {
+            case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
+            case .success(let r):
+                // A room that is gone may keep its topic; one that never was has none to show.
+                guard rooms[r.key] != nil || topics[r.key] != nil else {
+                    return [refusal(.noSuchRoom, "There is no room \(r.display).", id, now, re)]
                 }
-            } else if let current = client.currentRoom {
-                name = current
-            } else {
-                return [refusal(.noRoom, "You are not in any room: name one, as in /topic #lobby.", id, now, re)]
+                name = rooms[r.key]?.name ?? r
             }
             return [.event(event(.topic(room: name.display, topic: topics[name.key], changedBy: nil), at: now, re: re), to: .session(id))]
         }
@@ -78,6 +98,9 @@ extension Directory {
         switch resolve(rawRoom, for: client) {
         case .success(let r): room = r
         case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
+        }
+        if let entry = rooms[room.key], entry.modes.contains(.topicLocked), !entry.role(of: id).contains(.op) {
+            return [refusal(.opNeeded, "Only the operators of \(room.display) may change its topic.", id, now, re)]
         }
         let wanted = Sanitizer.trimmed(Substring(text))
         if wanted.count > Command.maxTopicLength {

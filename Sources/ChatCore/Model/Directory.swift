@@ -137,6 +137,20 @@ public struct Directory: Sendable {
         /// How many members each event loop (shard) has: fan-out posts only to loops with members.
         public var shardCounts: [Int]
         public var messages: UInt64 = 0
+        /// Members with a role (operator, voice); the rest have none.
+        public var roles: [SessionID: RoomRole] = [:]
+        public var modes: RoomModes = .created
+        /// The key a joiner must give (`+k`), if one is set.
+        public var key: String?
+        /// Who an operator invited and has not joined yet (a bounded list, oldest dropped first):
+        /// they may join past `+i` and `+k`.
+        public var invited: [SessionID] = []
+        public var createdAt = Timestamp(milliseconds: 0)
+
+        /// The most pending invitations a room keeps.
+        static let maxInvited = 100
+
+        public func role(of id: SessionID) -> RoomRole { roles[id] ?? [] }
     }
 
     /// Replaced on reload; applies to everything validated from then on.
@@ -156,7 +170,7 @@ public struct Directory: Sendable {
     public private(set) var clients: [SessionID: Client] = [:]
     /// Every key of every registered nick (`Nickname.keys`: one or two each) → its holder.
     public private(set) var nicks: [String: SessionID] = [:]
-    public private(set) var rooms: [String: Room] = [:]
+    public internal(set) var rooms: [String: Room] = [:]
     /// Nick and address bans; registration and nick changes consult it.
     public var bans = BanList()
     /// Room and private messages relayed since start.
@@ -298,7 +312,9 @@ public struct Directory: Sendable {
     // MARK: Rooms
 
     /// Joins a room (creating it), or makes it the current room if already a member.
-    public mutating func join(_ id: SessionID, room rawRoom: String, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
+    public mutating func join(
+        _ id: SessionID, room rawRoom: String, key: String? = nil, at now: Timestamp, re: RequestID? = nil
+    ) -> [Delivery] {
         guard let client = clients[id] else { return [] }
         let room: RoomName
         switch RoomName.validate(rawRoom, maxLength: limits.maxRoomNameLength) {
@@ -319,6 +335,17 @@ public struct Directory: Sendable {
         if client.rooms.count >= limits.maxRoomsPerClient {
             return [refusal(.tooManyRooms, "You are in \(client.rooms.count) rooms, the most allowed: /part one first.", id, now, re)]
         }
+        if let existing = rooms[room.key], !existing.invited.contains(id) {
+            if existing.modes.contains(.inviteOnly) {
+                return [
+                    refusal(.inviteOnly, "\(existing.name.display) is invite-only: one of its operators must /invite you.", id, now, re)
+                ]
+            }
+            if let wanted = existing.key, wanted != key {
+                let problem = key == nil ? "needs a key: /join \(existing.name.display) KEY" : "has another key"
+                return [refusal(.badKey, "\(existing.name.display) \(problem).", id, now, re)]
+            }
+        }
         var out: [Delivery] = []
         enter(id, room, at: now, re: re, into: &out)
         return out
@@ -327,10 +354,25 @@ public struct Directory: Sendable {
     private mutating func enter(_ id: SessionID, _ requested: RoomName, at now: Timestamp, re: RequestID? = nil, into out: inout [Delivery])
     {
         guard var client = clients[id] else { return }
-        var room = rooms[requested.key] ?? Room(name: requested, members: [], shardCounts: Array(repeating: 0, count: shardCount))
-        room.members.insert(id)
-        room.shardCounts[client.shard] += 1
-        rooms[room.name.key] = room
+        let key = requested.key
+        if rooms[key] == nil {
+            // A room's creator is its operator, except in the default room, which everyone
+            // lands in: nobody owns it by arriving first.
+            var created = Room(name: requested, members: [], shardCounts: Array(repeating: 0, count: shardCount))
+            created.createdAt = now
+            if requested == defaultRoom {
+                created.modes = .defaultRoom
+            } else {
+                created.roles[id] = .op
+            }
+            rooms[key] = created
+        } else if !rooms[key]!.invited.isEmpty {
+            rooms[key]!.invited.removeAll { $0 == id }
+        }
+        // In place: a copy of the room would copy its member set, O(members) for each join.
+        rooms[key]!.members.insert(id)
+        rooms[key]!.shardCounts[client.shard] += 1
+        let room = rooms[key]!
         client.rooms.append(room.name)
         client.currentRoom = room.name
         clients[id] = client
@@ -390,31 +432,34 @@ public struct Directory: Sendable {
                 event(.part(room: room.display, nick: client.nick.display, reason: reason), at: now, re: re),
                 to: announced ? roomAudience(room.key) : .session(id))
         ]
-        let wasCurrent = client.currentRoom == room
-        leave(id, room, into: &out)
-        if let current = clients[id]?.currentRoom {
-            // Only a change is told: parting another room leaves the current one as it was.
-            if wasCurrent { out.append(.event(event(.current(room: current.display), at: now), to: .session(id))) }
-        } else {
-            out.append(.event(event(.notice(text: "You are not in any room now: /join #room to talk."), at: now), to: .session(id)))
-        }
+        leave(id, room, at: now, into: &out)
         return out
     }
 
-    private mutating func leave(_ id: SessionID, _ room: RoomName, into out: inout [Delivery]) {
-        guard let shard = removeMembership(id, room) else { return }
+    /// Takes `id` out of `room` (a part, a kick) and tells it where it is now talking.
+    mutating func leave(_ id: SessionID, _ room: RoomName, at now: Timestamp, into out: inout [Delivery]) {
+        let wasCurrent = clients[id]?.currentRoom == room
+        guard let shard = removeMembership(id, room), let client = clients[id] else { return }
         out.append(.removed(id, room: room.key, shard: shard))
-        if let client = clients[id], client.currentRoom != room {
+        if client.currentRoom != room {
             out.append(.current(id, room: client.currentRoom?.key, shard: shard))
+        }
+        if let current = client.currentRoom {
+            // Only a change is told: leaving another room leaves the current one as it was.
+            if wasCurrent { out.append(.event(event(.current(room: current.display), at: now), to: .session(id))) }
+        } else {
+            out.append(.event(event(.notice(text: "You are not in any room now: /join #room to talk."), at: now), to: .session(id)))
         }
     }
 
     /// Takes `id` out of `room` (dropping the room when it empties); returns the client's shard.
     private mutating func removeMembership(_ id: SessionID, _ room: RoomName) -> Int? {
-        guard var client = clients[id], var entry = rooms[room.key] else { return nil }
-        entry.members.remove(id)
-        entry.shardCounts[client.shard] -= 1
-        rooms[room.key] = entry.members.isEmpty ? nil : entry
+        guard var client = clients[id], rooms[room.key] != nil else { return nil }
+        // In place, as in `enter`: a copy would copy the member set.
+        rooms[room.key]!.members.remove(id)
+        rooms[room.key]!.roles[id] = nil
+        rooms[room.key]!.shardCounts[client.shard] -= 1
+        if rooms[room.key]!.members.isEmpty { rooms[room.key] = nil }
         client.rooms.removeAll { $0 == room }
         if client.currentRoom == room { client.currentRoom = client.rooms.last }
         clients[id] = client
@@ -424,6 +469,21 @@ public struct Directory: Sendable {
     struct Failure: Error {
         var code: ErrorCode
         var message: String
+    }
+
+    /// A room named for a query (any room, not only the client's: it may not exist), or its
+    /// current one; `command` is the query's, for the refusal's example.
+    func shown(_ rawRoom: String?, for client: Client, asIn command: String) -> Result<RoomName, Failure> {
+        guard let rawRoom else {
+            guard let current = client.currentRoom else {
+                return .failure(Failure(code: .noRoom, message: "You are not in any room: name one, as in \(command) #lobby."))
+            }
+            return .success(current)
+        }
+        switch RoomName.validate(rawRoom, maxLength: limits.maxRoomNameLength) {
+        case .success(let r): return .success(r)
+        case .failure(let e): return .failure(Failure(code: .roomInvalid, message: e.description))
+        }
     }
 
     /// The room named `rawRoom`, which the client must be in; its current room when nil.
@@ -459,6 +519,7 @@ public struct Directory: Sendable {
         case .success(let r): room = r
         case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
         }
+        if let refused = silenced(id, in: room, at: now, re: re) { return [refused] }
         rooms[room.key]?.messages += 1
         messagesRelayed += 1
         clients[id]?.lastMessageAt = now
@@ -469,6 +530,12 @@ public struct Directory: Sendable {
         let message = event(kind, at: now, re: re)
         remember(HistoryRecord(id: message.id, time: now, room: room.display, roomKey: room.key, from: nick, text: text, isAction: action))
         return [.event(message, to: roomAudience(room.key, sender: id))]
+    }
+
+    /// The refusal for a member without a role talking in a moderated room; nil if it may talk.
+    private mutating func silenced(_ id: SessionID, in room: RoomName, at now: Timestamp, re: RequestID?) -> Delivery? {
+        guard let entry = rooms[room.key], entry.modes.contains(.moderated), entry.role(of: id).isEmpty else { return nil }
+        return refusal(.moderated, "\(room.display) is moderated: only its operators and voiced members may talk.", id, now, re)
     }
 
     /// A private message to the client registered as `rawNick`.
@@ -506,9 +573,16 @@ public struct Directory: Sendable {
     /// `/away`: marks the client away with `message` (told to whoever messages it, and in
     /// `/whois`), or back when it is nil. Only the client is told.
     public mutating func away(_ id: SessionID, message: String?, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
-        guard clients[id] != nil else { return [] }
+        guard let client = clients[id] else { return [] }
+        let changed = client.away != message
         clients[id]?.away = message
-        return [.event(event(.awaySet(message: message), at: now, re: re), to: .session(id))]
+        var out: [Delivery] = [.event(event(.awaySet(message: message), at: now, re: re), to: .session(id))]
+        // IRC clients that share a room are told (`away-notify`); nobody else shows it.
+        let listeners = changed ? coMembers(of: id).filter { clients[$0]?.kind == .irc } : []
+        if !listeners.isEmpty {
+            out.append(.event(event(.awayChanged(nick: client.nick.display, message: message), at: now), to: .sessions(listeners)))
+        }
+        return out
     }
 
     /// A notice to a room the client is in (`to` starts with `#`) or to someone: delivered as a
@@ -519,6 +593,7 @@ public struct Directory: Sendable {
             switch resolve(target, for: client) {
             case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
             case .success(let room):
+                if let refused = silenced(id, in: room, at: now, re: re) { return [refused] }
                 messagesRelayed += 1
                 clients[id]?.lastMessageAt = now
                 let notice = event(.userNotice(from: client.nick.display, to: room.display, text: text), at: now, re: re)
@@ -533,15 +608,9 @@ public struct Directory: Sendable {
     public mutating func who(_ id: SessionID, room rawRoom: String?, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
         guard let client = clients[id] else { return [] }
         let name: RoomName
-        if let rawRoom {
-            switch RoomName.validate(rawRoom, maxLength: limits.maxRoomNameLength) {
-            case .success(let r): name = r
-            case .failure(let e): return [refusal(.roomInvalid, e.description, id, now, re)]
-            }
-        } else if let current = client.currentRoom {
-            name = current
-        } else {
-            return [refusal(.noRoom, "You are not in any room: name one, as in /who #lobby.", id, now, re)]
+        switch shown(rawRoom, for: client, asIn: "/who") {
+        case .success(let r): name = r
+        case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
         }
         guard let room = rooms[name.key] else {
             return [refusal(.noSuchRoom, "There is no room \(name.display).", id, now, re)]
@@ -553,7 +622,11 @@ public struct Directory: Sendable {
         let members = room.members.compactMap { clients[$0]?.nick.display }.sorted {
             $0.lowercased() == $1.lowercased() ? $0 < $1 : $0.lowercased() < $1.lowercased()
         }
-        return event(.who(room: room.name.display, members: members), at: now, re: re)
+        var roles: [String: RoomRole] = [:]
+        for (member, role) in room.roles {
+            if let nick = clients[member]?.nick.display { roles[nick] = role }
+        }
+        return event(.who(room: room.name.display, members: members, roles: roles), at: now, re: re)
     }
 
     public mutating func listRooms(_ id: SessionID, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {

@@ -153,9 +153,10 @@ public struct Session: Sendable {
             return ["/\(info.name) \(info.arguments)".trimmingSuffixSpaces() + aliases, info.summary]
         }
         var lines = ["Commands:"]
-        for info in Command.table {
-            let usage = "/\(info.name) \(info.arguments)".trimmingSuffixSpaces()
-            lines.append("  " + usage.padded(to: 28) + info.summary)
+        let usages = Command.table.map { "/\($0.name) \($0.arguments)".trimmingSuffixSpaces() }
+        let width = (usages.map(\.count).max() ?? 0) + 2
+        for (usage, info) in zip(usages, Command.table) {
+            lines.append("  " + usage.padded(to: width) + info.summary)
         }
         lines.append("A line that does not start with / goes to your current room; //text sends a line starting with /.")
         return lines

@@ -13,7 +13,8 @@ public enum Command: Equatable, Sendable {
     /// no program answers it (IRC's `NOTICE`).
     case notice(to: String, text: String)
     case nick(String)
-    case join(String)
+    /// Joins a room, with its key when it has one (`+k`).
+    case join(String, key: String? = nil)
     case part(room: String?, reason: String?)
     case rooms
     case who(room: String?)
@@ -27,6 +28,17 @@ public enum Command: Equatable, Sendable {
     case topic(room: String?, text: String?)
     /// Marks the client away with `message`, or back when it is nil.
     case away(message: String?)
+    /// An operator takes `nick` out of a room (the current one when `room` is nil).
+    case kick(room: String?, nick: String, reason: String?)
+    /// Lets `nick` into a room past `+i` and `+k` (the current one when `room` is nil).
+    case invite(nick: String, room: String?)
+    /// Shows a room's modes (`modes` nil) or changes them: `+o bob`, `-t`, `+k key`.
+    case mode(room: String?, modes: String?, arguments: [String])
+    /// Which of `nicks` are connected now, and which of those are away (IRC's `ISON` and
+    /// `USERHOST`; JSON's `online`).
+    case online(nicks: [String])
+    /// How many are connected and in how many rooms (IRC's `LUSERS`; JSON's `counts`).
+    case counts
     case help(topic: String?)
     case quit(reason: String?)
     /// JSON mode keepalive; answered with a `pong` carrying the same token.
@@ -89,8 +101,8 @@ extension Command {
         CommandInfo(name: "help", aliases: ["?"], arguments: "[command]", summary: "List the commands, or explain one."),
         CommandInfo(name: "nick", aliases: [], arguments: "<new-nick>", summary: "Change your nickname."),
         CommandInfo(
-            name: "join", aliases: ["j"], arguments: "<#room>",
-            summary: "Join a room (creating it if needed) and make it your current room."),
+            name: "join", aliases: ["j"], arguments: "<#room> [key]",
+            summary: "Join a room (creating it if needed, and becoming its operator) and make it your current room."),
         CommandInfo(name: "part", aliases: ["leave"], arguments: "[#room] [reason]", summary: "Leave a room (the current one by default)."),
         CommandInfo(name: "rooms", aliases: ["list"], arguments: "", summary: "List the rooms and how many people are in each."),
         CommandInfo(name: "who", aliases: ["names"], arguments: "[#room]", summary: "List who is in a room (the current one by default)."),
@@ -111,12 +123,29 @@ extension Command {
         CommandInfo(
             name: "away", aliases: [], arguments: "[message]",
             summary: "Say you are away (those who message you, and /whois, are told), or back without a message."),
+        CommandInfo(
+            name: "kick", aliases: ["k"], arguments: "[#room] <nick> [reason]",
+            summary: "Operators: take someone out of a room (the current one by default)."),
+        CommandInfo(
+            name: "invite", aliases: [], arguments: "<nick> [#room]",
+            summary: "Invite someone into a room, past its +i and +k (the current room by default)."),
+        CommandInfo(
+            name: "mode", aliases: [], arguments: "[#room] [+-modes] [args]",
+            summary: "Show a room's modes, or (operators) change them: +o/+v nick, +t, +m, +i, +k key."),
+        CommandInfo(name: "op", aliases: [], arguments: "[#room] <nick>", summary: "Operators: make someone an operator (/mode +o)."),
+        CommandInfo(name: "deop", aliases: [], arguments: "[#room] <nick>", summary: "Operators: take operator status away (/mode -o)."),
+        CommandInfo(
+            name: "voice", aliases: [], arguments: "[#room] <nick>", summary: "Operators: let someone talk in a moderated room (/mode +v)."),
+        CommandInfo(name: "devoice", aliases: [], arguments: "[#room] <nick>", summary: "Operators: take voice away (/mode -v)."),
         CommandInfo(name: "quit", aliases: ["exit", "bye"], arguments: "[reason]", summary: "Leave the chat, with an optional reason."),
         CommandInfo(name: "ping", aliases: [], arguments: "[token]", summary: "Check the server answers: it replies *** pong [token]."),
     ]
 
     /// The longest topic, in characters.
     public static let maxTopicLength = 300
+
+    /// The most nicks one `online` request asks about (the rest are not looked at).
+    public static let maxOnlineNicks = 32
 
     /// The longest away message, in characters (longer ones are cut).
     public static let maxAwayLength = 200
@@ -149,8 +178,30 @@ extension Command {
             guard let first, remainder == nil else { return .failure(usage) }
             return .success(.nick(first))
         case "join":
-            guard let first, remainder == nil else { return .failure(usage) }
-            return .success(.join(first))
+            guard let first, remainder?.contains(" ") != true else { return .failure(usage) }
+            return .success(.join(first, key: remainder))
+        case "kick":
+            var (room, words) = (nil as String?, rest)
+            if let first, first.hasPrefix("#") { (room, words) = (first, remainder ?? "") }
+            let (nick, reason) = splitFirstWord(words)
+            guard let nick else { return .failure(usage) }
+            return .success(.kick(room: room, nick: nick, reason: reason))
+        case "invite":
+            let words = rest.split(separator: " ").map(String.init)
+            guard (1...2).contains(words.count) else { return .failure(usage) }
+            return .success(.invite(nick: words[0], room: words.count == 2 ? words[1] : nil))
+        case "mode":
+            var words = rest.split(separator: " ").map(String.init)[...]
+            let room = words.first?.hasPrefix("#") == true ? words.popFirst() : nil
+            let modes = words.popFirst()
+            return .success(.mode(room: room, modes: modes, arguments: Array(words)))
+        case "op", "deop", "voice", "devoice":
+            var words = rest.split(separator: " ").map(String.init)[...]
+            let room = words.first?.hasPrefix("#") == true ? words.popFirst() : nil
+            guard !words.isEmpty, words.count <= RoomModeChange.maxWithArgument else { return .failure(usage) }
+            let letter = info.name.hasSuffix("op") ? "o" : "v"
+            let sign = info.name.hasPrefix("de") ? "-" : "+"
+            return .success(.mode(room: room, modes: sign + String(repeating: letter, count: words.count), arguments: Array(words)))
         case "part":
             if let first, first.hasPrefix("#") { return .success(.part(room: first, reason: remainder)) }
             return .success(.part(room: nil, reason: rest.isEmpty ? nil : rest))
@@ -237,6 +288,8 @@ public struct JSONRequest: Equatable, Sendable {
     /// The request types, with the members each takes (documented in docs/PROTOCOL.md).
     /// Members that are integers (the rest are strings).
     static let integerMembers: Set<String> = ["before", "after", "limit"]
+    /// Members that are arrays of strings.
+    static let arrayMembers: Set<String> = ["args", "nicks"]
 
     public static let types: [String: (required: [String], optional: [String])] = [
         "hello": ([], ["nick", "protocol", "client"]),
@@ -245,7 +298,7 @@ public struct JSONRequest: Equatable, Sendable {
         "private": (["to", "text"], []),
         "notice": (["to", "text"], []),
         "nick": (["nick"], []),
-        "join": (["room"], []),
+        "join": (["room"], ["key"]),
         "part": ([], ["room", "reason"]),
         "rooms": ([], []),
         "who": ([], ["room"]),
@@ -256,6 +309,11 @@ public struct JSONRequest: Equatable, Sendable {
         "quit": ([], ["reason"]),
         "ping": ([], ["token"]),
         "away": ([], ["text"]),
+        "kick": (["nick"], ["room", "reason"]),
+        "invite": (["nick"], ["room"]),
+        "mode": ([], ["room", "modes", "args"]),
+        "online": (["nicks"], []),
+        "counts": ([], []),
     ]
 
     /// Parses one JSON-mode line.
@@ -293,6 +351,7 @@ public struct JSONRequest: Equatable, Sendable {
         }
         var strings: [String: String] = [:]
         var integers: [String: Int64] = [:]
+        var arrays: [String: [String]] = [:]
         for key in object.keys where key != "id" && key != "type" {
             guard shape.required.contains(key) || shape.optional.contains(key) else {
                 return fail("unknown member \"\(Sanitizer.clean(String(key.prefix(32))))\" for type \"\(type)\"")
@@ -308,12 +367,24 @@ public struct JSONRequest: Equatable, Sendable {
                 integers[key] = n
                 continue
             }
+            if Self.arrayMembers.contains(key) {
+                guard case .array(let values) = object[key]!, values.count <= 16 else {
+                    return fail("\"\(key)\" must be an array of at most 16 strings")
+                }
+                var list: [String] = []
+                for value in values {
+                    guard case .string(let s) = value else { return fail("\"\(key)\" must hold strings, got \(value.typeName)") }
+                    list.append(Sanitizer.cleanArgument(s))
+                }
+                arrays[key] = list
+                continue
+            }
             guard case .string(let s) = object[key]! else {
                 return fail("\"\(key)\" must be a string, got \(object[key]!.typeName)")
             }
             strings[key] = s
         }
-        for key in shape.required where strings[key] == nil {
+        for key in shape.required where strings[key] == nil && arrays[key] == nil {
             return fail("missing member \"\(key)\" for type \"\(type)\"")
         }
         func arg(_ key: String) -> String? { strings[key].map(Sanitizer.cleanArgument) }
@@ -328,7 +399,12 @@ public struct JSONRequest: Equatable, Sendable {
         case "private": command = .privateMessage(to: arg("to")!, text: text("text"))
         case "notice": command = .notice(to: arg("to")!, text: text("text"))
         case "nick": command = .nick(arg("nick")!)
-        case "join": command = .join(arg("room")!)
+        case "join": command = .join(arg("room")!, key: arg("key"))
+        case "kick": command = .kick(room: arg("room"), nick: arg("nick")!, reason: arg("reason"))
+        case "invite": command = .invite(nick: arg("nick")!, room: arg("room"))
+        case "mode": command = .mode(room: arg("room"), modes: arg("modes"), arguments: arrays["args"] ?? [])
+        case "online": command = .online(nicks: arrays["nicks"] ?? [])
+        case "counts": command = .counts
         case "part": command = .part(room: arg("room"), reason: arg("reason"))
         case "rooms": command = .rooms
         case "who": command = .who(room: arg("room"))
@@ -363,6 +439,18 @@ extension JSONRequest {
             json.key(key)
             json.string(value)
         }
+        if case .command(.mode(_, _, let arguments)) = kind, !arguments.isEmpty {
+            json.key("args")
+            json.beginArray()
+            for argument in arguments { json.string(argument) }
+            json.endArray()
+        }
+        if case .command(.online(let nicks)) = kind {
+            json.key("nicks")
+            json.beginArray()
+            for nick in nicks { json.string(nick) }
+            json.endArray()
+        }
         if case .command(.history(_, let before, let after, let limit)) = kind {
             for (key, value) in [("before", before.map(Int64.init)), ("after", after.map(Int64.init)), ("limit", limit.map(Int64.init))] {
                 guard let value else { continue }
@@ -389,7 +477,12 @@ extension JSONRequest {
             case .privateMessage(let to, let text): ("private", [("to", to), ("text", text)])
             case .notice(let to, let text): ("notice", [("to", to), ("text", text)])
             case .nick(let nick): ("nick", [("nick", nick)])
-            case .join(let room): ("join", [("room", room)])
+            case .join(let room, let key): ("join", [("room", room), ("key", key)])
+            case .kick(let room, let nick, let reason): ("kick", [("room", room), ("nick", nick), ("reason", reason)])
+            case .invite(let nick, let room): ("invite", [("nick", nick), ("room", room)])
+            case .mode(let room, let modes, _): ("mode", [("room", room), ("modes", modes)])
+            case .online: ("online", [])
+            case .counts: ("counts", [])
             case .part(let room, let reason): ("part", [("room", room), ("reason", reason)])
             case .rooms: ("rooms", [])
             case .who(let room): ("who", [("room", room)])

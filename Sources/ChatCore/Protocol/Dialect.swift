@@ -116,18 +116,18 @@ public struct View: Hashable, Sendable {
     /// The sender's own copy of its private message (text: `-> *bob* text`).
     public var isEcho: Bool
     /// What the recipient's dialect asked to see beyond the plain form (IRC's capabilities:
-    /// `server-time`, `message-tags`, …): at most 5 bits, the dialect's own.
+    /// `server-time`, `message-tags`, …): at most 8 bits, the dialect's own.
     public var extensions: UInt8
 
     public init(inCurrentRoom: Bool = true, isAnswer: Bool = false, isEcho: Bool = false, extensions: UInt8 = 0) {
         self.inCurrentRoom = inCurrentRoom
         self.isAnswer = isAnswer
         self.isEcho = isEcho
-        self.extensions = extensions & 0x1F
+        self.extensions = extensions
     }
 
     /// A small number for each view (for caches keyed by dialect and view).
-    public var bits: UInt8 { (inCurrentRoom ? 1 : 0) | (isAnswer ? 2 : 0) | (isEcho ? 4 : 0) | extensions << 3 }
+    public var bits: UInt16 { (inCurrentRoom ? 1 : 0) | (isAnswer ? 2 : 0) | (isEcho ? 4 : 0) | UInt16(extensions) << 3 }
 }
 
 /// What a line asks for, in any dialect.
@@ -177,6 +177,9 @@ public struct TextDialect: Dialect {
         }
         if view.isEcho, case .userNotice(_, let to, let text) = event.kind {
             return Array("-> -\(to)- \(text)\r\n".utf8)
+        }
+        if view.isEcho, case .invite(let room, _, let to) = event.kind {
+            return Array("*** You invited \(to) to \(room).\r\n".utf8)
         }
         return Array(TextFormat.render(event, inCurrentRoom: view.inCurrentRoom).utf8)
     }

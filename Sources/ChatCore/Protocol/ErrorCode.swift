@@ -31,12 +31,26 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let historyUnavailable = ErrorCode(rawValue: "history_unavailable")
     /// A topic longer than `Command.maxTopicLength`.
     public static let topicTooLong = ErrorCode(rawValue: "topic_too_long")
+    /// Something only a room's operators may do (kick, change modes, set a locked topic).
+    public static let opNeeded = ErrorCode(rawValue: "op_needed")
+    /// A kick or role change naming someone who is not in the room.
+    public static let userNotInRoom = ErrorCode(rawValue: "user_not_in_room")
+    /// An invitation for someone already in the room.
+    public static let alreadyInRoom = ErrorCode(rawValue: "already_in_room")
+    /// A mode letter chatd does not know (or `-n`, which it cannot unset).
+    public static let unknownMode = ErrorCode(rawValue: "unknown_mode")
+    /// Joining an invite-only room (`+i`) without an invitation.
+    public static let inviteOnly = ErrorCode(rawValue: "invite_only")
+    /// Joining a room with a key (`+k`) without it.
+    public static let badKey = ErrorCode(rawValue: "bad_key")
+    /// Talking in a moderated room (`+m`) without a role.
+    public static let moderated = ErrorCode(rawValue: "moderated")
 
     /// Every code this version sends, in the order docs/PROTOCOL.md lists them.
     public static let all: [ErrorCode] = [
         .badRequest, .unknownCommand, .usage, .notRegistered, .alreadyRegistered, .nickInvalid, .nickReserved, .nickInUse,
         .nickBanned, .roomInvalid, .noSuchRoom, .notInRoom, .noRoom, .tooManyRooms, .noSuchNick, .lineTooLong, .historyUnavailable,
-        .topicTooLong,
+        .topicTooLong, .opNeeded, .userNotInRoom, .alreadyInRoom, .unknownMode, .inviteOnly, .badKey, .moderated,
     ]
 
     /// A refused nickname (`nick_…`).

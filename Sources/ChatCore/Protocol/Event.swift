@@ -39,11 +39,24 @@ public struct Event: Equatable, Sendable {
         /// An operator's announcement, to everyone (`room` nil) or to one room.
         case announcement(text: String, room: String?)
         case error(code: ErrorCode, message: String)
-        case who(room: String, members: [String])
+        /// A room's members, sorted, and the roles of those who have one.
+        case who(room: String, members: [String], roles: [String: RoomRole] = [:])
+        /// `by`, an operator, took `nick` out of `room`: told to the whole room, `nick` included.
+        case kick(room: String, nick: String, by: String, reason: String?)
+        /// `by`, an operator, changed the room's modes or its members' roles (`+o bob`, `+m`);
+        /// nil: the server's operator (`chatctl mode`).
+        case modeChange(room: String, by: String?, changes: [RoomModeChange])
+        /// A room's modes, as asked for (`key` is `*` for someone not in the room).
+        case modes(room: String, modes: RoomModes, key: String?, createdAt: Timestamp)
+        /// `from` invites `to` into `room`: the invitee's copy, and the inviter's (an echo).
+        case invite(room: String, from: String, to: String)
         /// The answer to `/whois`.
         case whois(Whois)
         /// The client's own away status changed: away with `message`, or back (nil).
         case awaySet(message: String?)
+        /// `nick`, who shares a room with the client, went away (with `message`) or came back
+        /// (nil): told to IRC clients only, which show it with `away-notify`.
+        case awayChanged(nick: String, message: String?)
         /// `nick`, whom the client just messaged, is away (with its message).
         case away(nick: String, message: String)
         /// A room's lines from before the client joined it (its scrollback), oldest first, with
@@ -53,6 +66,11 @@ public struct Event: Equatable, Sendable {
         /// cleared (`topic` nil) by `changedBy` otherwise, told to the whole room.
         case topic(room: String, topic: RoomTopic?, changedBy: String?)
         case rooms([RoomSummary])
+        /// The answer to `online`: those of the nicks asked about who are connected, as they are
+        /// called, and which of them are away.
+        case online(nicks: [String], away: [String])
+        /// The answer to `counts`: clients connected, rooms, and the most clients at once since start.
+        case counts(users: Int, rooms: Int, peak: Int)
         case help([String])
         case pong(token: String?)
         /// The server is closing this connection, and why.

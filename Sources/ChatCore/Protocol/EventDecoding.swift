@@ -76,7 +76,39 @@ extension JSONFormat {
         case "notice": kind = .notice(text: try string("text"))
         case "announcement": kind = .announcement(text: try string("text"), room: try optionalString("room"))
         case "error": kind = .error(code: ErrorCode(rawValue: try string("code")), message: try string("message"))
-        case "who": kind = .who(room: try string("room"), members: try strings("members"))
+        case "who":
+            var roles: [String: RoomRole] = [:]
+            for (nick, value) in object["roles"]?.objectValue?.members ?? [] {
+                guard case .array(let names) = value else { throw problem("each of \"roles\" must be an array") }
+                var role: RoomRole = []
+                for case .string(let name) in names {
+                    if name == "op" { role.insert(.op) }
+                    if name == "voice" { role.insert(.voice) }
+                }
+                if !role.isEmpty { roles[Sanitizer.clean(nick)] = role }
+            }
+            kind = .who(room: try string("room"), members: try strings("members"), roles: roles)
+        case "kick":
+            kind = .kick(room: try string("room"), nick: try string("nick"), by: try string("by"), reason: try optionalString("reason"))
+        case "mode":
+            guard case .array(let values)? = object["changes"] else { throw problem("member \"changes\" must be an array") }
+            var changes: [RoomModeChange] = []
+            for value in values {
+                guard case .string(let mode)? = value["mode"], mode.count == 2, let sign = mode.first, sign == "+" || sign == "-",
+                    let letter = mode.last
+                else { throw problem("each of \"changes\" needs a \"mode\" such as \"+o\"") }
+                let argument: String? = if case .string(let a)? = value["arg"] { Sanitizer.clean(a) } else { nil }
+                changes.append(RoomModeChange(adding: sign == "+", letter: letter, argument: argument))
+            }
+            kind = .modeChange(room: try string("room"), by: try optionalString("by"), changes: changes)
+        case "modes":
+            guard let createdAt = Timestamp(iso8601: try string("createdAt")) else {
+                throw problem("member \"createdAt\" is not an RFC 3339 UTC time")
+            }
+            var modes: RoomModes = []
+            for letter in try string("modes") { if let mode = RoomModes(letter: letter) { modes.insert(mode) } }
+            kind = .modes(room: try string("room"), modes: modes, key: try optionalString("key"), createdAt: createdAt)
+        case "invite": kind = .invite(room: try string("room"), from: try string("from"), to: try string("to"))
         case "history":
             let room = try string("room")
             guard case .array(let values)? = object["lines"] else { throw problem("member \"lines\" must be an array") }
@@ -103,6 +135,8 @@ extension JSONFormat {
             kind = .awaySet(message: try optionalString("text"))
         case "away":
             kind = .away(nick: try string("nick"), message: try string("text"))
+        case "away_changed":
+            kind = .awayChanged(nick: try string("nick"), message: try optionalString("text"))
         case "topic":
             let text = try string("text")
             var topic: RoomTopic?
@@ -124,6 +158,13 @@ extension JSONFormat {
                 rooms.append(RoomSummary(name: Sanitizer.clean(name), members: Int(members), topic: topic))
             }
             kind = .rooms(rooms)
+        case "online": kind = .online(nicks: try strings("nicks"), away: try strings("away"))
+        case "counts":
+            func count(_ key: String) throws(JSONParseError) -> Int {
+                guard case .integer(let n)? = object[key], n >= 0 else { throw problem("member \"\(key)\" must be a non-negative integer") }
+                return Int(n)
+            }
+            kind = .counts(users: try count("users"), rooms: try count("rooms"), peak: try count("peak"))
         case "help": kind = .help(try strings("lines"))
         case "pong": kind = .pong(token: try optionalString("token"))
         case "bye": kind = .bye(reason: try string("reason"), code: try optionalString("code").flatMap(ByeCode.init(rawValue:)))

@@ -33,8 +33,17 @@ public enum TextFormat {
         case .notice(let text): return "*** \(text)\r\n"
         case .announcement(let text, let room): return "*** Announcement\(room.map { " to \($0)" } ?? ""): \(text)\r\n"
         case .error(_, let message): return "*** Error: \(message)\r\n"
-        case .who(let room, let members):
-            return "*** \(room) (\(members.count) \(members.count == 1 ? "user" : "users")): \(members.joined(separator: ", "))\r\n"
+        case .who(let room, let members, let roles):
+            let listed = members.map { (roles[$0]?.prefix() ?? "") + $0 }.joined(separator: ", ")
+            return "*** \(room) (\(members.count) \(members.count == 1 ? "user" : "users")): \(listed)\r\n"
+        case .kick(let room, let nick, let by, let reason):
+            return "*** \(nick) was kicked from \(room) by \(by)\(reason.map { " (\($0))" } ?? "")\r\n"
+        case .modeChange(let room, let by, let changes):
+            return "*** \(by ?? "The server's operator") sets mode \(RoomModeChange.describe(changes)) on \(room)\r\n"
+        case .modes(let room, let modes, let key, let createdAt):
+            return "*** Modes of \(room): \(modes)\(key.map { "k (key: \($0))" } ?? ""); created \(createdAt.shortUTC)\r\n"
+        case .invite(let room, let from, _):
+            return "*** \(from) invites you to \(room): /join \(room)\r\n"
         case .history(let room, let lines):
             var text = "*** Scrollback of \(room) (\(lines.count) \(lines.count == 1 ? "line" : "lines"), times in UTC):\r\n"
             for line in lines {
@@ -52,6 +61,8 @@ public enum TextFormat {
             return message.map { "*** You are marked as away: \($0)\r\n" } ?? "*** You are no longer marked as away.\r\n"
         case .away(let nick, let message):
             return "*** \(nick) is away: \(message)\r\n"
+        case .awayChanged:
+            return ""  // rooms are not told of away changes (only IRC's away-notify shows them)
         case .topic(let room, let topic, let changedBy):
             switch (topic, changedBy) {
             case (let topic?, let by?): return "*** \(by) set the topic of \(room): \(topic.text)\r\n"
@@ -69,6 +80,12 @@ public enum TextFormat {
             // With topics, a room a line.
             return "*** Rooms (\(rooms.count)):\r\n"
                 + rooms.map { "***   \($0.name) (\($0.members))\($0.topic.map { ": \($0)" } ?? "")\r\n" }.joined()
+        case .online(let nicks, let away):
+            let listed = nicks.map { away.contains($0) ? "\($0) (away)" : $0 }
+            return "*** Online: \(listed.isEmpty ? "nobody of those" : listed.joined(separator: ", "))\r\n"
+        case .counts(let users, let rooms, let peak):
+            return
+                "*** \(users) \(users == 1 ? "user" : "users") in \(rooms) \(rooms == 1 ? "room" : "rooms"); at most \(peak) at once since start\r\n"
         case .help(let lines): return lines.map { "*** \($0)\r\n" }.joined()
         case .pong(let token): return "*** pong\(token.map { " \($0)" } ?? "")\r\n"
         case .bye(let reason, _): return "*** Closing connection: \(reason)\r\n"
@@ -184,11 +201,70 @@ public enum JSONFormat {
             w.string(code.rawValue)
             w.key("message")
             w.string(message)
-        case .who(let room, let members):
+        case .who(let room, let members, let roles):
             w.key("room")
             w.string(room)
             w.key("members")
             strings(members, &w)
+            if !roles.isEmpty {
+                w.key("roles")
+                w.beginObject()
+                for nick in members {
+                    guard let role = roles[nick] else { continue }
+                    w.key(nick)
+                    strings(role.names, &w)
+                }
+                w.endObject()
+            }
+        case .kick(let room, let nick, let by, let reason):
+            w.key("room")
+            w.string(room)
+            w.key("nick")
+            w.string(nick)
+            w.key("by")
+            w.string(by)
+            if let reason {
+                w.key("reason")
+                w.string(reason)
+            }
+        case .modeChange(let room, let by, let changes):
+            w.key("room")
+            w.string(room)
+            if let by {
+                w.key("by")
+                w.string(by)
+            }
+            w.key("changes")
+            w.beginArray()
+            for change in changes {
+                w.beginObject()
+                w.key("mode")
+                w.string((change.adding ? "+" : "-") + String(change.letter))
+                if let argument = change.argument {
+                    w.key("arg")
+                    w.string(argument)
+                }
+                w.endObject()
+            }
+            w.endArray()
+        case .modes(let room, let modes, let key, let createdAt):
+            w.key("room")
+            w.string(room)
+            w.key("modes")
+            w.string(modes.description)
+            if let key {
+                w.key("key")
+                w.string(key)
+            }
+            w.key("createdAt")
+            w.string(createdAt.iso8601)
+        case .invite(let room, let from, let to):
+            w.key("room")
+            w.string(room)
+            w.key("from")
+            w.string(from)
+            w.key("to")
+            w.string(to)
         case .history(let room, let lines):
             w.key("room")
             w.string(room)
@@ -234,6 +310,13 @@ public enum JSONFormat {
             w.string(nick)
             w.key("text")
             w.string(message)
+        case .awayChanged(let nick, let message):
+            w.key("nick")
+            w.string(nick)
+            if let message {
+                w.key("text")
+                w.string(message)
+            }
         case .topic(let room, let topic, let changedBy):
             w.key("room")
             w.string(room)
@@ -265,6 +348,18 @@ public enum JSONFormat {
                 w.endObject()
             }
             w.endArray()
+        case .online(let nicks, let away):
+            w.key("nicks")
+            strings(nicks, &w)
+            w.key("away")
+            strings(away, &w)
+        case .counts(let users, let rooms, let peak):
+            w.key("users")
+            w.integer(users)
+            w.key("rooms")
+            w.integer(rooms)
+            w.key("peak")
+            w.integer(peak)
         case .help(let lines):
             w.key("lines")
             strings(lines, &w)
@@ -321,12 +416,19 @@ public enum JSONFormat {
         case .announcement: "announcement"
         case .error: "error"
         case .who: "who"
+        case .kick: "kick"
+        case .modeChange: "mode"
+        case .modes: "modes"
+        case .invite: "invite"
         case .whois: "whois"
         case .awaySet: "away_set"
         case .away: "away"
+        case .awayChanged: "away_changed"
         case .history: "history"
         case .topic: "topic"
         case .rooms: "rooms"
+        case .online: "online"
+        case .counts: "counts"
         case .help: "help"
         case .pong: "pong"
         case .bye: "bye"

@@ -142,6 +142,16 @@ final class DaemonControl: Sendable {
                 return .object(JSONObject([("audience", .string(room ?? "everyone"))]))
             }
 
+        case .mode(let room, let modes, let args):
+            let arguments = (args ?? "").split(separator: " ").map { Sanitizer.cleanArgument(String($0)) }
+            return hub.attempt { $0.operatorMode(room: room, modes: modes, arguments: arguments, at: $1) }.map { deliveries in
+                var changes: [RoomModeChange] = []
+                for case .event(let event, _) in deliveries { if case .modeChange(_, _, let made) = event.kind { changes = made } }
+                let described = changes.isEmpty ? "" : RoomModeChange.describe(changes)
+                if !changes.isEmpty { logger.notice("room modes changed", metadata: ["room": "\(room)", "modes": "\(described)"]) }
+                return .object(JSONObject([("room", .string(room)), ("changes", .string(described))]))
+            }
+
         case .reload:
             switch reloader.reload() {
             case .success(let report):

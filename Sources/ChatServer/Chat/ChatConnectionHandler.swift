@@ -124,6 +124,7 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         shard.counters.bytesIn += buffer.readableBytes
         let now = Hub.monotonicNow
         member.lastActive = now
+        member.pinged = false
         if hub.generation != settingsGeneration { applyReloadedSettings(context) }
         buffer.withUnsafeReadableBytes { bytes in life.receive(bytes, now: now) { carryOut($0, context) } }
         settle(context)

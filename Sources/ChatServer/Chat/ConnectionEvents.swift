@@ -72,6 +72,7 @@ extension IRCServerInfo {
         self.init(
             serverName: config.irc.serverName, network: config.irc.network, version: ChatServerInfo.version, createdAt: startedAt,
             motd: config.server.motd, nickLength: config.limits.maxNickLength, roomNameLength: config.limits.maxRoomNameLength,
-            maxRooms: config.limits.maxRoomsPerClient)
+            maxRooms: config.limits.maxRoomsPerClient, pingIntervalSeconds: config.irc.pingIntervalSeconds,
+            pingTimeoutSeconds: config.irc.pingTimeoutSeconds)
     }
 }

@@ -41,6 +41,8 @@ final class LocalMember {
     var viewExtensions: UInt8 = 0
     /// Whether its own room messages come back to it (its dialect's, or IRC's `echo-message`).
     var echoes = false
+    /// Whether it was sent a keepalive `PING` (IRC) since it last sent anything (`Shard.pingSilent`).
+    var pinged = false
     /// Marks a member that sent part of the run of messages being fanned out (`Shard.fanOut`).
     /// (Declared here, it fits in the padding after `dialect`.)
     var runMark: UInt32 = 0

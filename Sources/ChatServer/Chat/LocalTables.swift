@@ -12,6 +12,8 @@ final class LocalTables {
     /// Set while idle connections are parked (`Shard.startParking`).
     var parking: Parking?
     var sweep: RepeatedTask?
+    /// Sweeps so far (pings are looked at every fourth).
+    var sweeps = 0
 
     /// Brings a parked connection back onto the loop. Its output so far waits in the member
     /// until the channel is up.

@@ -41,7 +41,7 @@ final class Payload: @unchecked Sendable {
     /// Who asked for it, when it answers a request: that member alone sees the request's id.
     let requester: SessionID?
     /// Renderings so far, keyed by dialect and canonical view (usually one or two).
-    private var rendered: [(key: UInt16, buffer: ByteBuffer)] = []
+    private var rendered: [(key: UInt32, buffer: ByteBuffer)] = []
 
     init(_ event: Event, echo: Bool = false, requester: SessionID? = nil) {
         self.event = event
@@ -75,7 +75,7 @@ final class Payload: @unchecked Sendable {
         return ByteBuffer(bytes: dialect.render(event, View(isAnswer: true, isEcho: echo, extensions: view.extensions), to: member.nick))
     }
 
-    static func key(_ dialect: DialectID, _ canonical: View) -> UInt16 {
-        UInt16(dialect.index) << 8 | UInt16(canonical.bits)
+    static func key(_ dialect: DialectID, _ canonical: View) -> UInt32 {
+        UInt32(dialect.index) << 16 | UInt32(canonical.bits)
     }
 }

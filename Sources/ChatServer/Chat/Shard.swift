@@ -199,7 +199,7 @@ final class Shard: Sendable {
         }
         var single: Payload?
         if run.count == 1, case .room(_, let payload, _) = run[run.startIndex] { single = payload }
-        var shared: [(key: UInt16, buffer: ByteBuffer)] = []
+        var shared: [(key: UInt32, buffer: ByteBuffer)] = []
         func concatenated(_ dialect: DialectID, _ view: View) -> ByteBuffer {
             if let single { return single.buffer(dialect, view) }
             let key = Payload.key(dialect, dialect.dialect.canonical(view))
@@ -240,7 +240,7 @@ final class Shard: Sendable {
             let tables = self.local.value
             tables.parking = parking
             tables.sweep = self.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
-                self.parkIdle()
+                self.sweep()
             }
         }
     }
@@ -253,6 +253,14 @@ final class Shard: Sendable {
             tables.sweep = nil
             tables.parking = nil
         }
+    }
+
+    /// Every 250 ms: parks the idle; every fourth time, pings the silent.
+    private func sweep() {
+        let tables = local.value
+        parkIdle()
+        tables.sweeps &+= 1
+        if tables.sweeps % 4 == 0 { pingSilent() }
     }
 
     private func parkIdle() {
@@ -272,6 +280,32 @@ final class Shard: Sendable {
             // pages back to the system, or an idle crowd keeps the memory its arrival took.
             malloc_trim(0)
         }
+    }
+
+    /// Once a second: sends `PING` to the IRC clients (parked or not) silent for
+    /// `irc.pingIntervalSeconds`, and disconnects those still silent `irc.pingTimeoutSeconds`
+    /// after it. Any line from the client (its `PONG`) clears `pinged`. A dead peer behind a
+    /// parked socket is found this way too: nothing else would ever read from it.
+    private func pingSilent() {
+        let server = IRCServer.current
+        guard server.pingIntervalSeconds > 0 else { return }
+        let tables = local.value
+        let now = Hub.monotonicNow
+        let interval = Int64(server.pingIntervalSeconds) * 1_000_000_000
+        let timeout = Int64(server.pingTimeoutSeconds) * 1_000_000_000
+        var ping: ByteBuffer?
+        for member in Array(tables.members.values) where member.dialect == .irc && member.nick != nil {
+            let silent = now - member.lastActive
+            if !member.pinged, silent >= interval {
+                if ping == nil { ping = ByteBuffer(string: "PING :\(server.serverName)\r\n") }
+                member.pinged = true
+                member.write(ping!, tables)
+            } else if member.pinged, silent >= interval + timeout {
+                let seconds = server.pingIntervalSeconds + server.pingTimeoutSeconds
+                tables.request(CloseRequest(reason: "Ping timeout: \(seconds) seconds", notify: true, code: .timeout), of: member)
+            }
+        }
+        tables.flushDirty()
     }
 
     /// Parking this many connections in one sweep returns free memory to the system.

@@ -78,11 +78,14 @@ public struct IRCDialect: Dialect {
     private func readRegistered(_ command: String, _ params: [String]) -> Reading {
         switch command {
         case "JOIN":
+            // Keys pair with the channels in order: `JOIN #a,#b keyA,keyB`.
+            let keys = params.count > 1 ? params[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init) : []
             return Self.targets(command, params) { rooms in
                 .several(
-                    rooms.map { room in
-                        room.hasPrefix("#")
-                            ? .command(.join(room), re: Self.re("JOIN", room))
+                    rooms.enumerated().map { index, room in
+                        let key = index < keys.count && !keys[index].isEmpty ? Sanitizer.cleanArgument(keys[index]) : nil
+                        return room.hasPrefix("#")
+                            ? .command(.join(room, key: key), re: Self.re("JOIN", room))
                             : .invalid(.refused(.noSuchRoom, "No such channel"), re: Self.re("JOIN", room))
                     })
             }
@@ -120,6 +123,13 @@ public struct IRCDialect: Dialect {
             return .command(.whois(nick: nick), re: Self.re("WHOIS", nick))
         case "LIST":
             return .command(.rooms, re: Self.re("LIST"))
+        case "LUSERS":
+            return .command(.counts, re: Self.re("LUSERS"))
+        case "ISON", "USERHOST":
+            // ISON takes nicks as parameters or space-separated in one; USERHOST up to 5.
+            let nicks = params.flatMap { $0.split(separator: " ").map(String.init) }.filter { !$0.isEmpty }
+            guard !nicks.isEmpty else { return .invalid(.usage(command: command, usage: "<nick>"), re: Self.re(command)) }
+            return .command(.online(nicks: Array(nicks.prefix(command == "USERHOST" ? 5 : Command.maxOnlineNicks))), re: Self.re(command))
         case "MOTD", "VERSION":
             return .reply(.reply(command: command, arguments: []), re: nil)
         case "MODE":
@@ -130,8 +140,31 @@ public struct IRCDialect: Dialect {
         case "HELP":
             return .command(.help(topic: params.first), re: Self.re("HELP"))
         case "KICK":
-            guard params.count >= 2 else { return .invalid(.usage(command: "KICK", usage: "<channel> <nick>"), re: Self.re("KICK")) }
-            return .invalid(.refused(.chanOpNeeded, "You're not channel operator"), re: Self.re("KICK", params[0]))
+            // `KICK #room nick[,nick…] [:reason]`, or channels and nicks in pairs (RFC 2812,
+            // 3.2.8: `KICK #a,#b alice,bob`).
+            guard params.count >= 2, !params[0].isEmpty else {
+                return .invalid(.usage(command: "KICK", usage: "<channel> <nick>"), re: Self.re("KICK"))
+            }
+            let rooms = params[0].split(separator: ",").map(String.init)
+            let reason = params.count > 2 ? Sanitizer.trimmed(Self.clean(params[2])) : ""
+            return Self.targets(command, [params[1]]) { nicks in
+                guard rooms.count == 1 || rooms.count == nicks.count else {
+                    return .invalid(.usage(command: "KICK", usage: "<channel> <nick>"), re: Self.re("KICK"))
+                }
+                return .several(
+                    nicks.enumerated().map { index, nick in
+                        let room = rooms.count == 1 ? rooms[0] : rooms[index]
+                        return .command(
+                            .kick(room: room, nick: nick, reason: reason.isEmpty ? nil : reason),
+                            re: .string("KICK \(Self.shown(nick)) \(Self.shown(room))"))
+                    })
+            }
+        case "INVITE":
+            guard params.count >= 2, !params[0].isEmpty, !params[1].isEmpty else {
+                return .invalid(.usage(command: "INVITE", usage: "<nick> <channel>"), re: Self.re("INVITE"))
+            }
+            return .command(
+                .invite(nick: params[0], room: params[1]), re: .string("INVITE \(Self.shown(params[0])) \(Self.shown(params[1]))"))
         default:
             // Said back in 421: only what a command name may hold.
             let shown = String(Sanitizer.cleanArgument(command).prefix(32))
@@ -163,8 +196,8 @@ public struct IRCDialect: Dialect {
         return .command(.privateMessage(to: target, text: isAction ? "* \(cleaned)" : cleaned), re: re)
     }
 
-    /// `MODE`: channels have no modes yet, and users none but the `i` everyone has. A query is
-    /// answered; a change is refused (channels) or ignored (`+i` and `-i`).
+    /// `MODE`: a channel's modes and its members' roles are the room's (`Command.mode`); users
+    /// have none but the `i` everyone has (a change to it is ignored).
     private func mode(_ params: [String]) -> Reading {
         guard let target = params.first, !target.isEmpty else {
             return .invalid(.usage(command: "MODE", usage: "<target>"), re: Self.re("MODE"))
@@ -174,9 +207,18 @@ public struct IRCDialect: Dialect {
             let flags = params[1].filter { $0 != "+" && $0 != "-" }
             return flags.allSatisfy({ $0 == "i" }) ? .nothing : .reply(.reply(command: "UMODEUNKNOWN", arguments: []), re: nil)
         }
-        guard params.count > 1 else { return .reply(.reply(command: "MODE", arguments: [Self.shown(target)]), re: nil) }
-        if params[1] == "b" || params[1] == "+b" { return .reply(.reply(command: "BANLIST", arguments: [Self.shown(target)]), re: nil) }
-        return .invalid(.refused(.chanOpNeeded, "You're not channel operator"), re: Self.re("MODE", target))
+        guard params.count > 1 else { return .command(.mode(room: target, modes: nil, arguments: []), re: Self.re("MODE", target)) }
+        // The lists chatd keeps none of (bans, exceptions, invitation exceptions) are empty.
+        if let list = ["b": "BANLIST", "+b": "BANLIST", "e": "EXCEPTLIST", "+e": "EXCEPTLIST", "I": "INVEXLIST", "+I": "INVEXLIST"][
+            params[1]]
+        {
+            return .reply(.reply(command: list, arguments: [Self.shown(target)]), re: nil)
+        }
+        let parsed = RoomModeChange.parse(params[1], Array(params.dropFirst(2)))
+        if let letter = parsed.unknown ?? parsed.changes.first(where: { $0.letter == "n" && !$0.adding })?.letter {
+            return .invalid(.refused(.unknownMode, "is unknown mode char to me"), re: Self.re("MODE", String(letter)))
+        }
+        return .command(.mode(room: target, modes: params[1], arguments: Array(params.dropFirst(2))), re: Self.re("MODE", target))
     }
 
     /// `CAP`: `LS` lists the capabilities chatd offers, `REQ` enables (or, with `-`, disables)
@@ -249,7 +291,7 @@ public struct IRCDialect: Dialect {
 
     /// The most targets one line may name, by command (ISUPPORT's `TARGMAX`): one line costs
     /// one flood token, so it may not fan out into unbounded work.
-    static let maxTargets: [String: Int] = ["JOIN": 10, "PART": 10, "NAMES": 10, "PRIVMSG": 4, "NOTICE": 4]
+    static let maxTargets: [String: Int] = ["JOIN": 10, "KICK": 4, "PART": 10, "NAMES": 10, "PRIVMSG": 4, "NOTICE": 4]
 
     /// What `read` makes of the comma-separated targets of `JOIN`, `PART`, `PRIVMSG`, … in the
     /// first parameter (empty ones dropped, so `read` gets at least one); or the refusal: none
@@ -318,8 +360,8 @@ public struct IRCState: Equatable, Sendable {
     }
 }
 
-/// The IRCv3 capabilities chatd offers. The first five change how lines are rendered, so they
-/// travel in `View.extensions`.
+/// The IRCv3 capabilities chatd offers. Each changes how lines are rendered, so they travel in
+/// `View.extensions`.
 public struct IRCCapabilities: OptionSet, Equatable, Sendable {
     public let rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
@@ -334,16 +376,19 @@ public struct IRCCapabilities: OptionSet, Equatable, Sendable {
     public static let batch = IRCCapabilities(rawValue: 8)
     /// The client's own messages come back to it, as everyone else sees them.
     public static let echoMessage = IRCCapabilities(rawValue: 16)
-    /// All of a member's prefixes in NAMES and WHO. chatd has none yet, so it changes nothing,
-    /// but it is offered: clients ask for it in the same `CAP REQ` as the rest, and a request is
-    /// granted whole or not at all.
+    /// All of a member's prefixes (`@+alice`) in NAMES and WHO, not only the highest.
     public static let multiPrefix = IRCCapabilities(rawValue: 32)
+    /// `AWAY` from the members of one's channels when they go away or come back.
+    public static let awayNotify = IRCCapabilities(rawValue: 64)
 
-    static let rendered = IRCCapabilities(rawValue: 0x1F)
-    public static let offered: IRCCapabilities = [.messageTags, .serverTime, .userhostInNames, .batch, .echoMessage, .multiPrefix]
+    static let rendered = IRCCapabilities(rawValue: 0x7F)
+    public static let offered: IRCCapabilities = [
+        .messageTags, .serverTime, .userhostInNames, .batch, .echoMessage, .multiPrefix, .awayNotify,
+    ]
 
     static let named: [(String, IRCCapabilities)] = [
-        ("batch", .batch), ("echo-message", .echoMessage), ("message-tags", .messageTags), ("multi-prefix", .multiPrefix),
+        ("away-notify", .awayNotify), ("batch", .batch), ("echo-message", .echoMessage), ("message-tags", .messageTags),
+        ("multi-prefix", .multiPrefix),
         ("server-time", .serverTime), ("userhost-in-names", .userhostInNames),
     ]
 
@@ -378,8 +423,6 @@ extension DialectState {
 }
 
 extension ErrorCode {
-    /// A channel operator's command from someone who is not one (IRC's `482`).
-    public static let chanOpNeeded = ErrorCode(rawValue: "chanop_needed")
     /// A line naming more targets than `TARGMAX` allows (IRC's `407`).
     public static let tooManyTargets = ErrorCode(rawValue: "too_many_targets")
 }
@@ -444,11 +487,17 @@ public struct IRCServerInfo: Equatable, Sendable {
     public var nickLength: Int
     public var roomNameLength: Int
     public var maxRooms: Int
+    /// `irc.pingIntervalSeconds` (0: no pings) and `irc.pingTimeoutSeconds`.
+    public var pingIntervalSeconds: Int
+    public var pingTimeoutSeconds: Int
 
     public init(
         serverName: String = "chatd", network: String = "chatd", version: String = "0", createdAt: Timestamp = Timestamp(milliseconds: 0),
-        motd: [String] = [], nickLength: Int = 32, roomNameLength: Int = 50, maxRooms: Int = 20
+        motd: [String] = [], nickLength: Int = 32, roomNameLength: Int = 50, maxRooms: Int = 20, pingIntervalSeconds: Int = 0,
+        pingTimeoutSeconds: Int = 60
     ) {
+        self.pingIntervalSeconds = pingIntervalSeconds
+        self.pingTimeoutSeconds = pingTimeoutSeconds
         self.serverName = serverName
         self.network = network
         self.version = version

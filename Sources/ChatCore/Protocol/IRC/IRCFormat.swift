@@ -46,20 +46,32 @@ struct IRCFormat {
         case .notice(let text):
             // A room too big to list on joining says so instead (`Directory.memberListOnJoinLimit`);
             // an IRC client still needs the end of the names to call the join done.
+            // A MODE that changes nothing is silent on IRC, as IRC servers keep it.
+            if command == "MODE" { return "" }
             guard command == "JOIN", let room = argument else { return notice(target, text) }
             return notice(target, text) + numeric(366, room, "End of /NAMES list.")
         case .announcement(let text, let room):
             return notice(room ?? target, text)
         case .error(let code, let message):
             return error(code, message, command: command, argument: argument)
-        case .who(let room, let members):
+        case .who(let room, let members, let roles):
             if command == "WHO" {
-                return members.map { whoLine(room, $0) }.joined() + numeric(315, room, "End of /WHO list.")
+                return members.map { whoLine(room, $0, roles[$0] ?? []) }.joined() + numeric(315, room, "End of /WHO list.")
             }
-            return names(room, members)
+            return names(room, members, roles)
+        case .kick(let room, let nick, let by, let reason):
+            return tags + ":\(mask(by)) KICK \(room) \(nick) :\(reason ?? by)\r\n"
+        case .modeChange(let room, let by, let changes):
+            return tags + ":\(by.map(mask) ?? server.serverName) MODE \(room) \(RoomModeChange.describe(changes))\r\n"
+        case .modes(let room, let modes, let key, let createdAt):
+            return numeric(324, "\(room) \(modes)" + (key.map { "k \($0)" } ?? ""), nil)
+                + numeric(329, "\(room) \(createdAt.milliseconds / 1000)", nil)
+        case .invite(let room, let from, let to):
+            if view.isEcho { return numeric(341, "\(to) \(room)", nil) }
+            return tags + ":\(mask(from)) INVITE \(to) \(room)\r\n"
         case .whois(let whois):
             if command == "WHO" {
-                return whoLine(whois.rooms.first ?? "*", whois.nick) + numeric(315, argument ?? whois.nick, "End of /WHO list.")
+                return whoLine(whois.rooms.first ?? "*", whois.nick, []) + numeric(315, argument ?? whois.nick, "End of /WHO list.")
             }
             return whoisLines(whois)
         case .history(let room, let lines):
@@ -69,6 +81,9 @@ struct IRCFormat {
                 ? numeric(305, nil, "You are no longer marked as being away") : numeric(306, nil, "You have been marked as being away")
         case .away(let nick, let message):
             return command == "NOTICE" ? "" : numeric(301, nick, message)
+        case .awayChanged(let nick, let message):
+            guard capabilities.contains(.awayNotify) else { return "" }
+            return tags + ":\(mask(nick)) AWAY" + (message.map { " :\($0)" } ?? "") + "\r\n"
         case .topic(let room, let topic, let changedBy):
             if let changedBy { return tags + ":\(mask(changedBy)) TOPIC \(room) :\(topic?.text ?? "")\r\n" }
             guard let topic else { return numeric(331, room, "No topic is set") }
@@ -79,6 +94,18 @@ struct IRCFormat {
                 + numeric(323, nil, "End of /LIST")
         case .help(let lines):
             return lines.map { notice(target, $0) }.joined()
+        case .online(let nicks, let away):
+            if command == "USERHOST" {
+                return numeric(
+                    302, nil, nicks.map { "\($0)=\(away.contains($0) ? "-" : "+")\(user($0))@\(server.serverName)" }.joined(separator: " "))
+            }
+            return numeric(303, nil, nicks.joined(separator: " "))
+        case .counts(let users, let rooms, let peak):
+            return numeric(251, nil, "There are \(users) users and 0 invisible on 1 servers")
+                + numeric(254, String(rooms), "channels formed")
+                + numeric(255, nil, "I have \(users) clients and 0 servers")
+                + numeric(265, "\(users) \(peak)", "Current local users \(users), max \(peak)")
+                + numeric(266, "\(users) \(peak)", "Current global users \(users), max \(peak)")
         case .pong(let token):
             return ":\(server.serverName) PONG \(server.serverName) :\(token ?? "")\r\n"
         case .bye(let reason, _):
@@ -94,8 +121,9 @@ struct IRCFormat {
         let me = IRCFormat(server: server, recipient: nick)
         let version = "chatd-\(server.version)"
         let tokens = [
-            "CASEMAPPING=rfc8265", "CHANLIMIT=#:\(server.maxRooms)", "CHANMODES=,,,", "CHANNELLEN=\(server.roomNameLength + 1)",
-            "CHANTYPES=#", "NETWORK=\(server.network)", "NICKLEN=\(server.nickLength)", "PREFIX=",
+            "CASEMAPPING=rfc8265", "CHANLIMIT=#:\(server.maxRooms)", "CHANMODES=,k,,imnt", "CHANNELLEN=\(server.roomNameLength + 1)",
+            "CHANTYPES=#", "KEYLEN=\(Directory.maxKeyLength)", "MODES=\(RoomModeChange.maxWithArgument)", "NETWORK=\(server.network)",
+            "NICKLEN=\(server.nickLength)", "PREFIX=(ov)@+",
             "TARGMAX="
                 + (IRCDialect.maxTargets.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" } + ["WHOIS:1"]).joined(separator: ","),
             "TOPICLEN=\(Command.maxTopicLength)", "UTF8ONLY",
@@ -103,7 +131,7 @@ struct IRCFormat {
         return me.numeric(1, nil, "Welcome to the \(server.network) IRC Network, \(nick)")
             + me.numeric(2, nil, "Your host is \(server.serverName), running version \(version)")
             + me.numeric(3, nil, "This server was created \(server.createdAt.iso8601)")
-            + me.numeric(4, "\(server.serverName) \(version) i n", nil)
+            + me.numeric(4, "\(server.serverName) \(version) i ikmnotv kov", nil)
             + me.numeric(5, tokens.joined(separator: " "), "are supported by this server")
             + me.motd()
     }
@@ -130,10 +158,12 @@ struct IRCFormat {
             return numeric(366, first, "End of /NAMES list.")
         case "WHO":
             return numeric(315, first, "End of /WHO list.")
-        case "MODE":
-            return numeric(324, "\(first) +", nil)
         case "BANLIST":
             return numeric(368, first, "End of channel ban list")
+        case "EXCEPTLIST":
+            return numeric(349, first, "End of channel exception list")
+        case "INVEXLIST":
+            return numeric(347, first, "End of channel invite list")
         case "UMODE":
             return numeric(221, "+", nil)
         default:
@@ -161,16 +191,22 @@ struct IRCFormat {
             return argument == nil ? numeric(431, nil, "No nickname given") : numeric(432, subject, "Erroneous nickname")
         case .nickInUse: return numeric(433, subject, "Nickname is already in use")
         case .nickBanned: return numeric(432, subject, message)
-        case .roomInvalid, .noSuchRoom: return numeric(403, subject, "No such channel")
+        case .roomInvalid, .noSuchRoom: return numeric(403, room(subject), "No such channel")
         case .notInRoom:
             if command == "PRIVMSG" { return numeric(404, subject, "Cannot send to channel") }
-            return numeric(442, subject, "You're not on that channel")
+            return numeric(442, room(subject), "You're not on that channel")
         case .tooManyRooms: return numeric(405, subject, "You have joined too many channels")
-        case .chanOpNeeded: return numeric(482, subject, "You're not channel operator")
+        case .opNeeded: return numeric(482, room(subject), "You're not channel operator")
+        case .userNotInRoom: return numeric(441, command == "KICK" ? subject : "* \(subject)", "They aren't on that channel")
+        case .alreadyInRoom: return numeric(443, subject, "is already on channel")
+        case .unknownMode: return numeric(472, subject, "is unknown mode char to me")
+        case .inviteOnly: return numeric(473, subject, "Cannot join channel (+i)")
+        case .badKey: return numeric(475, subject, "Cannot join channel (+k)")
+        case .moderated: return numeric(404, subject, "Cannot send to channel (+m)")
         case .tooManyTargets: return numeric(407, subject, "Too many targets. The most is given in TARGMAX (005)")
         case .lineTooLong: return numeric(417, nil, "Input line was too long")
         case .noSuchNick:
-            let missing = numeric(401, subject, "No such nick/channel")
+            let missing = numeric(401, nick(subject), "No such nick/channel")
             if command == "WHOIS" { return missing + numeric(318, subject, "End of /WHOIS list.") }
             if command == "WHO" { return numeric(315, subject, "End of /WHO list.") }
             return missing
@@ -178,14 +214,20 @@ struct IRCFormat {
         }
     }
 
+    /// The channel and the nick of a `KICK` or `INVITE` request's subject (`nick #room`); a
+    /// lone word is both.
+    private func room(_ subject: String) -> String { String(subject.split(separator: " ").last ?? "*") }
+    private func nick(_ subject: String) -> String { String(subject.split(separator: " ").first ?? "*") }
+
     // MARK: Lists
 
-    private func names(_ room: String, _ members: [String]) -> String {
+    private func names(_ room: String, _ members: [String], _ roles: [String: RoomRole]) -> String {
         let head = ":\(server.serverName) 353 \(target) = \(room) :"
         var out = ""
         var line = ""
+        let all = capabilities.contains(.multiPrefix)
         for nick in members {
-            let member = capabilities.contains(.userhostInNames) ? mask(nick) : nick
+            let member = (roles[nick]?.prefix(all: all) ?? "") + (capabilities.contains(.userhostInNames) ? mask(nick) : nick)
             if !line.isEmpty && head.utf8.count + line.utf8.count + 1 + member.utf8.count + 2 > Self.maxLineBytes {
                 out += head + line + "\r\n"
                 line = ""
@@ -196,8 +238,9 @@ struct IRCFormat {
         return out + numeric(366, room, "End of /NAMES list.")
     }
 
-    private func whoLine(_ room: String, _ nick: String) -> String {
-        numeric(352, "\(room) \(user(nick)) \(server.serverName) \(server.serverName) \(nick) H", "0 \(nick)")
+    private func whoLine(_ room: String, _ nick: String, _ role: RoomRole) -> String {
+        let flags = "H" + role.prefix(all: capabilities.contains(.multiPrefix))
+        return numeric(352, "\(room) \(user(nick)) \(server.serverName) \(server.serverName) \(nick) \(flags)", "0 \(nick)")
     }
 
     private func whoisLines(_ whois: Whois) -> String {

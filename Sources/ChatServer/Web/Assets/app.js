@@ -192,22 +192,47 @@
         if (keyOf(event.room) === state.current) renderMembers();
         break;
       }
-      case "part": {
+      case "part":
+      case "kick": {
+        // A kick is a part someone else decided: the room is not joined again by itself.
         const key = keyOf(event.room);
         const room = state.rooms.get(key);
         const why = event.reason ? ` (${event.reason})` : "";
+        const kicked = event.type === "kick";
         if (event.nick === state.nick) {
           state.rooms.delete(key);
           if (state.current === key) state.current = null;
           renderRooms();
-          info(`You left ${event.room}${why}.`, "status");
+          info(kicked ? `${event.by} kicked you from ${event.room}${why}.` : `You left ${event.room}${why}.`, kicked ? "error" : "status");
         } else if (room) {
           room.members = room.members.filter((n) => n !== event.nick);
-          roomLine(event.room, event, [["status", `${event.nick} has left ${event.room}${why}`]], true);
+          delete room.roles[event.nick];
+          const said = kicked ? `${event.nick} was kicked from ${event.room} by ${event.by}${why}` : `${event.nick} has left ${event.room}${why}`;
+          roomLine(event.room, event, [["status", said]], true);
           if (key === state.current) renderMembers();
         }
         break;
       }
+      case "mode": {
+        const room = ensureRoom(event.room);
+        for (const change of event.changes) {
+          const role = { o: "op", v: "voice" }[change.mode[1]];
+          if (!role || !change.arg) continue;
+          const had = (room.roles[change.arg] || []).filter((r) => r !== role);
+          room.roles[change.arg] = change.mode[0] === "+" ? [...had, role] : had;
+        }
+        const described = event.changes.map((c) => c.mode).join("") + event.changes.filter((c) => c.arg).map((c) => ` ${c.arg}`).join("");
+        roomLine(event.room, event, [["status", `${event.by || "The server's operator"} sets mode ${described}`]], true);
+        if (keyOf(event.room) === state.current) renderMembers();
+        break;
+      }
+      case "modes":
+        line(event, [["status", `Modes of ${event.room}: ${event.modes}${event.key ? `k (key: ${event.key})` : ""}`]]);
+        break;
+      case "invite":
+        if (event.from === state.nick && event.re !== undefined) line(event, [["status", `You invited ${event.to} to ${event.room}.`]]);
+        else line(event, [["notice", `${event.from} invites you to ${event.room}: /join ${event.room}`]]);
+        break;
       case "quit":
         for (const [key, room] of state.rooms) {
           if (!room.members.includes(event.nick)) continue;
@@ -220,6 +245,7 @@
         for (const [key, room] of state.rooms) {
           if (!room.members.includes(event.old)) continue;
           room.members = room.members.map((n) => (n === event.old ? event.new : n));
+          if (room.roles && room.roles[event.old]) { room.roles[event.new] = room.roles[event.old]; delete room.roles[event.old]; }
           addLine(key, event, [["status", `${event.old} is now known as ${event.new}`]], true);
         }
         if (event.old === state.nick) {
@@ -236,7 +262,7 @@
         break;
       case "who": {
         const room = state.rooms.get(keyOf(event.room));
-        if (room) room.members = event.members.slice();
+        if (room) { room.members = event.members.slice(); room.roles = event.roles || {}; }
         if (keyOf(event.room) === state.current) renderMembers();
         if (event.re && state.shown.delete(event.re)) {
           line(event, [["status", `${event.room} (${event.members.length}): ${event.members.join(", ")}`]]);
@@ -368,7 +394,7 @@
   function ensureRoom(name) {
     const key = keyOf(name);
     if (!state.rooms.has(key)) {
-      state.rooms.set(key, { name, members: [], lines: [], unread: 0, mentioned: false });
+      state.rooms.set(key, { name, members: [], roles: {}, lines: [], unread: 0, mentioned: false });
       renderRooms();
     }
     return state.rooms.get(key);
@@ -579,7 +605,10 @@
     ui.membersTitle.textContent = `Members (${members.length})`;
     for (const nick of members) {
       const li = document.createElement("li");
-      li.textContent = nick;
+      const roles = (!room.private && room.roles[nick]) || [];
+      const badge = roles.includes("op") ? "@" : roles.includes("voice") ? "+" : "";
+      li.textContent = badge + nick;
+      if (badge) li.title = roles.join(", ");
       li.style.color = nickColor(nick);
       ui.memberList.append(li);
     }
@@ -691,8 +720,33 @@
         if (!room || room.private) { info("/me is for rooms: /join #room", "error"); return false; }
         return request({ type: "action", room: room.name, text: args });
       case "join": case "j":
-        if (!first) return usage("/join <#room>");
-        return request({ type: "join", room: first.startsWith("#") ? first : `#${first}` });
+        if (!first) return usage("/join <#room> [key]");
+        return request({ type: "join", room: first.startsWith("#") ? first : `#${first}`, ...(after ? { key: after } : {}) });
+      case "kick": case "k": {
+        // [#room] nick [reason], as in the text protocol.
+        const words = args ? args.split(" ") : [];
+        const named = words[0] && words[0].startsWith("#") ? words.shift() : (room && !room.private ? room.name : undefined);
+        const nick = words.shift();
+        if (!nick || !named) return usage("/kick [#room] <nick> [reason]");
+        const reason = words.join(" ").trim();
+        return request({ type: "kick", room: named, nick, ...(reason ? { reason } : {}) });
+      }
+      case "invite":
+        if (!first) return usage("/invite <nick> [#room]");
+        return request({ type: "invite", nick: first, ...(after ? { room: after } : room && !room.private ? { room: room.name } : {}) });
+      case "mode": case "op": case "deop": case "voice": case "devoice": {
+        const words = args ? args.split(" ") : [];
+        const named = words[0] && words[0].startsWith("#") ? words.shift() : (room && !room.private ? room.name : undefined);
+        if (!named) return usage(`/${head} [#room] ...`);
+        const verb = head.toLowerCase();
+        if (verb !== "mode") {
+          if (!words.length) return usage(`/${verb} [#room] <nick>`);
+          const letter = verb.endsWith("op") ? "o" : "v";
+          return request({ type: "mode", room: named, modes: (verb.startsWith("de") ? "-" : "+") + letter.repeat(words.length), args: words });
+        }
+        const modes = words.shift();
+        return request({ type: "mode", room: named, ...(modes ? { modes, args: words } : {}) });
+      }
       case "part": case "leave":
         if (first.startsWith("#")) return request({ type: "part", room: first, ...(after ? { reason: after } : {}) });
         if (room && room.private) { closeConversation(state.current); return true; }
