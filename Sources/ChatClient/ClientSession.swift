@@ -424,7 +424,7 @@ public struct ClientSession: Sendable {
         case .rooms(let list):
             knownRooms.formUnion(list.map(\.name))
             return status()
-        case .whois, .topic, .awaySet, .away, .awayChanged, .modeChange, .modes, .online, .counts:
+        case .whois, .topic, .awaySet, .away, .awayChanged, .modeChange, .modes, .online, .counts, .account:
             return status()
         case .invite(let room, let from, let to):
             if event.re != nil && from == nick { return [show(.status("*** You invited \(to) to \(room)."))] }

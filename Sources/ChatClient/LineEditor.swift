@@ -110,11 +110,18 @@ public struct LineEditor: Sendable {
         cursor = 0
         historyIndex = nil
         draft = []
-        if !line.allSatisfy(\.isWhitespace), history.last != line {
+        if !line.allSatisfy(\.isWhitespace), history.last != line, !Self.carriesPassword(line) {
             history.append(line)
             if history.count > historyLimit { history.removeFirst(history.count - historyLimit) }
         }
         return .submit(line)
+    }
+
+    /// Whether `line` is a command with a password in it: never kept in the history, where the
+    /// up arrow would show it to whoever sits down next.
+    static func carriesPassword(_ line: String) -> Bool {
+        let command = line.lowercased().split(separator: " ", maxSplits: 1).first ?? ""
+        return ["/register", "/login", "/identify", "/password", "/unregister"].contains(String(command))
     }
 
     private mutating func deleteBackward() -> Outcome {

@@ -68,6 +68,7 @@ public enum ChatDaemon {
             directory.scrollbackLines = history.writer == nil ? 0 : config.history.scrollbackLines
             directory.seedScrollback(history.scrollback)
             directory.seedTopics(history.topics)
+            if history.writer != nil { directory.seedAccounts(history.accounts) }
         }
         history.service?.pruned.withLock { $0 = { cutoff in _ = hub.withDirectory { $0.forget(before: cutoff) } } }
         let chat = ChatService(

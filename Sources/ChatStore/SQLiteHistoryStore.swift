@@ -8,12 +8,13 @@ import SQLiteNIO
 /// Foundation, so no ICU data in the binary; GRDB would bring Foundation back). One connection;
 /// its calls run on a thread pool of its own, never on an event loop.
 ///
-/// Schema version 2 (`PRAGMA user_version`): a `messages` table keyed by event id, indexed by
-/// room and id (version 1), and a `rooms` table of topics (version 2). The file is in WAL mode with `synchronous=NORMAL`: a commit is durable against a
+/// Schema version 3 (`PRAGMA user_version`): a `messages` table keyed by event id, indexed by
+/// room and id (version 1), a `rooms` table of topics (version 2), and `accounts` (version 3:
+/// name, key, password hash, created). The file is in WAL mode with `synchronous=NORMAL`: a commit is durable against a
 /// crash of chatd (the OS has it), and a power loss can lose at most the last commits.
 public final class SQLiteHistoryStore: HistoryStore {
     /// The schema version this build writes; a newer file is refused, an older one upgraded.
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
     /// Rows per INSERT statement (SQLite allows 32,766 bound values; a row binds 7).
     static let rowsPerStatement = 500
 
@@ -90,6 +91,13 @@ public final class SQLiteHistoryStore: HistoryStore {
                 set_at INTEGER NOT NULL, event_id INTEGER NOT NULL)
             """
         ],
+        // 3: accounts, by their nick's key.
+        [
+            """
+            CREATE TABLE IF NOT EXISTS accounts (
+                key TEXT PRIMARY KEY, name TEXT NOT NULL, password_hash TEXT NOT NULL, created_at INTEGER NOT NULL)
+            """
+        ],
     ]
 
     private func transaction(_ body: () async throws -> Void) async throws {
@@ -161,6 +169,44 @@ public final class SQLiteHistoryStore: HistoryStore {
                 .text(topic.roomKey), .text(topic.room), .text(topic.topic?.text ?? ""), .text(topic.topic?.setBy ?? ""),
                 .integer(SQLiteInt64(topic.topic?.setAt.milliseconds ?? 0)), .integer(SQLiteInt64(clamping: topic.eventID)),
             ])
+    }
+
+    public func account(key: String) async throws -> AccountRecord? {
+        guard let row = try await connection.query("SELECT * FROM accounts WHERE key = ?", [.text(key)]).first,
+            let name = row.column("name")?.string, let hash = row.column("password_hash")?.string,
+            let created = row.column("created_at")?.integer
+        else { return nil }
+        return AccountRecord(key: key, name: name, passwordHash: hash, createdAt: Timestamp(milliseconds: Int64(created)))
+    }
+
+    public func createAccount(_ account: AccountRecord) async throws -> Bool {
+        let before = try await connection.query("SELECT count(*) AS n FROM accounts WHERE key = ?", [.text(account.key)])
+        guard before.first?.column("n")?.integer == 0 else { return false }
+        _ = try await connection.query(
+            "INSERT INTO accounts (key, name, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            [.text(account.key), .text(account.name), .text(account.passwordHash), .integer(SQLiteInt64(account.createdAt.milliseconds))])
+        return true
+    }
+
+    public func setPasswordHash(key: String, hash: String) async throws {
+        _ = try await connection.query("UPDATE accounts SET password_hash = ? WHERE key = ?", [.text(hash), .text(key)])
+    }
+
+    public func dropAccount(key: String) async throws {
+        _ = try await connection.query("DELETE FROM accounts WHERE key = ?", [.text(key)])
+    }
+
+    public func accountList() async throws -> [AccountRecord] {
+        try await connection.query("SELECT * FROM accounts ORDER BY key").compactMap { row in
+            guard let key = row.column("key")?.string, let name = row.column("name")?.string,
+                let hash = row.column("password_hash")?.string, let created = row.column("created_at")?.integer
+            else { return nil }
+            return AccountRecord(key: key, name: name, passwordHash: hash, createdAt: Timestamp(milliseconds: Int64(created)))
+        }
+    }
+
+    public func accountNames() async throws -> [String] {
+        try await connection.query("SELECT name FROM accounts ORDER BY key").compactMap { $0.column("name")?.string }
     }
 
     public func topics() async throws -> [StoredTopic] {

@@ -24,7 +24,8 @@ public struct Chatctl: ParsableCommand {
             """,
         version: ChatdVersion.current,
         subcommands: [
-            Who.self, Kick.self, Say.self, Mode.self, Rooms.self, Stats.self, Reload.self, BanCommand.self, Unban.self, Bans.self,
+            Who.self, Kick.self, Say.self, Mode.self, AccountCommand.self, Rooms.self, Stats.self, Reload.self, BanCommand.self, Unban.self,
+            Bans.self,
             Drain.self,
             Undrain.self, History.self, Purge.self, Backup.self,
         ]
@@ -265,6 +266,63 @@ struct Mode: AdminSubcommand {
         guard !connection.json else { return }
         let made = result["changes"]?.stringValue ?? ""
         print(made.isEmpty ? "\(room): nothing changed" : "\(room): \(made)")
+    }
+}
+
+struct AccountCommand: AdminSubcommand {
+    static let configuration = CommandConfiguration(
+        commandName: "account",
+        abstract: "Accounts: list them, show one, drop one, or reset its password (read from standard input).",
+        discussion: "chatctl account list | show NAME | drop NAME | reset-password NAME < password-file")
+    @ParentCommand var root: Chatctl
+    @OptionGroup var local: Connection
+    @Argument(help: ArgumentHelp("list, show, drop or reset-password.", valueName: "action")) var action: String
+    @Argument(help: ArgumentHelp("The account (its nick).", valueName: "name")) var name: String?
+
+    public func validate() throws {
+        guard ["list", "show", "drop", "reset-password"].contains(action) else {
+            throw ValidationError("Unknown action '\(action)': list, show, drop or reset-password.")
+        }
+        if action != "list", name == nil { throw ValidationError("Which account? chatctl account \(action) NAME") }
+    }
+
+    func run() throws {
+        var password: String?
+        if action == "reset-password" {
+            // From standard input, never the command line (where `ps` would show it).
+            if isatty(0) != 0 {
+                let prompt = Array("New password for \(name ?? ""): ".utf8)
+                _ = prompt.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            }
+            password = readLine(strippingNewline: true)
+            if (password ?? "").isEmpty { throw ValidationError("No password on standard input.") }
+        }
+        let result = try connection.run(.account(action: action, name: name, password: password))
+        guard !connection.json else { return }
+        switch action {
+        case "list":
+            guard case .array(let accounts)? = result["accounts"] else { return }
+            if accounts.isEmpty { print("no accounts") }
+            for account in accounts {
+                let signedIn = Self.nicks(account["signedIn"])
+                let online = signedIn.isEmpty ? "" : "  signed in: \(signedIn.joined(separator: ", "))"
+                print("\(account["name"]?.stringValue ?? "?")  created \(account["createdAt"]?.stringValue ?? "?")\(online)")
+            }
+        case "show":
+            let signedIn = Self.nicks(result["signedIn"])
+            print(
+                "\(result["name"]?.stringValue ?? "?"): created \(result["createdAt"]?.stringValue ?? "?"); "
+                    + (signedIn.isEmpty ? "nobody signed in" : "signed in: \(signedIn.joined(separator: ", "))"))
+        case "drop":
+            print("dropped \(result["name"]?.stringValue ?? "")")
+        default:
+            print("password of \(result["name"]?.stringValue ?? "") reset")
+        }
+    }
+
+    private static func nicks(_ value: JSONValue?) -> [String] {
+        guard case .array(let list)? = value else { return [] }
+        return list.compactMap(\.stringValue)
     }
 }
 

@@ -70,6 +70,10 @@ struct LineEditorTests {
         #expect(editor.history == ["hi"])
         _ = editor.apply(.enter)
         #expect(editor.history == ["hi"], "blank lines are not remembered")
+        for secret in ["/login alice s3cret pass", "/IDENTIFY s3cret", "/register s3cret", "/password a b", "/unregister s3cret"] {
+            let (typed, sent) = edit(secret, [.enter])
+            #expect(sent == .submit(secret) && typed.history.isEmpty, "a line with a password is sent, never remembered: \(secret)")
+        }
     }
 
     @Test("Up and Down walk the history and come back to the line being typed")

@@ -22,11 +22,6 @@ struct ModerationTests {
         deliveries.compactMap { if case .event(let e, _) = $0 { e.kind } else { nil } }
     }
 
-    func refusal(_ deliveries: [Delivery]) -> ErrorCode? {
-        for case .event(let e, _) in deliveries { if case .error(let code, _) = e.kind { return code } }
-        return nil
-    }
-
     @Test("a room's creator is its operator; the default room has none; roles show in who; they go with the membership")
     func creatorIsOperator() throws {
         var d = try room()

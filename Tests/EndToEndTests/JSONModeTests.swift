@@ -115,7 +115,8 @@ struct JSONModeTests {
         try bot.send(#"{"type":"launch"}"# + "\n")
         let unknown = try bot.expectJSON(type: "error")
         #expect(
-            unknown["message"]?.stringValue?.hasPrefix(#"Unknown request type "launch". The types are action, away, counts, hello"#) == true,
+            unknown["message"]?.stringValue?.hasPrefix(#"Unknown request type "launch". The types are action, away, counts, hello"#)
+                == true,
             "\(unknown)"
         )
         try bot.send(#"{"type":"nick","nick":"bot"}"# + "\n")

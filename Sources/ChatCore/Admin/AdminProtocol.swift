@@ -19,6 +19,8 @@ public enum AdminCommand: Equatable, Sendable {
     /// Changes a room's modes and roles as its operator would (`+o bob`, `+m`); `args` are the
     /// nicks and key, space-separated.
     case mode(room: String, modes: String, args: String?)
+    /// Accounts: `list`, `show` (`name`), `drop` (`name`), `reset-password` (`name`, `password`).
+    case account(action: String, name: String?, password: String?)
     case rooms
     case stats
     case reload
@@ -43,6 +45,7 @@ public enum AdminCommand: Equatable, Sendable {
         case .kick: "kick"
         case .say: "say"
         case .mode: "mode"
+        case .account: "account"
         case .rooms: "rooms"
         case .stats: "stats"
         case .reload: "reload"
@@ -87,6 +90,10 @@ public struct AdminRequest: Equatable, Sendable {
             add("room", room)
             add("modes", modes)
             add("args", args)
+        case .account(let action, let name, let password):
+            add("action", action)
+            add("name", name)
+            add("password", password)
         case .ban(let target, let duration, let reason):
             add("target", target)
             add("duration", duration)
@@ -116,6 +123,7 @@ public struct AdminRequest: Equatable, Sendable {
         "kick": [("nick", false, true), ("reason", false, false), ("ban", true, false)],
         "say": [("text", false, true), ("room", false, false)],
         "mode": [("room", false, true), ("modes", false, true), ("args", false, false)],
+        "account": [("action", false, true), ("name", false, false), ("password", false, false)],
         "ban": [("target", false, true), ("duration", true, false), ("reason", false, false)],
         "unban": [("target", false, true)],
         "drain": [("message", false, false), ("shutdownAfter", true, false)],
@@ -185,6 +193,7 @@ public struct AdminRequest: Equatable, Sendable {
         case "kick": command = .kick(nick: strings["nick"]!, reason: strings["reason"], ban: integers["ban"])
         case "say": command = .say(text: strings["text"]!, room: strings["room"])
         case "mode": command = .mode(room: strings["room"]!, modes: strings["modes"]!, args: strings["args"])
+        case "account": command = .account(action: strings["action"]!, name: strings["name"], password: strings["password"])
         case "ban": command = .ban(target: strings["target"]!, duration: integers["duration"], reason: strings["reason"])
         case "unban": command = .unban(target: strings["target"]!)
         case "history": command = .history(room: strings["room"]!, limit: integers["limit"])

@@ -19,6 +19,7 @@ public struct Config: Equatable, Sendable {
     public var proxy = Proxy()
     public var metrics = Metrics()
     public var irc = IRC()
+    public var accounts = Accounts()
     /// Where chatd keeps state across restarts (the ban list); empty: the default (see `Paths`).
     public var stateDirectory = ""
 
@@ -101,6 +102,18 @@ public struct Config: Equatable, Sendable {
                     ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "." || $0 == "-" || $0 == "_"
                 }
         }
+    }
+
+    /// Accounts (registered nicks), kept in the history store.
+    public struct Accounts: Equatable, Sendable {
+        /// log2 of scrypt's N for new password hashes: 15 is 32 MiB a hash.
+        /// Lower only for tests; raising it applies to passwords set from then on.
+        public var scryptCost = 15
+        /// Seconds someone may use a registered nick without signing in to it before being
+        /// renamed to a guest nick.
+        public var graceSeconds = 60
+        /// Only those signed in to an account may talk (a private server).
+        public var required = false
     }
 
     /// Monitoring: Prometheus metrics and a health check, on listeners of their own.

@@ -50,6 +50,11 @@ extension Config {
             r.section(&o, "metrics") { r, o in
                 r.addresses(&o, "metrics.listen", into: &config.metrics.listen, allowEmpty: true)
             }
+            r.section(&o, "accounts") { r, o in
+                r.integer(&o, "accounts.scryptCost", into: &config.accounts.scryptCost, in: 10...20)
+                r.integer(&o, "accounts.graceSeconds", into: &config.accounts.graceSeconds, in: 1...86_400)
+                r.bool(&o, "accounts.required", into: &config.accounts.required)
+            }
             r.section(&o, "irc") { r, o in
                 r.addresses(&o, "irc.listen", into: &config.irc.listen, allowEmpty: true)
                 r.addresses(&o, "irc.tlsListen", into: &config.irc.tlsListen, allowEmpty: true)

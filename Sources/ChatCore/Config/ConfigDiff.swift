@@ -13,7 +13,7 @@ extension Config {
     public static let restartKeys: Set<String> = [
         "listen", "eventLoops", "admin.socket", "stateDirectory", "web.enabled", "web.listen", "history.enabled", "history.path",
         "history.flushIntervalMs", "history.replayLines", "history.maxAgeDays", "history.maxMessagesPerRoom", "tls.listen",
-        "web.tlsListen", "metrics.listen", "irc.listen", "irc.tlsListen",
+        "web.tlsListen", "metrics.listen", "irc.listen", "irc.tlsListen", "accounts.scryptCost",
     ]
 
     /// Every key with its value, flattened to `path = value` (for diffs and logs).
@@ -29,7 +29,8 @@ extension Config {
             "history.maxAgeDays": String(history.maxAgeDays), "history.maxMessagesPerRoom": String(history.maxMessagesPerRoom),
             "proxy.trusted": list(proxy.trusted), "metrics.listen": list(metrics.listen.map(\.description)),
             "irc.listen": list(irc.listen.map(\.description)), "irc.tlsListen": list(irc.tlsListen.map(\.description)),
-            "irc.serverName": irc.serverName, "irc.network": irc.network,
+            "irc.serverName": irc.serverName, "irc.network": irc.network, "accounts.scryptCost": String(accounts.scryptCost),
+            "accounts.graceSeconds": String(accounts.graceSeconds), "accounts.required": String(accounts.required),
             "irc.pingIntervalSeconds": String(irc.pingIntervalSeconds), "irc.pingTimeoutSeconds": String(irc.pingTimeoutSeconds),
             "tls.listen": list(tls.listen.map(\.description)), "tls.certificate": tls.certificate,
             "tls.key": tls.key,

@@ -82,10 +82,30 @@ public protocol HistoryStore: Sendable {
     /// The newest event id kept (0 when empty): event ids continue from it after a restart.
     func newestID() async throws -> UInt64
 
+    // Accounts are kept in the same store (issue 19): the file an operator backs up holds them.
+
+    /// The account with key `key`, if there is one.
+    func account(key: String) async throws -> AccountRecord?
+    /// Adds `account`; false if one with its key exists.
+    func createAccount(_ account: AccountRecord) async throws -> Bool
+    func setPasswordHash(key: String, hash: String) async throws
+    func dropAccount(key: String) async throws
+    /// Every account's name.
+    func accountNames() async throws -> [String]
+    /// Every account, by key.
+    func accountList() async throws -> [AccountRecord]
+
     func close() async throws
 }
 
 extension HistoryStore {
+    public func account(key: String) async throws -> AccountRecord? { throw HistoryStoreError.noAccounts }
+    public func createAccount(_ account: AccountRecord) async throws -> Bool { throw HistoryStoreError.noAccounts }
+    public func setPasswordHash(key: String, hash: String) async throws { throw HistoryStoreError.noAccounts }
+    public func dropAccount(key: String) async throws { throw HistoryStoreError.noAccounts }
+    public func accountNames() async throws -> [String] { [] }
+    public func accountList() async throws -> [AccountRecord] { [] }
+
     /// The newest `limit` lines before the event id `before` (the newest of all when nil).
     public func lines(roomKey: String, before: UInt64?, limit: Int) async throws -> [HistoryRecord] {
         try await lines(roomKey: roomKey, after: nil, before: before, limit: limit)
@@ -103,12 +123,15 @@ public enum HistoryStoreError: Error, Equatable, CustomStringConvertible {
     case newerSchema(found: Int, known: Int, path: String)
     /// The file cannot be opened or read as a database.
     case unusable(path: String, reason: String)
+    /// The store keeps no accounts.
+    case noAccounts
 
     public var description: String {
         switch self {
         case .newerSchema(let found, let known, let path):
             "\(path) was written by a newer chatd (history schema \(found); this chatd knows up to \(known)): upgrade chatd, or move the file away"
         case .unusable(let path, let reason): "\(path): \(reason)"
+        case .noAccounts: "this store keeps no accounts"
         }
     }
 }

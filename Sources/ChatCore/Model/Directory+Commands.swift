@@ -3,7 +3,16 @@ extension Directory {
     /// directory. Commands a connection answers by itself (`/help`, `/ping`, `/quit`) produce
     /// nothing here.
     public mutating func perform(_ command: Command, by id: SessionID, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
-        switch command {
+        if accountsRequired, clients[id]?.account == nil {
+            switch command {
+            case .say, .action, .privateMessage, .notice:
+                return [
+                    refusal(.signInRequired, "Only those signed in may talk here: /register PASSWORD or /login NICK PASSWORD.", id, now, re)
+                ]
+            default: break
+            }
+        }
+        return switch command {
         case .say(let text, let room):
             say(id, text: text, room: room, action: false, at: now, re: re)
         case .action(let text, let room):
@@ -36,6 +45,14 @@ extension Directory {
             invite(id, nick: nick, room: room, at: now, re: re)
         case .mode(let room, let modes, let arguments):
             mode(id, room: room, modes: modes, arguments: arguments, at: now, re: re)
+        case .register(let password):
+            registerAccount(id, password: password, at: now, re: re)
+        case .login(let nick, let password):
+            signIn(id, account: nick, password: password, at: now, re: re)
+        case .changePassword(let old, let new):
+            manageAccount(id, password: old, then: .changePassword(new), at: now, re: re)
+        case .unregister(let password):
+            manageAccount(id, password: password, then: .drop, at: now, re: re)
         case .online(let nicks):
             online(id, nicks: nicks, at: now, re: re)
         case .counts:
@@ -71,7 +88,7 @@ extension Directory {
         }
         let whois = Whois(
             nick: target.nick.display, rooms: target.rooms.map(\.display), connectedAt: target.connectedAt,
-            idleSeconds: target.idleSeconds(at: now), client: target.kind.description, away: target.away)
+            idleSeconds: target.idleSeconds(at: now), client: target.kind.description, away: target.away, account: target.account)
         return [.event(event(.whois(whois), at: now, re: re), to: .session(id))]
     }
 

@@ -65,9 +65,15 @@ public enum Delivery: Equatable, Sendable {
     case removed(SessionID, room: String, shard: Int)
     /// The session's current room changed (text mode shows other rooms' lines with a prefix).
     case current(SessionID, room: String?, shard: Int)
+    /// The session's nick changed (by its own request, or on signing in): its loop addresses
+    /// what it renders for it (IRC's numerics) to the new one.
+    case renamed(SessionID, nick: String, shard: Int)
     /// Older lines are to be read from the history store for the session (off the lock; the
     /// answer comes back through `Directory.answer(_:lines:at:)`).
     case readHistory(HistoryQuery)
+    /// Account work for the server (hashing, the store), off the lock; the answer comes back
+    /// through `Directory.accountDone(_:_:at:)`.
+    case account(AccountTask)
 }
 
 /// A room's newest lines, in a ring: keeping one more costs no copy and no shift.
@@ -123,6 +129,8 @@ public struct Directory: Sendable {
         public var lastMessageAt: Timestamp
         /// Its away message (`/away`), while it is away.
         public var away: String?
+        /// The account it is signed in to, by name.
+        public var account: String?
 
         /// Whole seconds since its last message (or since it connected).
         public func idleSeconds(at now: Timestamp) -> Int {
@@ -167,10 +175,25 @@ public struct Directory: Sendable {
     /// history store: `seedTopics`).
     public internal(set) var topics: [String: RoomTopic] = [:]
     public let shardCount: Int
-    public private(set) var clients: [SessionID: Client] = [:]
+    public internal(set) var clients: [SessionID: Client] = [:]
     /// Every key of every registered nick (`Nickname.keys`: one or two each) → its holder.
     public private(set) var nicks: [String: SessionID] = [:]
     public internal(set) var rooms: [String: Room] = [:]
+    /// Every account, by key (its nick's key) → its name. Seeded from the store at start
+    /// (`seedAccounts`); passwords stay in the store.
+    public internal(set) var accounts: [String: String] = [:]
+    /// Whether accounts can be used (they are kept in the history store).
+    public internal(set) var accountsAvailable = false
+    /// Failed sign-ins, per account and per address.
+    public var signIns = SignInLimiter()
+    /// Those whose nick is an account they are not signed in to, and when they must have signed
+    /// in by or be renamed to a guest nick (`protectNicks`). Kept apart from the clients, so
+    /// that the once-a-second check looks at these few and not at everyone.
+    public internal(set) var signInDeadlines: [SessionID: Timestamp] = [:]
+    /// `accounts.graceSeconds`: how long someone may use a registered nick without signing in to it.
+    public var accountGraceSeconds = 60
+    /// `accounts.required`: only those signed in may talk.
+    public var accountsRequired = false
     /// Nick and address bans; registration and nick changes consult it.
     public var bans = BanList()
     /// Room and private messages relayed since start.
@@ -266,10 +289,11 @@ public struct Directory: Sendable {
         peakClients = max(peakClients, clients.count)
         var out: [Delivery] = [.event(event(.welcome(nick: nick.display, room: defaultRoom.display), at: now, re: re), to: .session(id))]
         enter(id, defaultRoom, at: now, into: &out)
+        out += protectNick(id, at: now)
         return .success(out)
     }
 
-    private func claimable(_ rawNick: String, for id: SessionID? = nil, at now: Timestamp) -> Result<Nickname, NickError> {
+    func claimable(_ rawNick: String, for id: SessionID? = nil, at now: Timestamp) -> Result<Nickname, NickError> {
         switch Nickname.validate(rawNick, maxLength: limits.maxNickLength) {
         case .failure(let error): return .failure(error)
         case .success(let nick):
@@ -305,8 +329,9 @@ public struct Directory: Sendable {
         client.nick = nick
         clients[id] = client
         let change = event(.nickChange(old: old.display, new: nick.display), at: now, re: re)
-        if client.rooms.count == 1 { return [.event(change, to: roomAudience(client.rooms[0].key))] }
-        return [.event(change, to: .sessions([id] + coMembers(of: id)))]
+        let renamed = Delivery.renamed(id, nick: nick.display, shard: client.shard)
+        let told: Audience = client.rooms.count == 1 ? roomAudience(client.rooms[0].key) : .sessions([id] + coMembers(of: id))
+        return [.event(change, to: told), renamed] + protectNick(id, at: now)
     }
 
     // MARK: Rooms
@@ -654,6 +679,7 @@ public struct Directory: Sendable {
         // No `.removed` deliveries: the session's own loop drops it from every table on close.
         for room in client.rooms { _ = removeMembership(id, room) }
         clients[id] = nil
+        signInDeadlines[id] = nil
         for key in client.nick.keys { nicks[key] = nil }
         guard notify else { return [] }
         let audience: Audience

@@ -34,6 +34,14 @@ public enum Command: Equatable, Sendable {
     case invite(nick: String, room: String?)
     /// Shows a room's modes (`modes` nil) or changes them: `+o bob`, `-t`, `+k key`.
     case mode(room: String?, modes: String?, arguments: [String])
+    /// Makes the client's nick an account with `password`, and signs it in.
+    case register(password: Password)
+    /// Signs in to the account `nick` (the client's own nick's when nil).
+    case login(nick: String?, password: Password)
+    /// Changes the signed-in account's password.
+    case changePassword(old: Password, new: Password)
+    /// Drops the signed-in account.
+    case unregister(password: Password)
     /// Which of `nicks` are connected now, and which of those are away (IRC's `ISON` and
     /// `USERHOST`; JSON's `online`).
     case online(nicks: [String])
@@ -137,6 +145,14 @@ extension Command {
         CommandInfo(
             name: "voice", aliases: [], arguments: "[#room] <nick>", summary: "Operators: let someone talk in a moderated room (/mode +v)."),
         CommandInfo(name: "devoice", aliases: [], arguments: "[#room] <nick>", summary: "Operators: take voice away (/mode -v)."),
+        CommandInfo(
+            name: "register", aliases: [], arguments: "<password>",
+            summary: "Make your nick an account, protected by the password (8 to 128 characters), and sign in."),
+        CommandInfo(
+            name: "login", aliases: ["identify"], arguments: "[nick] <password>",
+            summary: "Sign in to an account (your nick's by default), taking its nick if it is free."),
+        CommandInfo(name: "password", aliases: [], arguments: "<old> <new>", summary: "Change your account's password."),
+        CommandInfo(name: "unregister", aliases: [], arguments: "<password>", summary: "Drop your account for good."),
         CommandInfo(name: "quit", aliases: ["exit", "bye"], arguments: "[reason]", summary: "Leave the chat, with an optional reason."),
         CommandInfo(name: "ping", aliases: [], arguments: "[token]", summary: "Check the server answers: it replies *** pong [token]."),
     ]
@@ -254,6 +270,18 @@ extension Command {
         case "quit": return .success(.quit(reason: rest.isEmpty ? nil : rest))
         case "away": return .success(.away(message: rest.isEmpty ? nil : String(rest.prefix(Command.maxAwayLength))))
         case "ping": return .success(.ping(token: rest.isEmpty ? nil : String(rest.prefix(64))))
+        case "register", "unregister":
+            // The whole rest is the password: it may hold spaces.
+            guard !rest.isEmpty else { return .failure(usage) }
+            return .success(info.name == "register" ? .register(password: Password(rest)) : .unregister(password: Password(rest)))
+        case "login":
+            // One word is the password (of one's own nick's account); two or more, a nick and a password.
+            guard let first else { return .failure(usage) }
+            guard let remainder else { return .success(.login(nick: nil, password: Password(first))) }
+            return .success(.login(nick: first, password: Password(remainder)))
+        case "password":
+            guard let first, let remainder else { return .failure(usage) }
+            return .success(.changePassword(old: Password(first), new: Password(remainder)))
         default: return .failure(.unknownCommand(name))
         }
     }
@@ -313,6 +341,10 @@ public struct JSONRequest: Equatable, Sendable {
         "invite": (["nick"], ["room"]),
         "mode": ([], ["room", "modes", "args"]),
         "online": (["nicks"], []),
+        "register": (["password"], []),
+        "login": (["password"], ["nick"]),
+        "password": (["old", "new"], []),
+        "unregister": (["password"], []),
         "counts": ([], []),
     ]
 
@@ -403,6 +435,10 @@ public struct JSONRequest: Equatable, Sendable {
         case "kick": command = .kick(room: arg("room"), nick: arg("nick")!, reason: arg("reason"))
         case "invite": command = .invite(nick: arg("nick")!, room: arg("room"))
         case "mode": command = .mode(room: arg("room"), modes: arg("modes"), arguments: arrays["args"] ?? [])
+        case "register": command = .register(password: Password(strings["password"]!))
+        case "login": command = .login(nick: arg("nick"), password: Password(strings["password"]!))
+        case "password": command = .changePassword(old: Password(strings["old"]!), new: Password(strings["new"]!))
+        case "unregister": command = .unregister(password: Password(strings["password"]!))
         case "online": command = .online(nicks: arrays["nicks"] ?? [])
         case "counts": command = .counts
         case "part": command = .part(room: arg("room"), reason: arg("reason"))
@@ -481,6 +517,10 @@ extension JSONRequest {
             case .kick(let room, let nick, let reason): ("kick", [("room", room), ("nick", nick), ("reason", reason)])
             case .invite(let nick, let room): ("invite", [("nick", nick), ("room", room)])
             case .mode(let room, let modes, _): ("mode", [("room", room), ("modes", modes)])
+            case .register(let password): ("register", [("password", password.text)])
+            case .login(let nick, let password): ("login", [("nick", nick), ("password", password.text)])
+            case .changePassword(let old, let new): ("password", [("old", old.text), ("new", new.text)])
+            case .unregister(let password): ("unregister", [("password", password.text)])
             case .online: ("online", [])
             case .counts: ("counts", [])
             case .part(let room, let reason): ("part", [("room", room), ("reason", reason)])

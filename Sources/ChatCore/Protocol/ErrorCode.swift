@@ -45,12 +45,31 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let badKey = ErrorCode(rawValue: "bad_key")
     /// Talking in a moderated room (`+m`) without a role.
     public static let moderated = ErrorCode(rawValue: "moderated")
+    /// A password too short or too long.
+    public static let passwordInvalid = ErrorCode(rawValue: "password_invalid")
+    /// `register` for a nick that is an account already.
+    public static let accountExists = ErrorCode(rawValue: "account_exists")
+    /// `login` to an account that does not exist.
+    public static let noSuchAccount = ErrorCode(rawValue: "no_such_account")
+    public static let wrongPassword = ErrorCode(rawValue: "wrong_password")
+    /// Too many failed sign-ins for the account or from the address, for now.
+    public static let tooManyAttempts = ErrorCode(rawValue: "too_many_attempts")
+    /// `password` or `unregister` without being signed in.
+    public static let notSignedIn = ErrorCode(rawValue: "not_signed_in")
+    /// `register` while signed in.
+    public static let alreadySignedIn = ErrorCode(rawValue: "already_signed_in")
+    /// Talking without being signed in where `accounts.required` is on.
+    public static let signInRequired = ErrorCode(rawValue: "sign_in_required")
+    /// Accounts are off (history is), or their store failed.
+    public static let accountsUnavailable = ErrorCode(rawValue: "accounts_unavailable")
 
     /// Every code this version sends, in the order docs/PROTOCOL.md lists them.
     public static let all: [ErrorCode] = [
         .badRequest, .unknownCommand, .usage, .notRegistered, .alreadyRegistered, .nickInvalid, .nickReserved, .nickInUse,
         .nickBanned, .roomInvalid, .noSuchRoom, .notInRoom, .noRoom, .tooManyRooms, .noSuchNick, .lineTooLong, .historyUnavailable,
         .topicTooLong, .opNeeded, .userNotInRoom, .alreadyInRoom, .unknownMode, .inviteOnly, .badKey, .moderated,
+        .passwordInvalid, .accountExists, .noSuchAccount, .wrongPassword, .tooManyAttempts, .notSignedIn, .alreadySignedIn,
+        .accountsUnavailable, .signInRequired,
     ]
 
     /// A refused nickname (`nick_…`).

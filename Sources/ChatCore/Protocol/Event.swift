@@ -52,6 +52,9 @@ public struct Event: Equatable, Sendable {
         case invite(room: String, from: String, to: String)
         /// The answer to `/whois`.
         case whois(Whois)
+        /// The account the client is signed in to: `name`, or none (signed out, or the account
+        /// was dropped).
+        case account(name: String?)
         /// The client's own away status changed: away with `message`, or back (nil).
         case awaySet(message: String?)
         /// `nick`, who shares a room with the client, went away (with `message`) or came back
@@ -117,8 +120,13 @@ public struct Whois: Equatable, Sendable {
     public var client: String
     /// Its away message, when it is away.
     public var away: String?
+    /// The account it is signed in to, if any.
+    public var account: String?
 
-    public init(nick: String, rooms: [String], connectedAt: Timestamp, idleSeconds: Int, client: String, away: String? = nil) {
+    public init(
+        nick: String, rooms: [String], connectedAt: Timestamp, idleSeconds: Int, client: String, away: String? = nil, account: String? = nil
+    ) {
+        self.account = account
         self.nick = nick
         self.rooms = rooms
         self.connectedAt = connectedAt

@@ -130,11 +130,12 @@ extension JSONFormat {
             kind = .whois(
                 Whois(
                     nick: try string("nick"), rooms: try strings("rooms"), connectedAt: connectedAt, idleSeconds: Int(idle),
-                    client: try string("client"), away: try optionalString("away")))
+                    client: try string("client"), away: try optionalString("away"), account: try optionalString("account")))
         case "away_set":
             kind = .awaySet(message: try optionalString("text"))
         case "away":
             kind = .away(nick: try string("nick"), message: try string("text"))
+        case "account": kind = .account(name: try optionalString("name"))
         case "away_changed":
             kind = .awayChanged(nick: try string("nick"), message: try optionalString("text"))
         case "topic":

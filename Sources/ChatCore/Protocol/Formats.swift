@@ -54,7 +54,7 @@ public enum TextFormat {
         case .whois(let whois):
             let rooms = whois.rooms.isEmpty ? "in no room" : "in " + whois.rooms.joined(separator: ", ")
             let connected = whois.connectedAt.iso8601
-            let away = whois.away.map { "; away: \($0)" } ?? ""
+            let away = (whois.account.map { "; signed in as \($0)" } ?? "") + (whois.away.map { "; away: \($0)" } ?? "")
             return
                 "*** \(whois.nick): \(rooms); connected since \(connected); idle \(Durations.short(whois.idleSeconds)); client \(whois.client)\(away)\r\n"
         case .awaySet(let message):
@@ -63,6 +63,8 @@ public enum TextFormat {
             return "*** \(nick) is away: \(message)\r\n"
         case .awayChanged:
             return ""  // rooms are not told of away changes (only IRC's away-notify shows them)
+        case .account(let name):
+            return name.map { "*** You are signed in as \($0).\r\n" } ?? "*** You are not signed in to an account now.\r\n"
         case .topic(let room, let topic, let changedBy):
             switch (topic, changedBy) {
             case (let topic?, let by?): return "*** \(by) set the topic of \(room): \(topic.text)\r\n"
@@ -300,6 +302,10 @@ public enum JSONFormat {
                 w.key("away")
                 w.string(away)
             }
+            if let account = whois.account {
+                w.key("account")
+                w.string(account)
+            }
         case .awaySet(let message):
             if let message {
                 w.key("text")
@@ -310,6 +316,11 @@ public enum JSONFormat {
             w.string(nick)
             w.key("text")
             w.string(message)
+        case .account(let name):
+            if let name {
+                w.key("name")
+                w.string(name)
+            }
         case .awayChanged(let nick, let message):
             w.key("nick")
             w.string(nick)
@@ -424,6 +435,7 @@ public enum JSONFormat {
         case .awaySet: "away_set"
         case .away: "away"
         case .awayChanged: "away_changed"
+        case .account: "account"
         case .history: "history"
         case .topic: "topic"
         case .rooms: "rooms"

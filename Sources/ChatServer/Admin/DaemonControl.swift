@@ -152,6 +152,9 @@ final class DaemonControl: Sendable {
                 return .object(JSONObject([("room", .string(room)), ("changes", .string(described))]))
             }
 
+        case .account(let action, let name, let password):
+            return await account(action, name: name, password: password, at: now)
+
         case .reload:
             switch reloader.reload() {
             case .success(let report):
@@ -202,6 +205,59 @@ final class DaemonControl: Sendable {
     }
 
     // MARK: Commands
+
+    /// `chatctl account list|show|drop|reset-password`.
+    private func account(
+        _ action: String, name rawName: String?, password: String?, at now: Timestamp
+    ) async -> Result<
+        JSONValue, AdminFailure
+    > {
+        guard let history = hub.history, let keeper = hub.accounts else {
+            return .failure(AdminFailure(.historyOff, "Accounts are kept with history, which is \(hub.historyState)."))
+        }
+        func entry(_ account: AccountRecord) -> JSONValue {
+            let signedIn = hub.withDirectory { $0.signedIn(to: account.name) }
+            return .object(
+                JSONObject([
+                    ("name", .string(account.name)), ("createdAt", .string(account.createdAt.iso8601)),
+                    ("signedIn", .array(signedIn.map(JSONValue.string))),
+                ]))
+        }
+        do {
+            if action == "list" {
+                let accounts = try await history.withStore { try await $0.accountList() }
+                return .success(.object(JSONObject([("accounts", .array(accounts.map(entry)))])))
+            }
+            guard ["show", "drop", "reset-password"].contains(action) else {
+                return .failure(
+                    AdminFailure(
+                        .badRequest, "Unknown account action \"\(Sanitizer.cleanArgument(action))\": list, show, drop or reset-password."))
+            }
+            guard let rawName, case .success(let nick) = Nickname.validate(rawName, maxLength: 1000),
+                let account = try await history.withStore({ try await $0.account(key: nick.key) })
+            else {
+                return .failure(AdminFailure(.notFound, "There is no account \(Sanitizer.cleanArgument(rawName ?? ""))."))
+            }
+            switch action {
+            case "show":
+                return .success(entry(account))
+            case "drop":
+                try await history.withStore { try await $0.dropAccount(key: account.key) }
+                hub.perform { $0.operatorDroppedAccount(key: account.key, at: $1) }
+                logger.notice("account dropped by an operator", metadata: ["account": "\(account.name)"])
+                return .success(.object(JSONObject([("name", .string(account.name))])))
+            default:
+                let password = Password(password ?? "")
+                if let problem = Password.problem(password.text) { return .failure(AdminFailure(.badRequest, problem)) }
+                let hash = try await keeper.hash(password)
+                try await history.withStore { try await $0.setPasswordHash(key: account.key, hash: hash) }
+                logger.notice("account password reset by an operator", metadata: ["account": "\(account.name)"])
+                return .success(.object(JSONObject([("name", .string(account.name))])))
+            }
+        } catch {
+            return .failure(AdminFailure(.internalError, "The store failed: \(error)"))
+        }
+    }
 
     private func kick(_ nick: String, because reason: String, code: ByeCode = .kicked) -> Result<String, AdminFailure> {
         let found = hub.withDirectory { $0.session(named: nick) }

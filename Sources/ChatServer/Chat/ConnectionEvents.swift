@@ -9,6 +9,8 @@ final class ConnectionSettings: Sendable {
     let web: Config.Web
     /// `proxy.trusted`: peers that must begin with a PROXY header, and the only ones that may.
     let trustedProxies: [AddressPattern]
+    /// `accounts.*` (the directory applies them).
+    let accounts: Config.Accounts
 
     /// Whether a connection from `address` comes through a trusted proxy.
     func isTrustedProxy(_ address: [UInt8]?) -> Bool {
@@ -23,6 +25,7 @@ final class ConnectionSettings: Sendable {
         limits = config.limits
         web = config.web
         trustedProxies = config.proxy.patterns
+        accounts = config.accounts
     }
 }
 

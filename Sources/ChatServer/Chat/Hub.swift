@@ -36,19 +36,25 @@ final class Hub: Sendable {
     let history: HistoryWriter?
     /// Why history could not be opened at start, if it could not.
     let historyProblem: String?
+    /// Account work off the lock (nil with history off: accounts live in its store).
+    let accounts: AccountKeeper?
 
     init(
         shards: [Shard], settings: ConnectionSettings, defaultRoom: RoomName, history: HistoryWriter? = nil,
-        historyProblem: String? = nil, clock: @escaping @Sendable () -> Timestamp = Timestamp.now
+        historyProblem: String? = nil, scryptCost: Int = 15, clock: @escaping @Sendable () -> Timestamp = Timestamp.now
     ) {
         self.shards = shards
         self.history = history
+        self.accounts = history.map { AccountKeeper(history: $0, cost: scryptCost) }
         self.historyProblem = historyProblem
         self.clock = clock
         self.startedAt = clock()
         self.liveSettings = Mutex(settings)
         self.admissionControl = Mutex(Admission(limits: settings.limits))
-        self.directory = Mutex(Directory(limits: settings.limits, defaultRoom: defaultRoom, shardCount: shards.count))
+        var directory = Directory(limits: settings.limits, defaultRoom: defaultRoom, shardCount: shards.count)
+        directory.accountGraceSeconds = settings.accounts.graceSeconds
+        directory.accountsRequired = settings.accounts.required
+        self.directory = Mutex(directory)
     }
 
     /// The hub for `config`, with one shard per loop of `group` (each timing its mailbox in
@@ -62,7 +68,7 @@ final class Hub: Sendable {
         }
         self.init(
             shards: shards, settings: ConnectionSettings(config), defaultRoom: config.defaultRoomName, history: history,
-            historyProblem: historyProblem)
+            historyProblem: historyProblem, scryptCost: config.accounts.scryptCost)
     }
 
     var now: Timestamp { clock() }
@@ -82,6 +88,8 @@ final class Hub: Sendable {
         directory.withLock {
             $0.limits = settings.limits
             $0.defaultRoom = defaultRoom
+            $0.accountGraceSeconds = settings.accounts.graceSeconds
+            $0.accountsRequired = settings.accounts.required
         }
         admissionControl.withLock { $0.limits = settings.limits }
         liveSettings.withLock {
@@ -182,7 +190,26 @@ final class Hub: Sendable {
             return deliveries
         }
         for case .readHistory(let query) in deliveries { read(query) }
+        for case .account(let task) in deliveries { account(task) }
         return deliveries
+    }
+
+    /// Renames those past their sign-in deadline (`Directory.protectNicks`); about once a second.
+    func protectNicks() {
+        perform { $0.protectNicks(at: $1) }
+    }
+
+    /// Does a client's account work (hashing, the store) on a task of its own, and answers
+    /// through the directory.
+    private func account(_ task: AccountTask) {
+        guard let accounts else {
+            perform(for: task.session) { $0.accountDone(task, .unavailable("history is off"), at: $1) }
+            return
+        }
+        Task {
+            let outcome = await accounts.run(task, now: self.clock())
+            self.perform(for: task.session) { $0.accountDone(task, outcome, at: $1) }
+        }
     }
 
     /// Reads a client's `/history` from the store on a task of its own (never on an event loop
@@ -309,8 +336,10 @@ final class Hub: Sendable {
                 shards[shard].post(.removed(id, room: room))
             case .current(let id, let room, let shard):
                 shards[shard].post(.current(id, room: room))
-            case .readHistory:
-                break  // read after the lock (`perform`)
+            case .renamed(let id, let nick, let shard):
+                shards[shard].post(.renamed(id, nick: nick))
+            case .readHistory, .account:
+                break  // done after the lock (`perform`)
             }
         }
     }

@@ -13,6 +13,7 @@ enum ShardMessage: Sendable {
     case added(SessionID, room: String)
     case removed(SessionID, room: String)
     case current(SessionID, room: String?)
+    case renamed(SessionID, nick: String)
     /// Bytes already rendered in this one connection's dialect (replies, greeting).
     case direct(SessionID, ByteBuffer)
     /// A last line, after which the connection closes.

@@ -149,6 +149,8 @@ final class Shard: Sendable {
                 tables.remove(member, from: room)
             case .current(let id, let room):
                 tables.members[id]?.currentRoom = room
+            case .renamed(let id, let nick):
+                tables.members[id]?.nick = nick
             case .everyone(let payload):
                 for member in tables.members.values {
                     member.write(payload.buffer(for: member, inCurrentRoom: true), tables)
@@ -260,7 +262,11 @@ final class Shard: Sendable {
         let tables = local.value
         parkIdle()
         tables.sweeps &+= 1
-        if tables.sweeps % 4 == 0 { pingSilent() }
+        if tables.sweeps % 4 == 0 {
+            pingSilent()
+            // One loop does the directory's once-a-second work.
+            if index == 0, let parking = tables.parking { parking.hub.protectNicks() }
+        }
     }
 
     private func parkIdle() {

@@ -66,7 +66,7 @@ final class HistoryService: Service {
     /// it is.
     typealias Opened = (
         service: HistoryService?, writer: HistoryWriter?, newestID: UInt64, scrollback: [HistoryRecord], topics: [StoredTopic],
-        problem: String?
+        accounts: [String], problem: String?
     )
 
     /// Opens the store `config.history` names and a writer for it. Nil with history off. A
@@ -75,7 +75,7 @@ final class HistoryService: Service {
     static func open(
         _ config: Config, stateDirectory: String, logger: Logger
     ) async throws -> Opened {
-        guard config.history.enabled else { return (nil, nil, 0, [], [], nil) }
+        guard config.history.enabled else { return (nil, nil, 0, [], [], [], nil) }
         let path = Paths.history(configured: config.history.path, stateDirectory: stateDirectory)
         let store: SQLiteHistoryStore
         do {
@@ -91,14 +91,15 @@ final class HistoryService: Service {
             let newest = try await store.newestID()
             let scrollback = try await store.newestLines(perRoom: config.history.scrollbackLines)
             let topics = try await store.topics()
+            let accounts = try await store.accountNames()
             logger.info(
                 "history",
                 metadata: [
                     "path": "\(path)", "newestEvent": "\(newest)", "scrollbackLines": "\(scrollback.count)", "topics": "\(topics.count)",
-                    "pruned": "\(pruned)",
+                    "pruned": "\(pruned)", "accounts": "\(accounts.count)",
                 ])
             let service = HistoryService(writer: writer, store: store, retention: config.history.retention, logger: logger)
-            return (service, writer, newest, scrollback, topics, nil)
+            return (service, writer, newest, scrollback, topics, accounts, nil)
         } catch {
             try? await store.close()
             return degraded("\(path): cannot be read (\(error))", logger)
@@ -109,6 +110,6 @@ final class HistoryService: Service {
         _ problem: String, _ logger: Logger
     ) -> Opened {
         logger.error("history degraded: room lines will not be kept", metadata: ["error": "\(problem)"])
-        return (nil, nil, 0, [], [], problem)
+        return (nil, nil, 0, [], [], [], problem)
     }
 }

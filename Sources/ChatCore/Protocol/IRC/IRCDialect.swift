@@ -123,6 +123,8 @@ public struct IRCDialect: Dialect {
             return .command(.whois(nick: nick), re: Self.re("WHOIS", nick))
         case "LIST":
             return .command(.rooms, re: Self.re("LIST"))
+        case "NICKSERV", "NS":
+            return Self.nickServ(params.joined(separator: " "))
         case "LUSERS":
             return .command(.counts, re: Self.re("LUSERS"))
         case "ISON", "USERHOST":
@@ -185,6 +187,7 @@ public struct IRCDialect: Dialect {
             isAction = true
             text = String(body.dropFirst(7))
         }
+        if target.lowercased() == "nickserv" { return command == "NOTICE" ? .nothing : Self.nickServ(text) }
         let cleaned = Self.clean(text)
         let re = Self.re(command, target)
         if command == "NOTICE" {
@@ -194,6 +197,25 @@ public struct IRCDialect: Dialect {
             return .command(isAction ? .action(text: cleaned, room: target) : .say(text: cleaned, room: target), re: re)
         }
         return .command(.privateMessage(to: target, text: isAction ? "* \(cleaned)" : cleaned), re: re)
+    }
+
+    /// What IRC clients send NickServ (`/msg NickServ IDENTIFY …`, `/ns REGISTER …`), as the
+    /// services of IRC networks take it: `REGISTER password`, `IDENTIFY [account] password`;
+    /// chatd has no NickServ user, the server itself answers.
+    static func nickServ(_ text: String) -> Reading {
+        let words = text.split(separator: " ").map(String.init)
+        let re = re("NICKSERV")
+        switch words.first?.uppercased() {
+        case "REGISTER" where words.count >= 2:
+            // `REGISTER password [email]`: the address is not kept.
+            return .command(.register(password: Password(words[1])), re: re)
+        case "IDENTIFY" where words.count == 2:
+            return .command(.login(nick: nil, password: Password(words[1])), re: re)
+        case "IDENTIFY" where words.count >= 3:
+            return .command(.login(nick: words[1], password: Password(words[2...].joined(separator: " "))), re: re)
+        default:
+            return .invalid(.usage(command: "NICKSERV", usage: "REGISTER <password> | IDENTIFY [account] <password>"), re: re)
+        }
     }
 
     /// `MODE`: a channel's modes and its members' roles are the room's (`Command.mode`); users

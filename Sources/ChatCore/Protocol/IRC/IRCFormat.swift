@@ -81,6 +81,10 @@ struct IRCFormat {
                 ? numeric(305, nil, "You are no longer marked as being away") : numeric(306, nil, "You have been marked as being away")
         case .away(let nick, let message):
             return command == "NOTICE" ? "" : numeric(301, nick, message)
+        case .account(let name):
+            // RPL_LOGGEDIN / RPL_LOGGEDOUT (IRCv3 SASL numerics, which NickServ-style sign-ins use too).
+            guard let name else { return numeric(901, "\(mask(target))", "You are now logged out") }
+            return numeric(900, "\(mask(target)) \(name)", "You are now logged in as \(name)")
         case .awayChanged(let nick, let message):
             guard capabilities.contains(.awayNotify) else { return "" }
             return tags + ":\(mask(nick)) AWAY" + (message.map { " :\($0)" } ?? "") + "\r\n"
@@ -248,6 +252,7 @@ struct IRCFormat {
         if !whois.rooms.isEmpty { out += numeric(319, whois.nick, whois.rooms.joined(separator: " ")) }
         out += numeric(312, "\(whois.nick) \(server.serverName)", "\(server.network) (chatd; client \(whois.client))")
         if let away = whois.away { out += numeric(301, whois.nick, away) }
+        if let account = whois.account { out += numeric(330, "\(whois.nick) \(account)", "is logged in as") }
         out += numeric(317, "\(whois.nick) \(whois.idleSeconds) \(whois.connectedAt.milliseconds / 1000)", "seconds idle, signon time")
         return out + numeric(318, whois.nick, "End of /WHOIS list.")
     }

@@ -311,6 +311,9 @@
         if (event.to.startsWith("#")) roomLine(event.to, event, [["notice", `-${event.from}- ${event.text}`]]);
         else line(event, [["notice", event.from === state.nick ? `-> -${event.to}- ${event.text}` : `-${event.from}- ${event.text}`]]);
         break;
+      case "account":
+        line(event, [["status", event.name ? `You are signed in as ${event.name}.` : "You are not signed in to an account now."]]);
+        break;
       case "away_set":
         line(event, [["status", event.text ? `You are marked as away: ${event.text}` : "You are no longer marked as away."]]);
         break;
@@ -788,6 +791,19 @@
         return request({ type: "rooms" });
       case "away":
         return request({ type: "away", ...(args ? { text: args } : {}) });
+      case "register":
+        if (!args) return usage("/register <password>");
+        return request({ type: "register", password: args });
+      case "login": case "identify":
+        // One word is the password (of your nick's account); two or more, a nick and a password.
+        if (!first) return usage("/login [nick] <password>");
+        return request(after ? { type: "login", nick: first, password: after } : { type: "login", password: first });
+      case "password":
+        if (!first || !after) return usage("/password <old> <new>");
+        return request({ type: "password", old: first, new: after });
+      case "unregister":
+        if (!args) return usage("/unregister <password>");
+        return request({ type: "unregister", password: args });
       case "help": case "?":
         return request({ type: "help", ...(first ? { topic: first } : {}) });
       case "ping":
