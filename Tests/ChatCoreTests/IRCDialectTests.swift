@@ -35,7 +35,9 @@ struct IRCDialectTests {
                 == .reply(
                     .reply(
                         command: "CAP",
-                        arguments: ["LS", "away-notify batch echo-message message-tags multi-prefix server-time userhost-in-names"]),
+                        arguments: [
+                            "LS", "away-notify batch echo-message message-tags multi-prefix sasl=PLAIN server-time userhost-in-names",
+                        ]),
                     re: nil))
         #expect(read("NICK alice", registered: false, state: &state) == .nothing)
         #expect(read("USER a 0 * :A", registered: false, state: &state) == .nothing)
@@ -46,6 +48,50 @@ struct IRCDialectTests {
         // Refused, the client tries another: that registers at once.
         #expect(read("NICK carol", registered: false, state: &plain) == .hello(nick: "carol", client: nil, re: "NICK carol"))
         #expect(read("PRIVMSG #a :x", registered: false) == .invalid(.refused(.notRegistered, "You have not registered"), re: "PRIVMSG"))
+    }
+
+    @Test("SASL PLAIN: the payload in chunks, checked by the server; CAP END waits for the answer; then 903 and the registration")
+    func sasl() {
+        var state = DialectState.irc(IRCState())
+        #expect(
+            read("CAP REQ :sasl", registered: false, state: &state) == .reply(.reply(command: "CAP", arguments: ["ACK", "sasl"]), re: nil))
+        #expect(read("NICK dave", registered: false, state: &state) == .nothing)
+        #expect(read("USER d 0 * :D", registered: false, state: &state) == .nothing)
+        #expect(
+            read("AUTHENTICATE SCRAM-SHA-256", registered: false, state: &state)
+                == .reply(.reply(command: "SASLMECHS", arguments: []), re: nil))
+        #expect(
+            read("AUTHENTICATE PLAIN", registered: false, state: &state)
+                == .reply(.reply(command: "AUTHENTICATE", arguments: ["+"]), re: nil))
+        // A password long enough that the payload takes two chunks: 400 characters, then the rest.
+        let password = String(repeating: "p", count: 320)
+        let payload = Base64.encode(Array("\0dave\0\(password)".utf8))
+        #expect(payload.utf8.count > 400)
+        #expect(read("AUTHENTICATE \(payload.prefix(400))", registered: false, state: &state) == .nothing)
+        #expect(
+            read("AUTHENTICATE \(payload.dropFirst(400))", registered: false, state: &state)
+                == .authenticate(account: "dave", password: Password(password)))
+        #expect(read("CAP END", registered: false, state: &state) == .nothing, "registration waits for the answer")
+        var irc = state.irc
+        #expect(
+            irc.authenticated("dave")
+                == .several([
+                    .reply(.reply(command: "SASL", arguments: ["ok", "dave"]), re: nil), .hello(nick: "dave", client: nil, re: "NICK dave"),
+                ]))
+        #expect(irc.account == "dave")
+        // Someone else's identity, a broken payload, or sasl not negotiated: refused.
+        var other = DialectState.irc(IRCState())
+        _ = read("CAP REQ sasl", registered: false, state: &other)
+        _ = read("AUTHENTICATE PLAIN", registered: false, state: &other)
+        #expect(
+            read("AUTHENTICATE \(Base64.encode(Array("admin\0dave\0pw".utf8)))", registered: false, state: &other)
+                == .reply(.reply(command: "SASL", arguments: ["fail"]), re: nil))
+        _ = read("AUTHENTICATE PLAIN", registered: false, state: &other)
+        #expect(
+            read("AUTHENTICATE !!!!", registered: false, state: &other) == .reply(.reply(command: "SASL", arguments: ["fail"]), re: nil))
+        #expect(read("AUTHENTICATE PLAIN", registered: false) == .reply(.reply(command: "SASL", arguments: ["fail"]), re: nil))
+        #expect(Base64.decode(Base64.encode(Array("any bytes \u{0}\u{1}é".utf8))) == Array("any bytes \u{0}\u{1}é".utf8))
+        #expect(Base64.decode("abc") == nil && Base64.decode("a=bc") == nil && Base64.decode("") == [])
     }
 
     @Test("commands map onto chatd's: several channels at once, CTCP ACTION is /me, a private message, a topic cleared")

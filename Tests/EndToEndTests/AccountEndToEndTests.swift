@@ -118,6 +118,48 @@ struct AccountEndToEndTests {
         #expect(gone.contains(#""code":"no_such_account""#), "\(gone)")
     }
 
+    @Test(
+        "IRC SASL PLAIN: signed in before registration (900, 903), CAP END waiting for it; a wrong password gets 904 and registers unsigned"
+    )
+    func sasl() throws {
+        let daemon = try Daemon(config: Self.config, extraArguments: ["--irc-listen", "127.0.0.1:0", "--no-web"])
+        let port = try daemon.ircPort()
+        let owner = try daemon.registered("heidi")
+        try owner.line("/register heidis password")
+        try owner.expect("*** You are signed in as heidi.")
+        try owner.line("/nick heidi_elsewhere")
+        try owner.expect("*** heidi is now known as heidi_elsewhere")
+        for (password, signedIn) in [("wrong password", false), ("heidis password", true)] {
+            let irc = try IRCClient(unregisteredPort: port)
+            try irc.send("CAP LS 302")
+            let offered = try irc.expect(prefix: ":chatd CAP * LS :")
+            #expect(offered.contains(" sasl=PLAIN "), "\(offered)")
+            try irc.send("NICK heidi")
+            try irc.send("USER heidi 0 * :Heidi")
+            try irc.send("CAP REQ :sasl")
+            try irc.expect(":chatd CAP * ACK :sasl")
+            try irc.send("AUTHENTICATE PLAIN")
+            try irc.expect("AUTHENTICATE +")
+            try irc.send("AUTHENTICATE " + Base64.encode(Array("heidi\0heidi\0\(password)".utf8)))
+            try irc.send("CAP END")  // sent at once, as some clients do: registration waits for the answer
+            if signedIn {
+                try irc.expect(":chatd 900 * *!~*@chatd heidi :You are now logged in as heidi")
+                try irc.expect(":chatd 903 * :SASL authentication successful")
+                try irc.expect(":chatd 001 heidi :Welcome to the chatd IRC Network, heidi")
+                try irc.expect(":chatd 366 heidi #lobby :End of /NAMES list.")
+                try irc.send("WHOIS heidi")
+                try irc.expect(":chatd 330 heidi heidi heidi :is logged in as")
+            } else {
+                try irc.expect(":chatd 904 * :SASL authentication failed")
+                try irc.expect(":chatd 001 heidi :Welcome to the chatd IRC Network, heidi")
+                // Not signed in, on a registered nick: told to sign in.
+                try irc.expect(":chatd NOTICE heidi :heidi is a registered account: /login PASSWORD within 1m00s, or you will be renamed.")
+                try irc.send("QUIT")
+                _ = try irc.tcp.readUntilClosed()
+            }
+        }
+    }
+
     @Test("IRC: NickServ REGISTER and IDENTIFY, answered with 900; WHOIS shows 330")
     func irc() throws {
         let daemon = try Daemon(config: Self.config, extraArguments: ["--irc-listen", "127.0.0.1:0", "--no-web"])

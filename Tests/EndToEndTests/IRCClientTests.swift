@@ -55,6 +55,33 @@ struct IRCClientTests {
         #expect(!who.contains("alice"), "\(who)")
     }
 
+    @Test("irssi signs in with SASL PLAIN as it connects: the account is there before it registers, and WHOIS says so")
+    func irssiSASL() throws {
+        let daemon = try Daemon(config: #"{"accounts": {"scryptCost": 10}}"#, extraArguments: ["--irc-listen", "127.0.0.1:0", "--no-web"])
+        let port = try daemon.ircPort()
+        let owner = try daemon.registered("carol")
+        try owner.line("/register carols password")
+        try owner.expect("*** You are signed in as carol.")
+        try owner.line("/nick carol_at_work")
+        try owner.expect("*** carol is now known as carol_at_work")
+        let home = daemon.directory + "/irssi-sasl"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        // irssi's own configuration: a network with SASL PLAIN, and a server on it that connects at start.
+        let config = """
+            chatnets = { chatd = { type = "IRC"; sasl_mechanism = "PLAIN"; sasl_username = "carol"; sasl_password = "carols password"; }; };
+            servers = ( { address = "127.0.0.1"; chatnet = "chatd"; port = "\(port)"; autoconnect = "yes"; } );
+            settings = { core = { real_name = "Carol"; user_name = "carol"; nick = "carol"; }; };
+            """
+        try config.write(toFile: home + "/config", atomically: true, encoding: .utf8)
+        let terminal = try Tmux(["irssi", "--home=\(home)"], width: 100, height: 30)
+        try terminal.waitFor(row: "Welcome to the chatd IRC Network, carol")
+        try owner.expect("*** carol has joined #lobby")
+        try owner.line("/whois carol")
+        try owner.expect(containing: "client irc; signed in as carol")
+        try terminal.submit("/quit")
+        _ = try terminal.waitForExit(timeout: 10)
+    }
+
     @Test("WeeChat: connects, talks with text and web users, /me, /topic, /quit")
     func weechat() throws {
         let (daemon, port, text, web) = try setUp()

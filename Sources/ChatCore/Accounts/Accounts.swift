@@ -61,6 +61,14 @@ public struct AccountTask: Equatable, Sendable {
     /// The client's address, for the per-address sign-in limit.
     public var address: String
     public var re: RequestID?
+
+    public init(session: SessionID, key: String, kind: Kind, address: String, re: RequestID? = nil) {
+        self.session = session
+        self.key = key
+        self.kind = kind
+        self.address = address
+        self.re = re
+    }
 }
 
 /// How an `AccountTask` ended.

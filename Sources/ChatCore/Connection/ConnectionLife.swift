@@ -40,8 +40,12 @@ public struct ConnectionLife: Sendable {
         /// From now on the client's views carry `extensions`, and its own room messages come
         /// back to it or not (IRC's negotiated capabilities).
         case extend(UInt8, echoes: Bool)
-        /// Claim the nick and enter the default room; answer with `registered` or `nickRefused`.
-        case register(nick: String, kind: ClientKind, re: RequestID?)
+        /// Claim the nick and enter the default room (signed in to `account`, when credentials were
+        /// checked before); answer with `registered` or `nickRefused`.
+        case register(nick: String, kind: ClientKind, re: RequestID?, account: String? = nil)
+        /// Check credentials (IRC's SASL), off the loop; the answer comes back through
+        /// `authenticated(_:now:_:)`.
+        case authenticate(account: String, password: Password)
         /// Carry out a command against the directory (`Directory.perform`).
         case perform(Command, re: RequestID?)
         /// Say goodbye (`*** Closing connection: reason`, or a `bye` with `code`), then close.
@@ -407,10 +411,12 @@ public struct ConnectionLife: Sendable {
             break
         case .reply(let kind, let re):
             _ = carryOut(.send(kind, re: re))
-        case .register(let nick, let re):
+        case .authenticate(let account, let password):
+            _ = carryOut(.authenticate(account: account, password: password))
+        case .register(let nick, let re, let account):
             let kind: ClientKind =
                 session.clientName.map { .program($0) } ?? (transport == .webSocket ? .webSocket : dialect.dialect.clientKind)
-            switch carryOut(.register(nick: nick, kind: kind, re: re)) {
+            switch carryOut(.register(nick: nick, kind: kind, re: re, account: account)) {
             case .registered:
                 session.registered()
                 nickDeadline = nil
@@ -433,6 +439,12 @@ public struct ConnectionLife: Sendable {
         case .several(let decisions):
             for decision in decisions where closing == nil { handle(decision, carryOut) }
         }
+    }
+
+    /// The credentials of an `authenticate` action were checked (`account`, or nil: refused).
+    public mutating func authenticated(_ account: String?, now: Int64, _ carryOut: (Action) -> Outcome) {
+        guard closing == nil else { return }
+        handle(session.authenticated(account), carryOut)
     }
 
     private mutating func close(

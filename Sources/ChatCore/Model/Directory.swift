@@ -273,8 +273,8 @@ public struct Directory: Sendable {
 
     /// Registers a connection under `rawNick` and puts it in the default room.
     public mutating func register(
-        _ id: SessionID, nick rawNick: String, shard: Int, address: String = "", kind: ClientKind = .line, at now: Timestamp,
-        re: RequestID? = nil
+        _ id: SessionID, nick rawNick: String, shard: Int, address: String = "", kind: ClientKind = .line, account: String? = nil,
+        at now: Timestamp, re: RequestID? = nil
     ) -> Result<[Delivery], NickError> {
         precondition(clients[id] == nil, "session \(id) registered twice")
         precondition(shard < shardCount, "shard \(shard) out of range")
@@ -286,6 +286,10 @@ public struct Directory: Sendable {
         for key in nick.keys { nicks[key] = id }
         clients[id] = Client(
             nick: nick, shard: shard, rooms: [], currentRoom: nil, connectedAt: now, address: address, kind: kind, lastMessageAt: now)
+        // Signed in before registering (IRC's SASL), to an account that is still there.
+        if let account, case .success(let name) = Nickname.validate(account, maxLength: 1000), let kept = accounts[name.key] {
+            clients[id]?.account = kept
+        }
         peakClients = max(peakClients, clients.count)
         var out: [Delivery] = [.event(event(.welcome(nick: nick.display, room: defaultRoom.display), at: now, re: re), to: .session(id))]
         enter(id, defaultRoom, at: now, into: &out)

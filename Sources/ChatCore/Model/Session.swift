@@ -19,8 +19,11 @@ public struct Session: Sendable {
         case none
         /// Answer this connection only; no shared state is involved.
         case reply(Event.Kind, re: RequestID?)
-        /// Claim `nick` and enter the default room.
-        case register(nick: String, re: RequestID?)
+        /// Claim `nick` and enter the default room, signed in to `account` if credentials were
+        /// checked before (IRC's SASL).
+        case register(nick: String, re: RequestID?, account: String? = nil)
+        /// Check these credentials (before registration); answer with `authenticated(_:)`.
+        case authenticate(account: String, password: Password)
         /// Carry out a command against the directory.
         case perform(Command, re: RequestID?)
         /// The client leaves.
@@ -73,6 +76,15 @@ public struct Session: Sendable {
         return session
     }
 
+    /// The credentials of an `authenticate` were checked: `account` signed in to, or nil (wrong,
+    /// unknown, refused). What the dialect answers, and the registration it held, if any.
+    public mutating func authenticated(_ account: String?) -> Action {
+        guard case .irc(var irc) = dialectState else { return .none }
+        let reading = irc.authenticated(account)
+        dialectState = .irc(irc)
+        return decide(reading)
+    }
+
     /// The server granted the nickname.
     public mutating func registered() { phase = .registered }
 
@@ -110,7 +122,9 @@ public struct Session: Sendable {
             }
             if let client { clientName = client }
             guard let nick else { return .reply(.nickRequired, re: re) }
-            return .register(nick: nick, re: re)
+            return .register(nick: nick, re: re, account: dialectState.authenticatedAccount)
+        case .authenticate(let account, let password):
+            return .authenticate(account: account, password: password)
         case .command(let command, let re):
             return decide(command, re: re)
         case .reply(let kind, let re):

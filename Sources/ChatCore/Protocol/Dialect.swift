@@ -137,6 +137,9 @@ public enum Reading: Equatable, Sendable {
     /// A JSON `hello`: the program's name, and perhaps the nick it wants.
     case hello(nick: String?, client: String?, re: RequestID?)
     case command(Command, re: RequestID?)
+    /// Credentials to check before registration (IRC's SASL PLAIN): the answer comes back
+    /// through `Session.authenticated(_:)`.
+    case authenticate(account: String, password: Password)
     /// A request that cannot be carried out as sent.
     case invalid(CommandError, re: RequestID?)
     /// An answer the dialect gives by itself (IRC's `CAP LS`), touching no shared state.

@@ -217,8 +217,10 @@ final class ChatConnectionHandler: ChannelInboundHandler {
         case .extend(let extensions, let echoes):
             member.viewExtensions = extensions
             member.echoes = echoes
-        case .register(let rawNick, let kind, let re):
-            switch hub.register(member.id, nick: rawNick, shard: shard.index, address: address, kind: kind, re: re) {
+        case .authenticate(let account, let password):
+            authenticate(account, password, context)
+        case .register(let rawNick, let kind, let re, let account):
+            switch hub.register(member.id, nick: rawNick, shard: shard.index, address: address, kind: kind, re: re, account: account) {
             case .success(let granted):
                 nick = granted.display
                 shard.counters.registrations += 1
@@ -247,6 +249,24 @@ final class ChatConnectionHandler: ChannelInboundHandler {
             closeNow = true
         }
         return .done
+    }
+
+    /// Checks SASL credentials off the loop; the answer comes back to the connection's life on
+    /// its loop (unless it closed meanwhile).
+    private func authenticate(_ account: String, _ password: Password, _ context: ChannelHandlerContext) {
+        let hub = self.hub
+        let peer = address
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        Task {
+            let name = await hub.verifyCredentials(account: account, password: password, address: peer)
+            loop.execute {
+                let (handler, context) = bound.value
+                guard context.channel.isActive else { return }
+                handler.life.authenticated(name, now: Hub.monotonicNow) { handler.carryOut($0, context) }
+                handler.settle(context)
+            }
+        }
     }
 
     private func perform(_ command: Command, re: RequestID?) {

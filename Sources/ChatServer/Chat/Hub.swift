@@ -194,6 +194,29 @@ final class Hub: Sendable {
         return deliveries
     }
 
+    /// Checks credentials for a connection not registered yet (IRC's SASL): within the same
+    /// limits as `/login`, and counted against them. The account's name, or nil (unknown,
+    /// wrong, limited, or no store: one answer for all, as SASL gives one).
+    func verifyCredentials(account rawName: String, password: Password, address: String) async -> String? {
+        guard let accounts, case .success(let nick) = Nickname.validate(rawName, maxLength: 1000) else { return nil }
+        let now = clock()
+        let allowed = directory.withLock {
+            $0.accounts[nick.key] != nil && $0.signIns.waitSeconds(account: nick.key, address: address, at: now) == nil
+        }
+        guard allowed else { return nil }
+        let task = AccountTask(session: SessionID(0), key: nick.key, kind: .verify(password: password, then: .signIn), address: address)
+        switch await accounts.run(task, now: now) {
+        case .done(let name):
+            directory.withLock { $0.signIns.succeed(account: nick.key) }
+            return name
+        case .wrongPassword:
+            directory.withLock { $0.signIns.fail(account: nick.key, address: address, at: self.clock()) }
+            return nil
+        default:
+            return nil
+        }
+    }
+
     /// Renames those past their sign-in deadline (`Directory.protectNicks`); about once a second.
     func protectNicks() {
         perform { $0.protectNicks(at: $1) }
@@ -272,11 +295,11 @@ final class Hub: Sendable {
 
     /// Registers a connection; on success its welcome and join arrive through its mailbox.
     func register(
-        _ id: SessionID, nick: String, shard: Int, address: String, kind: ClientKind, re: RequestID?
+        _ id: SessionID, nick: String, shard: Int, address: String, kind: ClientKind, re: RequestID?, account: String? = nil
     ) -> Result<Nickname, NickError> {
         let now = clock()
         return directory.withLock { directory in
-            switch directory.register(id, nick: nick, shard: shard, address: address, kind: kind, at: now, re: re) {
+            switch directory.register(id, nick: nick, shard: shard, address: address, kind: kind, account: account, at: now, re: re) {
             case .failure(let error): return .failure(error)
             case .success(let deliveries):
                 route(deliveries, directory, requester: id)

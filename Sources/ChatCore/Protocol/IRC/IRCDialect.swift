@@ -56,6 +56,8 @@ public struct IRCDialect: Dialect {
             irc.user = Sanitizer.cleanArgument(params[0])
             state = .irc(irc)
             return irc.registration
+        case "AUTHENTICATE":
+            return authenticate(params, registered: registered, state: &state)
         case "PASS":
             if registered { return .invalid(.refused(.alreadyRegistered, "You may not reregister"), re: Self.re("PASS")) }
             return params.isEmpty ? .invalid(.usage(command: "PASS", usage: "<password>"), re: Self.re("PASS")) : .nothing
@@ -253,7 +255,9 @@ public struct IRCDialect: Dialect {
         switch sub {
         case "LS":
             if !registered { irc.negotiating = true }
-            reading = .reply(.reply(command: "CAP", arguments: ["LS", IRCCapabilities.offered.names]), re: nil)
+            // Version 302 and later read capability values (`sasl=PLAIN`).
+            let values = params.count > 1 && (Int(params[1]) ?? 0) >= 302
+            reading = .reply(.reply(command: "CAP", arguments: ["LS", IRCCapabilities.offered.names(values: values)]), re: nil)
         case "LIST":
             reading = .reply(.reply(command: "CAP", arguments: ["LIST", irc.capabilities.names]), re: nil)
         case "REQ":
@@ -267,6 +271,12 @@ public struct IRCDialect: Dialect {
             }
         case "END":
             guard !registered, irc.negotiating else { return .nothing }
+            if irc.checking {
+                // SASL credentials are being checked: registration waits for the answer.
+                irc.endedWhileChecking = true
+                state = .irc(irc)
+                return .nothing
+            }
             irc.negotiating = false
             state = .irc(irc)
             return irc.registration
@@ -275,6 +285,51 @@ public struct IRCDialect: Dialect {
         }
         state = .irc(irc)
         return reading
+    }
+
+    /// `AUTHENTICATE` (IRCv3 SASL, PLAIN only): `PLAIN`, then the base64 of
+    /// `authzid NUL authcid NUL password` in chunks of 400 (`+` for an empty one). The
+    /// credentials are checked by the server (`Reading.authenticate`); registration waits.
+    private func authenticate(_ params: [String], registered: Bool, state: inout DialectState) -> Reading {
+        var irc = state.irc
+        defer { state = .irc(irc) }
+        guard let word = params.first, !word.isEmpty else {
+            return .invalid(.usage(command: "AUTHENTICATE", usage: "<mechanism>"), re: Self.re("AUTHENTICATE"))
+        }
+        if registered || irc.account != nil {
+            return .reply(.reply(command: "SASLALREADY", arguments: []), re: nil)
+        }
+        guard irc.capabilities.contains(.sasl), !irc.checking else { return .reply(.reply(command: "SASL", arguments: ["fail"]), re: nil) }
+        if word == "*" {
+            irc.saslPayload = nil
+            return .reply(.reply(command: "SASLABORTED", arguments: []), re: nil)
+        }
+        guard var payload = irc.saslPayload else {
+            guard word.uppercased() == "PLAIN" else { return .reply(.reply(command: "SASLMECHS", arguments: []), re: nil) }
+            irc.saslPayload = ""
+            return .reply(.reply(command: "AUTHENTICATE", arguments: ["+"]), re: nil)
+        }
+        if word != "+" { payload += word }
+        guard payload.utf8.count <= 1_600 else {
+            irc.saslPayload = nil
+            return .reply(.reply(command: "SASLTOOLONG", arguments: []), re: nil)
+        }
+        if word.utf8.count == 400 {
+            irc.saslPayload = payload  // more to come
+            return .nothing
+        }
+        irc.saslPayload = nil
+        guard let decoded = Base64.decode(payload) else { return .reply(.reply(command: "SASL", arguments: ["fail"]), re: nil) }
+        let parts = decoded.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return .reply(.reply(command: "SASL", arguments: ["fail"]), re: nil) }
+        let authzid = String(decoding: parts[0], as: UTF8.self)
+        let authcid = Sanitizer.cleanArgument(String(decoding: parts[1], as: UTF8.self))
+        // Signing in as someone else (authzid) is not something chatd lets an account do.
+        guard !authcid.isEmpty, authzid.isEmpty || authzid == authcid else {
+            return .reply(.reply(command: "SASL", arguments: ["fail"]), re: nil)
+        }
+        irc.checking = true
+        return .authenticate(account: authcid, password: Password(String(decoding: parts[2], as: UTF8.self)))
     }
 
     /// What a client wrote, for everyone: IRC's formatting codes removed with their arguments
@@ -371,14 +426,34 @@ public struct IRCState: Equatable, Sendable {
     var user: String?
     var negotiating = false
     var capabilities: IRCCapabilities = []
+    /// SASL: the base64 payload so far, after `AUTHENTICATE PLAIN` (nil when none is under way).
+    var saslPayload: String?
+    /// SASL credentials are being checked by the server.
+    var checking = false
+    /// `CAP END` came while they were: registration follows the answer.
+    var endedWhileChecking = false
+    /// The account SASL signed in to, which registration binds the connection to.
+    var account: String?
 
     public init() {}
 
     /// The registration, once `NICK` and `USER` are both sent and no capability negotiation is
     /// under way; nothing before.
     var registration: Reading {
-        guard let nick, user != nil, !negotiating else { return .nothing }
+        guard let nick, user != nil, !negotiating, !checking else { return .nothing }
         return .hello(nick: nick, client: nil, re: IRCDialect.re("NICK", nick))
+    }
+
+    /// The server checked the SASL credentials: `account`, or nil. 900 and 903, or 904; then
+    /// the registration that waited, if `CAP END` came meanwhile.
+    mutating func authenticated(_ account: String?) -> Reading {
+        checking = false
+        self.account = account
+        let answer = Reading.reply(.reply(command: "SASL", arguments: account.map { ["ok", $0] } ?? ["fail"]), re: nil)
+        guard endedWhileChecking else { return answer }
+        endedWhileChecking = false
+        negotiating = false
+        return .several([answer, registration])
     }
 }
 
@@ -402,20 +477,28 @@ public struct IRCCapabilities: OptionSet, Equatable, Sendable {
     public static let multiPrefix = IRCCapabilities(rawValue: 32)
     /// `AWAY` from the members of one's channels when they go away or come back.
     public static let awayNotify = IRCCapabilities(rawValue: 64)
+    /// Signing in to an account during registration (`AUTHENTICATE`, PLAIN). Changes no
+    /// rendering, so it is not among `rendered`.
+    public static let sasl = IRCCapabilities(rawValue: 128)
 
     static let rendered = IRCCapabilities(rawValue: 0x7F)
     public static let offered: IRCCapabilities = [
-        .messageTags, .serverTime, .userhostInNames, .batch, .echoMessage, .multiPrefix, .awayNotify,
+        .messageTags, .serverTime, .userhostInNames, .batch, .echoMessage, .multiPrefix, .awayNotify, .sasl,
     ]
 
     static let named: [(String, IRCCapabilities)] = [
         ("away-notify", .awayNotify), ("batch", .batch), ("echo-message", .echoMessage), ("message-tags", .messageTags),
         ("multi-prefix", .multiPrefix),
-        ("server-time", .serverTime), ("userhost-in-names", .userhostInNames),
+        ("sasl", .sasl), ("server-time", .serverTime), ("userhost-in-names", .userhostInNames),
     ]
 
-    /// Space-separated, as `CAP LS` and `LIST` give them.
-    var names: String { Self.named.filter { contains($0.1) }.map(\.0).joined(separator: " ") }
+    /// Space-separated, as `CAP LIST` gives them.
+    var names: String { names(values: false) }
+
+    /// Space-separated, with their values for `CAP LS 302` (`sasl=PLAIN`).
+    func names(values: Bool) -> String {
+        Self.named.filter { contains($0.1) }.map { values && $0.1 == .sasl ? "\($0.0)=PLAIN" : $0.0 }.joined(separator: " ")
+    }
 
     /// These with a `CAP REQ` list applied (`name` enables, `-name` disables), or nil when it
     /// names anything not offered (the whole request is then refused).
@@ -437,6 +520,9 @@ public struct IRCCapabilities: OptionSet, Equatable, Sendable {
 }
 
 extension DialectState {
+    /// The account SASL signed the connection in to before registration, if any.
+    var authenticatedAccount: String? { irc.account }
+
     /// The IRC state (a fresh one if the connection keeps none).
     var irc: IRCState {
         if case .irc(let state) = self { return state }

@@ -164,6 +164,22 @@ struct IRCFormat {
             return numeric(315, first, "End of /WHO list.")
         case "BANLIST":
             return numeric(368, first, "End of channel ban list")
+        case "AUTHENTICATE":
+            return "AUTHENTICATE +\r\n"
+        case "SASL":
+            guard first == "ok", let account = arguments.dropFirst().first else {
+                return numeric(904, nil, "SASL authentication failed")
+            }
+            return numeric(900, "\(mask(target)) \(account)", "You are now logged in as \(account)")
+                + numeric(903, nil, "SASL authentication successful")
+        case "SASLABORTED":
+            return numeric(906, nil, "SASL authentication aborted")
+        case "SASLMECHS":
+            return numeric(908, "PLAIN", "are available SASL mechanisms") + numeric(904, nil, "SASL authentication failed")
+        case "SASLALREADY":
+            return numeric(907, nil, "You have already authenticated using SASL")
+        case "SASLTOOLONG":
+            return numeric(905, nil, "SASL message too long")
         case "EXCEPTLIST":
             return numeric(349, first, "End of channel exception list")
         case "INVEXLIST":

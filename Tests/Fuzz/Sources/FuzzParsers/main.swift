@@ -48,6 +48,10 @@ func irc(_ bytes: [UInt8]) {
             switch action {
             case .several(let more): actions += more
             case .register: session.registered()
+            case .authenticate(let account, let password):
+                // SASL: answered at once, signed in when the password is the account's name
+                // backwards (either way, whatever registration waited follows).
+                actions.append(session.authenticated(String(password.text.reversed()) == account ? account : nil))
             case .reply(let kind, let re):
                 let rendered = dialect.render(Event(id: 1, time: Timestamp(milliseconds: 0), re: re, kind), View(isAnswer: true), to: "me")
                 for out in rendered.split(separator: 0x0A) {
