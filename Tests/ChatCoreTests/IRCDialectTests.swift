@@ -36,7 +36,8 @@ struct IRCDialectTests {
                     .reply(
                         command: "CAP",
                         arguments: [
-                            "LS", "away-notify batch echo-message message-tags multi-prefix sasl=PLAIN server-time userhost-in-names",
+                            "LS",
+                            "account-tag away-notify batch echo-message message-tags multi-prefix sasl=PLAIN server-time userhost-in-names",
                         ]),
                     re: nil))
         #expect(read("NICK alice", registered: false, state: &state) == .nothing)

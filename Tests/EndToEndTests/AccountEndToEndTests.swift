@@ -104,6 +104,9 @@ struct AccountEndToEndTests {
         _ = try bot.expect(containing: #""type":"welcome""#)
         try bot.line(#"{"type":"register","password":"pipeline secret","id":1}"#)
         _ = try bot.expect(containing: #"{"type":"account","#)
+        try bot.line(#"{"type":"message","text":"deployed","id":9}"#)
+        let said = try bot.expect(containing: #""re":9"#)
+        #expect(said.contains(#""account":"deploybot""#), "a signed-in sender's messages carry its account: \(said)")
         try bot.line(#"{"type":"password","old":"pipeline secret","new":"new pipeline secret","id":2}"#)
         let changed = try bot.expect(containing: #""re":2"#)
         #expect(changed.contains("The password of deploybot is changed."), "\(changed)")
@@ -175,5 +178,11 @@ struct AccountEndToEndTests {
         try second.expect(":dave_!~dave_@chatd NICK :dave")
         try second.send("WHOIS dave")
         try second.expect(":chatd 330 dave dave dave :is logged in as")
+        // account-tag: what a signed-in user says carries its account, for those who asked.
+        let watcher = try IRCClient(port: port, nick: "erin")
+        try watcher.send("CAP REQ account-tag")
+        try watcher.expect(":chatd CAP erin ACK :account-tag")
+        try second.send("PRIVMSG #lobby :signed and sealed")
+        try watcher.expect("@account=dave :dave!~dave@chatd PRIVMSG #lobby :signed and sealed")
     }
 }

@@ -70,7 +70,9 @@ struct IRCTests {
         let (daemon, port) = try daemon(#"{"irc": {"serverName": "chatd", "network": "TestNet"}, "limits": {"maxNickLength": 20}}"#)
         let irc = try IRCClient(unregisteredPort: port)
         try irc.send("CAP LS 302")
-        try irc.expect(":chatd CAP * LS :away-notify batch echo-message message-tags multi-prefix sasl=PLAIN server-time userhost-in-names")
+        try irc.expect(
+            ":chatd CAP * LS :account-tag away-notify batch echo-message message-tags multi-prefix sasl=PLAIN server-time userhost-in-names"
+        )
         try irc.send("PING early")
         try irc.expect(":chatd PONG chatd :early")
         try irc.send("JOIN #dev")
@@ -79,8 +81,8 @@ struct IRCTests {
         try irc.expect(":chatd 461 * USER :Not enough parameters")
         try irc.send("NICK alice")
         try irc.send("USER alice 0 * :Alice Liddell")
-        try irc.send("CAP REQ :account-tag")
-        try irc.expect(":chatd CAP * NAK :account-tag")
+        try irc.send("CAP REQ :draft/chathistory")
+        try irc.expect(":chatd CAP * NAK :draft/chathistory")
         try irc.expectNothingElse()  // still negotiating: no welcome yet
         try irc.send("CAP END")
         try irc.expect(":chatd 001 alice :Welcome to the TestNet IRC Network, alice")
@@ -485,8 +487,8 @@ struct IRCTests {
         try modern.expect(":chatd CAP * ACK :server-time message-tags echo-message userhost-in-names")
         try modern.send("CAP REQ :multi-prefix chghost")  // all or nothing
         try modern.expect(":chatd CAP * NAK :multi-prefix chghost")
-        try modern.send("CAP REQ :server-time account-tag")
-        try modern.expect(":chatd CAP * NAK :server-time account-tag")
+        try modern.send("CAP REQ :server-time draft/chathistory")
+        try modern.expect(":chatd CAP * NAK :server-time draft/chathistory")
         try modern.send("CAP LIST")
         try modern.expect(":chatd CAP * LIST :echo-message message-tags server-time userhost-in-names")
         try modern.send("CAP END")

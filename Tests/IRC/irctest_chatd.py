@@ -10,7 +10,7 @@ CHATD = os.environ.get("CHATD", os.path.join(os.path.dirname(__file__), "..", ".
 class ChatdController(BaseServerController, DirectoryBasedController):
     software_name = "chatd"
     supported_sasl_mechanisms = set()
-    supported_capabilities = {"away-notify", "echo-message", "message-tags", "multi-prefix", "server-time", "userhost-in-names", "batch"}
+    supported_capabilities = {"account-tag", "away-notify", "echo-message", "message-tags", "multi-prefix", "server-time", "userhost-in-names", "batch"}
 
     def run(self, hostname, port, password=None, ssl=False, restricted_metadata_keys=None,
             valid_metadata_keys=None, invalid_metadata_keys=None):

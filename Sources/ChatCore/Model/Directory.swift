@@ -556,7 +556,8 @@ public struct Directory: Sendable {
         let kind: Event.Kind =
             action
             ? .action(room: room.display, from: nick, text: text) : .message(room: room.display, from: nick, text: text)
-        let message = event(kind, at: now, re: re)
+        var message = event(kind, at: now, re: re)
+        message.account = client.account
         remember(HistoryRecord(id: message.id, time: now, room: room.display, roomKey: room.key, from: nick, text: text, isAction: action))
         return [.event(message, to: roomAudience(room.key, sender: id))]
     }
@@ -593,7 +594,8 @@ public struct Directory: Sendable {
         }
         messagesRelayed += 1
         clients[id]?.lastMessageAt = now
-        let said = event(kind(client.nick.display, recipient.nick.display, recipient), at: now, re: re)
+        var said = event(kind(client.nick.display, recipient.nick.display, recipient), at: now, re: re)
+        said.account = client.account
         var recipientCopy = said
         recipientCopy.re = nil
         return [.event(recipientCopy, to: .session(targetID)), .event(said, to: .echo(id))]
@@ -625,7 +627,8 @@ public struct Directory: Sendable {
                 if let refused = silenced(id, in: room, at: now, re: re) { return [refused] }
                 messagesRelayed += 1
                 clients[id]?.lastMessageAt = now
-                let notice = event(.userNotice(from: client.nick.display, to: room.display, text: text), at: now, re: re)
+                var notice = event(.userNotice(from: client.nick.display, to: room.display, text: text), at: now, re: re)
+                notice.account = client.account
                 return [.event(notice, to: roomAudience(room.key, sender: id))]
             }
         }

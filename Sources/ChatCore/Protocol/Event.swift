@@ -7,12 +7,16 @@ public struct Event: Equatable, Sendable {
     /// The JSON request id this event answers, if any.
     public var re: RequestID?
     public var kind: Kind
+    /// The account the sender of a message, action or notice was signed in to, if any: what a
+    /// client may trust about who said it (JSON's `account`, IRC's `account-tag`).
+    public var account: String?
 
-    public init(id: UInt64, time: Timestamp, re: RequestID? = nil, _ kind: Kind) {
+    public init(id: UInt64, time: Timestamp, re: RequestID? = nil, _ kind: Kind, account: String? = nil) {
         self.id = id
         self.time = time
         self.re = re
         self.kind = kind
+        self.account = account
     }
 
     public enum Kind: Equatable, Sendable {

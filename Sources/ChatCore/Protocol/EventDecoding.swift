@@ -178,6 +178,6 @@ extension JSONFormat {
         case .integer(let number)?: re = .integer(number)
         case let other?: throw problem("member \"re\" must be a string or an integer, got \(other.typeName)")
         }
-        return Event(id: UInt64(id), time: time, re: re, kind)
+        return Event(id: UInt64(id), time: time, re: re, kind, account: try optionalString("account"))
     }
 }

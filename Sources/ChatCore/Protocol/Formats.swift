@@ -392,6 +392,10 @@ public enum JSONFormat {
             w.key("arguments")
             strings(arguments, &w)
         }
+        if let account = event.account {
+            w.key("account")
+            w.string(account)
+        }
         if let re = event.re {
             w.key("re")
             w.requestID(re)

@@ -479,15 +479,18 @@ public struct IRCCapabilities: OptionSet, Equatable, Sendable {
     public static let awayNotify = IRCCapabilities(rawValue: 64)
     /// Signing in to an account during registration (`AUTHENTICATE`, PLAIN). Changes no
     /// rendering, so it is not among `rendered`.
-    public static let sasl = IRCCapabilities(rawValue: 128)
+    public static let sasl = IRCCapabilities(rawValue: 256)
+    /// `@account=` on what a signed-in user says.
+    public static let accountTag = IRCCapabilities(rawValue: 128)
 
-    static let rendered = IRCCapabilities(rawValue: 0x7F)
+    static let rendered = IRCCapabilities(rawValue: 0xFF)
     public static let offered: IRCCapabilities = [
-        .messageTags, .serverTime, .userhostInNames, .batch, .echoMessage, .multiPrefix, .awayNotify, .sasl,
+        .messageTags, .serverTime, .userhostInNames, .batch, .echoMessage, .multiPrefix, .awayNotify, .sasl, .accountTag,
     ]
 
     static let named: [(String, IRCCapabilities)] = [
-        ("away-notify", .awayNotify), ("batch", .batch), ("echo-message", .echoMessage), ("message-tags", .messageTags),
+        ("account-tag", .accountTag), ("away-notify", .awayNotify), ("batch", .batch), ("echo-message", .echoMessage),
+        ("message-tags", .messageTags),
         ("multi-prefix", .multiPrefix),
         ("sasl", .sasl), ("server-time", .serverTime), ("userhost-in-names", .userhostInNames),
     ]

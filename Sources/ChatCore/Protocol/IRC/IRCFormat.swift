@@ -319,11 +319,12 @@ struct IRCFormat {
     /// The tags an event's lines carry for this recipient: `time` (server-time), `msgid`
     /// (message-tags), or nothing.
     private func tags(_ event: Event) -> String {
-        tags(time: event.time, id: event.id)
+        tags(time: event.time, id: event.id, account: event.account)
     }
 
-    private func tags(time: Timestamp, id: UInt64, batch: String? = nil) -> String {
+    private func tags(time: Timestamp, id: UInt64, batch: String? = nil, account: String? = nil) -> String {
         var tags: [String] = batch.map { ["batch=\($0)"] } ?? []
+        if let account, capabilities.contains(.accountTag) { tags.append("account=\(account)") }
         if capabilities.contains(.serverTime) { tags.append("time=\(time.iso8601)") }
         if capabilities.contains(.messageTags) { tags.append("msgid=\(id)") }
         return tags.isEmpty ? "" : "@" + tags.joined(separator: ";") + " "
