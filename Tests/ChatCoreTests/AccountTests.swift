@@ -61,6 +61,20 @@ struct AccountTests {
         #expect(done.contains { if case .event(let e, _) = $0 { e.kind == .nickChange(old: "bob", new: "Carol") } else { false } })
     }
 
+    @Test("the per-address limit counts an address's failures on any account, from any port; another address is not held back")
+    func perAddress() {
+        var limiter = SignInLimiter()
+        let t = Timestamp(milliseconds: 0)
+        for attempt in 0..<20 {
+            #expect(limiter.waitSeconds(account: "acct\(attempt)", address: "198.51.100.7:\(40_000 + attempt)", at: t) == nil)
+            limiter.fail(account: "acct\(attempt)", address: "198.51.100.7:\(40_000 + attempt)", at: t)
+        }
+        #expect(limiter.waitSeconds(account: "fresh", address: "198.51.100.7:50000", at: t) == 300)
+        #expect(limiter.waitSeconds(account: "fresh", address: "198.51.100.8:50000", at: t) == nil)
+        #expect(limiter.waitSeconds(account: "fresh", address: "[2001:db8::1]:5", at: t) == nil)
+        #expect(SignInLimiter.host("[2001:db8::1]:5") == "2001:db8::1" && SignInLimiter.host("unknown") == "unknown")
+    }
+
     @Test("password and unregister need a signed-in client; a drop signs everyone on that account out")
     func manage() throws {
         var d = try directory()

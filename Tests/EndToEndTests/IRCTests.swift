@@ -315,6 +315,7 @@ struct IRCTests {
         try carol.send("JOIN #ops")
         try carol.expect(":chatd 473 carol #ops :Cannot join channel (+i)")
         try alice.send("MODE #ops -i")
+        try bob.expect("*** alice sets mode -i on #ops")  // alice's change is made before carol tries again
         try carol.send("JOIN #ops wrong")
         try carol.expect(":chatd 475 carol #ops :Cannot join channel (+k)")
         try alice.send("MODE #ops +i")

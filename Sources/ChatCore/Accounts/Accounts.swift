@@ -97,10 +97,17 @@ public struct SignInLimiter: Sendable {
 
     public init() {}
 
+    /// The address a limit counts against: the peer's IP, whatever port it came from (a client
+    /// address as shown is `IP:PORT`).
+    static func host(_ address: String) -> String {
+        guard case .success(let parsed) = HostAndPort.parse(address, .server) else { return address }
+        return parsed.host
+    }
+
     /// Seconds until `key` (an account's) or `address` may try again, or nil if it may now.
     public func waitSeconds(account key: String, address: String, at now: Timestamp) -> Int? {
         var wait: Int64 = 0
-        for (entry, limit) in [("a:" + key, perAccount), ("i:" + address, perAddress)] {
+        for (entry, limit) in [("a:" + key, perAccount), ("i:" + Self.host(address), perAddress)] {
             guard let seen = failures[entry], seen.count >= limit else { continue }
             let left = seen.since.milliseconds + window - now.milliseconds
             if left > 0 { wait = max(wait, left) }
@@ -111,7 +118,7 @@ public struct SignInLimiter: Sendable {
     /// Counts a failed sign-in against `key` and `address`.
     public mutating func fail(account key: String, address: String, at now: Timestamp) {
         if failures.count > 10_000 { failures = failures.filter { $0.value.since.milliseconds + window > now.milliseconds } }
-        for entry in ["a:" + key, "i:" + address] {
+        for entry in ["a:" + key, "i:" + Self.host(address)] {
             if let seen = failures[entry], seen.since.milliseconds + window > now.milliseconds {
                 failures[entry] = (seen.count + 1, seen.since)
             } else {
