@@ -122,6 +122,27 @@ struct AccountTests {
         #expect(d.protectNicks(at: Timestamp(milliseconds: t0.milliseconds + 120_000)).isEmpty && d.clients[c]?.nick.display == "carol")
     }
 
+    @Test("a look-alike of an account's nick is that account's: it cannot be registered apart, it is held, and it signs in to it")
+    func lookAlikes() throws {
+        var d = try directory()  // the account Carol exists; nobody holds the nick
+        let c = SessionID(3)
+        let joined = try d.register(c, nick: "CaroI", shard: 0, at: t0).get()  // a capital I for the l
+        #expect(
+            joined.contains {
+                if case .event(let e, _) = $0, case .notice(let text) = e.kind {
+                    text.hasPrefix("Carol is a registered account")
+                } else {
+                    false
+                }
+            })
+        #expect(d.signInDeadlines[c] != nil)
+        #expect(refusal(d.perform(.register(password: Password("long enough")), by: c, at: t0)) == .accountExists)
+        let verify = try #require(task(d.perform(.login(nick: nil, password: Password("carols password")), by: c, at: t0)))
+        #expect(verify.key == "carol", "the account's own key, not the look-alike's")
+        _ = d.accountDone(verify, .done(name: "Carol"), at: t0)
+        #expect(d.signInDeadlines[c] == nil && d.clients[c]?.account == "Carol")
+    }
+
     @Test("accounts.required: only those signed in talk; anyone may still register")
     func required() throws {
         var d = try directory()

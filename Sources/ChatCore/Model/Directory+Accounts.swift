@@ -2,10 +2,26 @@ extension Directory {
     /// The accounts kept from before a restart (their names), and whether accounts can be used.
     public mutating func seedAccounts(_ names: [String]) {
         accountsAvailable = true
-        for name in names {
-            guard case .success(let nick) = Nickname.validate(name, maxLength: 1000) else { continue }
-            accounts[nick.key] = name
-        }
+        for name in names { addAccount(name) }
+    }
+
+    /// The account `nick` is, or looks like (by its key or its confusable skeleton), by name.
+    public func account(for nick: Nickname) -> String? {
+        accounts[nick.key] ?? accountShapes[nick.shapeKey]
+    }
+
+    mutating func addAccount(_ name: String) {
+        guard case .success(let nick) = Nickname.validate(name, maxLength: 1000) else { return }
+        accounts[nick.key] = name
+        accountShapes[nick.shapeKey] = name
+    }
+
+    /// Forgets the account with key `key`; returns its name.
+    @discardableResult
+    mutating func removeAccount(key: String) -> String? {
+        guard let name = accounts.removeValue(forKey: key) else { return nil }
+        if case .success(let nick) = Nickname.validate(name, maxLength: 1000) { accountShapes[nick.shapeKey] = nil }
+        return name
     }
 
     /// `/register PASSWORD`: makes the client's nick an account, with that password, and signs
@@ -16,7 +32,7 @@ extension Directory {
         if let account = client.account {
             return [refusal(.alreadySignedIn, "You are signed in as \(account) already.", id, now, re)]
         }
-        if let name = accounts[client.nick.key] {
+        if let name = account(for: client.nick) {
             return [refusal(.accountExists, "\(name) is a registered account: /login \(name) PASSWORD to sign in.", id, now, re)]
         }
         if let problem = Password.problem(password.text) { return [refusal(.passwordInvalid, problem, id, now, re)] }
@@ -36,19 +52,18 @@ extension Directory {
     {
         guard let client = clients[id] else { return [] }
         if let refused = accountsRefused(id, at: now, re: re) { return [refused] }
-        let key: String
+        var asked = client.nick
         if let rawNick {
             guard case .success(let nick) = Nickname.validate(rawNick, maxLength: 1000) else {
                 return [refusal(.noSuchAccount, "There is no account \(Sanitizer.cleanArgument(rawNick)).", id, now, re)]
             }
-            key = nick.key
-        } else {
-            key = client.nick.key
+            asked = nick
         }
-        guard let name = accounts[key] else {
+        guard let name = account(for: asked), case .success(let canonical) = Nickname.validate(name, maxLength: 1000) else {
             let shown = rawNick.map(Sanitizer.cleanArgument) ?? client.nick.display
             return [refusal(.noSuchAccount, "There is no account \(shown): /register PASSWORD makes your nick one.", id, now, re)]
         }
+        let key = canonical.key
         if client.account == name {
             return [.event(event(.notice(text: "You are signed in as \(name) already."), at: now, re: re), to: .session(id))]
         }
@@ -90,8 +105,8 @@ extension Directory {
         let re = task.re
         // The store changed whether or not the client is still here.
         switch (task.kind, outcome) {
-        case (.create, .done(let name)): accounts[task.key] = name
-        case (.verify(_, .drop), .done): accounts[task.key] = nil
+        case (.create, .done(let name)): addAccount(name)
+        case (.verify(_, .drop), .done): removeAccount(key: task.key)
         default: break
         }
         guard let client = clients[id] else { return [] }
@@ -146,7 +161,7 @@ extension Directory {
     /// deadline goes.
     mutating func protectNick(_ id: SessionID, at now: Timestamp) -> [Delivery] {
         guard let client = clients[id] else { return [] }
-        guard let name = accounts[client.nick.key], client.account != name else {
+        guard let name = account(for: client.nick), client.account != name else {
             signInDeadlines[id] = nil
             return []
         }
@@ -164,7 +179,7 @@ extension Directory {
             signInDeadlines[id] = nil
             guard let client = clients[id] else { continue }
             // Dropped meanwhile, or signed in: nothing to protect any more.
-            guard let name = accounts[client.nick.key], client.account != name else { continue }
+            guard let name = account(for: client.nick), client.account != name else { continue }
             var guest = "Guest\(id.value)"
             var suffix = 0
             while case .failure = claimable(guest, for: id, at: now) {
@@ -183,7 +198,7 @@ extension Directory {
     /// An operator dropped the account with key `key` (`chatctl account drop`), already gone
     /// from the store: everyone signed in to it is signed out and told.
     public mutating func operatorDroppedAccount(key: String, at now: Timestamp) -> [Delivery] {
-        guard let name = accounts.removeValue(forKey: key) else { return [] }
+        guard let name = removeAccount(key: key) else { return [] }
         var out: [Delivery] = []
         for (session, client) in clients where client.account == name {
             clients[session]?.account = nil

@@ -182,6 +182,9 @@ public struct Directory: Sendable {
     /// Every account, by key (its nick's key) → its name. Seeded from the store at start
     /// (`seedAccounts`); passwords stay in the store.
     public internal(set) var accounts: [String: String] = [:]
+    /// The same accounts by the confusable skeleton of their names (`Nickname.shapeKey`): a
+    /// look-alike of an account's nick (`aIice` for `alice`) is that account's too.
+    var accountShapes: [String: String] = [:]
     /// Whether accounts can be used (they are kept in the history store).
     public internal(set) var accountsAvailable = false
     /// Failed sign-ins, per account and per address.
@@ -287,7 +290,7 @@ public struct Directory: Sendable {
         clients[id] = Client(
             nick: nick, shard: shard, rooms: [], currentRoom: nil, connectedAt: now, address: address, kind: kind, lastMessageAt: now)
         // Signed in before registering (IRC's SASL), to an account that is still there.
-        if let account, case .success(let name) = Nickname.validate(account, maxLength: 1000), let kept = accounts[name.key] {
+        if let account, case .success(let name) = Nickname.validate(account, maxLength: 1000), let kept = self.account(for: name) {
             clients[id]?.account = kept
         }
         peakClients = max(peakClients, clients.count)

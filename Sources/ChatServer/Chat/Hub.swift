@@ -200,17 +200,20 @@ final class Hub: Sendable {
     func verifyCredentials(account rawName: String, password: Password, address: String) async -> String? {
         guard let accounts, case .success(let nick) = Nickname.validate(rawName, maxLength: 1000) else { return nil }
         let now = clock()
-        let allowed = directory.withLock {
-            $0.accounts[nick.key] != nil && $0.signIns.waitSeconds(account: nick.key, address: address, at: now) == nil
+        let key: String? = directory.withLock { directory in
+            guard let name = directory.account(for: nick), case .success(let account) = Nickname.validate(name, maxLength: 1000),
+                directory.signIns.waitSeconds(account: account.key, address: address, at: now) == nil
+            else { return nil }
+            return account.key
         }
-        guard allowed else { return nil }
-        let task = AccountTask(session: SessionID(0), key: nick.key, kind: .verify(password: password, then: .signIn), address: address)
+        guard let key else { return nil }
+        let task = AccountTask(session: SessionID(0), key: key, kind: .verify(password: password, then: .signIn), address: address)
         switch await accounts.run(task, now: now) {
         case .done(let name):
-            directory.withLock { $0.signIns.succeed(account: nick.key) }
+            directory.withLock { $0.signIns.succeed(account: key) }
             return name
         case .wrongPassword:
-            directory.withLock { $0.signIns.fail(account: nick.key, address: address, at: self.clock()) }
+            directory.withLock { $0.signIns.fail(account: key, address: address, at: self.clock()) }
             return nil
         default:
             return nil
