@@ -81,10 +81,10 @@ extension Directory {
     /// `/whois NICK`: the client's rooms, connected-since, idle time and kind, to the asker.
     public mutating func whois(_ id: SessionID, nick rawNick: String, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
         guard clients[id] != nil else { return [] }
-        guard case .success(let nick) = Nickname.validate(rawNick, maxLength: 1000), let targetID = holder(of: nick),
-            let target = clients[targetID]
-        else {
-            return [refusal(.noSuchNick, "There is nobody called \(Sanitizer.cleanArgument(rawNick)) here.", id, now, re)]
+        let target: Client
+        switch someone(rawNick) {
+        case .success(let found): target = found.client
+        case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
         }
         let whois = Whois(
             nick: target.nick.display, rooms: target.rooms.map(\.display), connectedAt: target.connectedAt,

@@ -6,8 +6,8 @@ extension Directory {
         _ id: SessionID, room rawRoom: String?, nick rawNick: String, reason: String?, at now: Timestamp, re: RequestID? = nil
     ) -> [Delivery] {
         let target: (room: RoomName, id: SessionID, client: Client)
-        switch operated(id, rawRoom, member: rawNick, at: now, re: re) {
-        case .failure(let refused): return [refused.delivery]
+        switch operated(id, rawRoom, member: rawNick) {
+        case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
         case .success(let found): target = found
         }
         guard let kicker = clients[id] else { return [] }
@@ -37,10 +37,10 @@ extension Directory {
         if entry.modes.contains(.inviteOnly), !entry.role(of: id).contains(.op) {
             return [refusal(.opNeeded, "\(room.display) is invite-only: only its operators may invite.", id, now, re)]
         }
-        guard case .success(let nick) = Nickname.validate(rawNick, maxLength: 1000), let targetID = holder(of: nick),
-            let target = clients[targetID]
-        else {
-            return [refusal(.noSuchNick, "There is nobody called \(Sanitizer.cleanArgument(rawNick)) here.", id, now, re)]
+        let (targetID, target): (SessionID, Client)
+        switch someone(rawNick) {
+        case .success(let found): (targetID, target) = found
+        case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
         }
         if entry.members.contains(targetID) {
             return [refusal(.alreadyInRoom, "\(target.nick.display) is already in \(room.display).", id, now, re)]
@@ -133,13 +133,10 @@ extension Directory {
                 break  // the rest is dropped, as IRC servers drop modes beyond `MODES`
             }
             if let role = RoomRole(letter: change.letter), let nick = change.argument {
-                guard case .success(let wanted) = Nickname.validate(nick, maxLength: 1000), let memberID = holder(of: wanted),
-                    let member = clients[memberID]
-                else {
-                    return (applied, Failure(code: .noSuchNick, message: "There is nobody called \(Sanitizer.cleanArgument(nick)) here."))
-                }
-                guard entry.members.contains(memberID) else {
-                    return (applied, Failure(code: .userNotInRoom, message: "\(member.nick.display) is not in \(room.display)."))
+                let (memberID, member): (SessionID, Client)
+                switch self.member(nick, of: entry) {
+                case .success(let found): (memberID, member) = found
+                case .failure(let failure): return (applied, failure)
                 }
                 let had = entry.role(of: memberID)
                 let updated = change.adding ? had.union(role) : had.subtracting(role)
@@ -180,34 +177,18 @@ extension Directory {
     public static let maxKeyLength = 32
 
     /// A room the client is in (its current one when `rawRoom` is nil), where it is an operator,
-    /// and the member called `rawNick` there; or the refusal.
-    private mutating func operated(
-        _ id: SessionID, _ rawRoom: String?, member rawNick: String, at now: Timestamp, re: RequestID?
-    ) -> Result<(room: RoomName, id: SessionID, client: Client), Refused> {
-        guard let client = clients[id] else { return .failure(Refused(refusal(.noRoom, "Not registered.", id, now, re))) }
-        let room: RoomName
-        switch resolve(rawRoom, for: client) {
-        case .success(let r): room = r
-        case .failure(let failure): return .failure(Refused(refusal(failure.code, failure.message, id, now, re)))
+    /// and the member called `rawNick` there; or why not.
+    private func operated(
+        _ id: SessionID, _ rawRoom: String?, member rawNick: String
+    ) -> Result<
+        (room: RoomName, id: SessionID, client: Client), Failure
+    > {
+        guard let client = clients[id] else { return .failure(Failure(code: .noRoom, message: "Not registered.")) }
+        return resolve(rawRoom, for: client).flatMap { room in
+            guard let entry = rooms[room.key], entry.role(of: id).contains(.op) else {
+                return .failure(Failure(code: .opNeeded, message: "You are not an operator of \(room.display)."))
+            }
+            return member(rawNick, of: entry).map { (room, $0.id, $0.client) }
         }
-        guard let entry = rooms[room.key], entry.role(of: id).contains(.op) else {
-            return .failure(Refused(refusal(.opNeeded, "You are not an operator of \(room.display).", id, now, re)))
-        }
-        guard case .success(let nick) = Nickname.validate(rawNick, maxLength: 1000), let targetID = holder(of: nick),
-            let target = clients[targetID]
-        else {
-            return .failure(Refused(refusal(.noSuchNick, "There is nobody called \(Sanitizer.cleanArgument(rawNick)) here.", id, now, re)))
-        }
-        guard entry.members.contains(targetID) else {
-            return .failure(Refused(refusal(.userNotInRoom, "\(target.nick.display) is not in \(room.display).", id, now, re)))
-        }
-        return .success((room, targetID, target))
     }
-}
-
-/// A refusal already made into its delivery (so that a `Result` may carry it).
-struct Refused: Error {
-    var delivery: Delivery
-
-    init(_ delivery: Delivery) { self.delivery = delivery }
 }

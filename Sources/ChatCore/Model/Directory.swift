@@ -319,6 +319,24 @@ public struct Directory: Sendable {
         nicks[nick.key] ?? nicks[nick.shapeKey]
     }
 
+    /// The registered client called `rawNick` (by its key or its shape); or the refusal.
+    func someone(_ rawNick: String) -> Result<(id: SessionID, client: Client), Failure> {
+        guard case .success(let nick) = Nickname.validate(rawNick, maxLength: 1000), let id = holder(of: nick), let client = clients[id]
+        else {
+            return .failure(Failure(code: .noSuchNick, message: "There is nobody called \(Sanitizer.cleanArgument(rawNick)) here."))
+        }
+        return .success((id, client))
+    }
+
+    /// The member of `room` called `rawNick`; or the refusal (nobody, or not in the room).
+    func member(_ rawNick: String, of room: Room) -> Result<(id: SessionID, client: Client), Failure> {
+        someone(rawNick).flatMap { found in
+            room.members.contains(found.id)
+                ? .success(found)
+                : .failure(Failure(code: .userNotInRoom, message: "\(found.client.nick.display) is not in \(room.name.display)."))
+        }
+    }
+
     /// Changes a registered client's nick; everyone sharing a room with it is told once.
     public mutating func changeNick(_ id: SessionID, to rawNick: String, at now: Timestamp, re: RequestID? = nil) -> [Delivery] {
         guard var client = clients[id] else { return [] }
@@ -590,10 +608,10 @@ public struct Directory: Sendable {
         _ id: SessionID, to rawNick: String, at now: Timestamp, re: RequestID?, _ kind: (String, String, Client) -> Event.Kind
     ) -> [Delivery] {
         guard let client = clients[id] else { return [] }
-        guard case .success(let target) = Nickname.validate(rawNick, maxLength: 1000), let targetID = holder(of: target),
-            let recipient = clients[targetID]
-        else {
-            return [refusal(.noSuchNick, "There is nobody called \(Sanitizer.cleanArgument(rawNick)) here.", id, now, re)]
+        let (targetID, recipient): (SessionID, Client)
+        switch someone(rawNick) {
+        case .success(let found): (targetID, recipient) = found
+        case .failure(let failure): return [refusal(failure.code, failure.message, id, now, re)]
         }
         messagesRelayed += 1
         clients[id]?.lastMessageAt = now

@@ -300,16 +300,21 @@ final class Shard: Sendable {
         let interval = Int64(server.pingIntervalSeconds) * 1_000_000_000
         let timeout = Int64(server.pingTimeoutSeconds) * 1_000_000_000
         var ping: ByteBuffer?
-        for member in Array(tables.members.values) where member.dialect == .irc && member.nick != nil {
+        // Those to close are gathered first: a close changes the table being walked.
+        var silentTooLong: [LocalMember] = []
+        for member in tables.members.values where member.dialect == .irc && member.nick != nil {
             let silent = now - member.lastActive
             if !member.pinged, silent >= interval {
                 if ping == nil { ping = ByteBuffer(string: "PING :\(server.serverName)\r\n") }
                 member.pinged = true
                 member.write(ping!, tables)
             } else if member.pinged, silent >= interval + timeout {
-                let seconds = server.pingIntervalSeconds + server.pingTimeoutSeconds
-                tables.request(CloseRequest(reason: "Ping timeout: \(seconds) seconds", notify: true, code: .timeout), of: member)
+                silentTooLong.append(member)
             }
+        }
+        let seconds = server.pingIntervalSeconds + server.pingTimeoutSeconds
+        for member in silentTooLong {
+            tables.request(CloseRequest(reason: "Ping timeout: \(seconds) seconds", notify: true, code: .timeout), of: member)
         }
         tables.flushDirty()
     }
